@@ -21,7 +21,9 @@ from eoforge.core.runs import RunDir
 Stage = Callable[[RunDir, Report, int], dict]
 
 #: (name, "module:function") of every demo stage, in the order they run.
-STAGES: list[tuple[str, str]] = []
+STAGES: list[tuple[str, str]] = [
+    ("extremes", "eoforge.extremes.demo:stage"),
+]
 
 
 def _load(target: str) -> Stage:

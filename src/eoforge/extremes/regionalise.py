@@ -1,0 +1,208 @@
+"""The regionalisation pipeline: maxima -> dissimilarity -> k-medoids (K by silhouette) -> checks.
+
+``regionalise`` is what ``eoforge extremes cluster`` runs: it masks unusable sites (documented
+rule below), builds the chosen dissimilarity, clusters it with k-medoids (K fixed, or chosen by the
+largest average silhouette as the authors' ``pamk``), and reports Hosking & Wallis diagnostics of
+every region found (heterogeneity H1 and discordant sites).
+
+Site mask rule: a site takes part only if it has at least ``min_years`` finite annual maxima, no
+infinite value, and is not constant (``validate_maxima``); masked sites (e.g. all-NaN ocean cells)
+get label -1 and are listed in ``Regionalisation.masked``.
+Negative maxima are an error (precipitation is non-negative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from eoforge.core.errors import InputError, ShapeError, bad_value
+from eoforge.core.progress import ProgressCallback
+from eoforge.extremes.dissimilarity import METHODS, dissimilarity_matrix, validate_maxima
+from eoforge.extremes.kmedoids import KMedoids
+from eoforge.extremes.lmoments import (
+    discordancy,
+    discordancy_critical_value,
+    heterogeneity,
+    site_lmoment_ratios,
+)
+from eoforge.extremes.selection import KScore, choose_k
+
+
+@dataclass
+class Regionalisation:
+    """Result of :func:`regionalise` on n sites.
+
+    Attributes:
+        labels: (n,) region of each site, -1 for masked sites.
+        medoids: (K,) site index (into all n sites) of each region's medoid.
+        k: Number of regions.
+        method: Dissimilarity used.
+        k_table: Average silhouette and inertia for every K tried (one row when K was fixed).
+        masked: Indices of sites left out (too few years or constant).
+        regions: One dict per region: size, medoid, H1 and its verdict, discordant sites.
+        dissimilarity: (m, m) matrix over the unmasked sites (kept for reports and consensus).
+    """
+
+    labels: np.ndarray
+    medoids: np.ndarray
+    k: int
+    method: str
+    k_table: list[dict]
+    masked: np.ndarray
+    regions: list[dict] = field(default_factory=list)
+    dissimilarity: np.ndarray | None = field(default=None, repr=False)
+
+    def summary(self) -> dict:
+        """JSON-ready summary (what ``summary.json`` holds)."""
+        return {
+            "k": self.k,
+            "method": self.method,
+            "n_sites": int(self.labels.size),
+            "n_masked": int(self.masked.size),
+            "masked_sites": self.masked.tolist(),
+            "medoids": self.medoids.tolist(),
+            "silhouette_table": self.k_table,
+            "regions": self.regions,
+        }
+
+
+def usable_sites(maxima: np.ndarray, min_years: int = 10) -> np.ndarray:
+    """Boolean mask of usable sites (see :func:`~eoforge.extremes.dissimilarity.validate_maxima`).
+
+    Raises:
+        ShapeError: If ``maxima`` is not (n_years, n_sites).
+        InputError: If any value is negative (the message lists the first offending sites).
+    """
+    maxima = np.asarray(maxima, dtype=float)
+    if maxima.ndim != 2:
+        raise ShapeError(
+            f"maxima must be (n_years, n_sites), got shape {maxima.shape}; stack the grid first."
+        )
+    with np.errstate(invalid="ignore"):
+        negative = np.flatnonzero((maxima < 0).any(axis=0))
+    if negative.size:
+        raise InputError(
+            f"sites {negative[:10].tolist()} have negative maxima; precipitation must be >= 0. "
+            "Check the units and the fill value of the input."
+        )
+    return validate_maxima(maxima, min_years)
+
+
+def region_diagnostics(
+    maxima: np.ndarray,
+    labels: np.ndarray,
+    medoids: np.ndarray,
+    *,
+    n_sim: int = 500,
+    random_state: int | None = 0,
+) -> list[dict]:
+    """Hosking & Wallis H1 and discordancy D_i of every region (labels >= 0)."""
+    out = []
+    for r, medoid in enumerate(medoids):
+        sites = np.flatnonzero(labels == r)
+        row: dict = {"region": r, "n_sites": int(sites.size), "medoid": int(medoid)}
+        try:
+            if sites.size >= 2:
+                het = heterogeneity(maxima[:, sites], n_sim=n_sim, random_state=random_state)
+                row.update(H1=round(het.H1, 3), verdict=het.verdict)
+            if sites.size >= 4:
+                ratios, _ = site_lmoment_ratios(maxima[:, sites])
+                d = discordancy(ratios)
+                crit = discordancy_critical_value(sites.size)
+                row["discordant_sites"] = sites[d > crit].tolist()
+        except InputError as err:  # e.g. a region of dry cells (mean 0): report, do not abort
+            row["diagnostics_error"] = str(err)
+        out.append(row)
+    return out
+
+
+def regionalise(
+    maxima: np.ndarray,
+    *,
+    method: str = "rfa-madogram",
+    k: int | Literal["auto"] = "auto",
+    k_range: Iterable[int] = range(2, 11),
+    min_years: int = 10,
+    n_sim: int = 500,
+    diagnostics: bool = True,
+    random_state: int | None = 0,
+    progress: ProgressCallback | None = None,
+    scheduler: str | None = None,
+) -> Regionalisation:
+    """Cluster sites into regions from their annual maxima.
+
+    Args:
+        maxima: (n_years, n_sites) annual maxima, NaN for missing years.
+        method: ``"rfa-madogram"`` (default), ``"fmadogram"`` or ``"pwm-ratio"``.
+        k: Number of regions, or ``"auto"`` for the best average silhouette over ``k_range``.
+        k_range: Candidate K when ``k="auto"`` (2..10 as the authors).
+        min_years: Sites with fewer finite maxima are masked (label -1).
+        n_sim: Simulated regions for the heterogeneity measure H1.
+        diagnostics: Compute H1 and discordancy per region.
+        random_state: Seed of k-medoids and of the H1 simulations.
+        progress: Optional ``progress(done, total)`` callback for the dissimilarity matrix.
+        scheduler: Address of a dask.distributed scheduler (``tcp://host:8786``) to build the
+            matrix on a cluster; None computes it on this machine (all cores).
+
+    Returns:
+        A :class:`Regionalisation`.
+    """
+    if method not in METHODS:
+        raise bad_value("method", method, f"one of {list(METHODS)}")
+    maxima = np.asarray(maxima, dtype=float)
+    ok = usable_sites(maxima, min_years)
+    idx = np.flatnonzero(ok)
+    if idx.size < 3:
+        raise InputError(
+            f"only {idx.size} site(s) have at least min_years={min_years} non-constant maxima; "
+            "clustering needs 3 or more. Lower min_years or pass more sites."
+        )
+    data = maxima[:, idx]
+    if scheduler is None:
+        D = dissimilarity_matrix(data, method, min_common_years=min_years, progress=progress)
+    else:
+        from eoforge.extremes.distributed import dissimilarity_matrix_dask
+
+        D = dissimilarity_matrix_dask(
+            data, method, scheduler, min_common_years=min_years, progress=progress
+        )
+    if k == "auto":
+        ks = [kk for kk in k_range if 2 <= kk <= idx.size - 1]
+        if not ks:
+            raise bad_value("k_range", list(k_range), f"values in [2, {idx.size - 1}]")
+        sel = choose_k(D, ks, random_state=random_state)
+        model, table = sel.model, sel.table
+    elif isinstance(k, int | np.integer) and 1 <= k < idx.size:
+        model = KMedoids(int(k), random_state=random_state).fit(D)
+        table = (KScore(int(k), float("nan"), float(model.inertia_)),)
+    else:
+        raise bad_value("k", k, f"'auto' or an integer in [1, {idx.size - 1}]")
+    labels = np.full(maxima.shape[1], -1, dtype=np.int64)
+    labels[idx] = model.labels_
+    medoids = idx[model.medoid_indices_]
+    result = Regionalisation(
+        labels=labels,
+        medoids=medoids,
+        k=int(model.n_clusters),
+        method=method,
+        k_table=[
+            {"k": r.k, "silhouette": round(r.silhouette, 4), "inertia": round(r.inertia, 4)}
+            for r in table
+        ],
+        masked=np.flatnonzero(~ok),
+        dissimilarity=D,
+    )
+    if diagnostics:
+        result.regions = region_diagnostics(
+            maxima, labels, medoids, n_sim=n_sim, random_state=random_state
+        )
+    else:
+        result.regions = [
+            {"region": r, "n_sites": int((labels == r).sum()), "medoid": int(m)}
+            for r, m in enumerate(medoids)
+        ]
+    return result
