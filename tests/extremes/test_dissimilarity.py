@@ -203,6 +203,35 @@ def test_matrix_kernel_handles_ties_like_naive() -> None:
     assert d[4, 5] == 0.0
 
 
+@pytest.mark.parametrize("T", [10, 11, 13, 64])
+def test_matrix_kernel_exact_on_heavy_ties_and_uneven_missing(T: int) -> None:
+    # odd and even n_i + n_j, equal means (identical normalised values), many ties
+    rng = np.random.default_rng(T)
+    base = rng.integers(1, 5, T).astype(float)
+    base[:2] = [1.0, 4.0]
+    x = np.stack([rng.permutation(base) for _ in range(20)], 1)
+    x = np.hstack([x, rng.integers(0, 6, (T, 20)).astype(float)])
+    x[:, 10:][rng.random((T, 30)) < 0.15] = np.nan
+    x = x[:, validate_maxima(x, min_years=5)]
+    d = dissimilarity_matrix(x, min_common_years=3, block_size=9)
+    assert np.abs(d - _kernels.rfa_matrix_naive(x)).max() < 1e-12
+    assert d[0, 1] == pytest.approx(_kernels.rfa_pair_naive(x[:, 0], x[:, 1]), abs=0)
+
+
+@pytest.mark.parametrize("T", [5, 6, 7, 8])
+def test_pair_kernel_sees_a_single_cross_site_tie_anywhere(T: int) -> None:
+    # sites 2k and 2k+1 share exactly one value, at random ranks (e.g. at the merge split)
+    rng = np.random.default_rng(T)
+    x = rng.random((T, 600))
+    x[rng.integers(0, T, 300), 2 * np.arange(300) + 1] = x[
+        rng.integers(0, T, 300), 2 * np.arange(300)
+    ]
+    prep = _kernels.prepare_rfa(x, normalise=False)
+    d = _kernels.block(prep, "rfa-madogram", 0, 600, 0, 600)
+    ref = [_kernels.rfa_pair_naive(x[:, 2 * k], x[:, 2 * k + 1], 1.0) for k in range(300)]
+    assert np.abs(d[2 * np.arange(300), 2 * np.arange(300) + 1] - ref).max() < 1e-12
+
+
 def test_blocks_dtype_and_memmap_output_agree(tmp_path: Path) -> None:
     x = _maxima(30, 53, seed=5, nan_frac=0.05)
     one = dissimilarity_matrix(x, block_size=1000)

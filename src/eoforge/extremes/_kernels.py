@@ -19,9 +19,9 @@ years; the average runs over the pairwise-complete years. This is what the autho
 
 The RFA-madogram crosses the ecdfs between the sites, so it is no L1 distance between fixed
 per-site vectors. Each site is sorted once (:func:`prepare_rfa`); a pair then costs O(T): a
-branch-free two-pointer merge of the two sorted columns, run from both ends at once (two
-independent dependency chains), writes the counts straight into time order through per-site
-argsort arrays. Counts are integers, so the result is exact up to one final division.
+branch-free two-pointer merge of the two sorted columns, split at its median by a binary search
+and run from both ends of each half (four independent dependency chains), writes the counts
+straight into time order through per-site argsort arrays. Counts are integers, so the result is exact up to one final division.
 
 Row loops fold the triangle (row p is paired with row n-1-p) so that each parallel iteration
 does the same work. :func:`rfa_pair_naive` and :func:`rfa_matrix_naive` are the slow per-pair
@@ -127,7 +127,7 @@ def _own_ecdf_counts(srt, order, nval, T):
 @numba.njit(inline="always", **_JIT)
 def _abs_sum(ta, da, tb, db, fi, fj, nan_pair, T):
     """sum_t |ta_t/da - tb_t/db| / (2 T_ij) over pairwise-complete years (integer sum)."""
-    if not nan_pair:
+    if not nan_pair and T <= 46_000:  # int32 sum (<= T^2 < 2^31): vectorises best
         s = np.int32(0)
         for t in range(T):
             s += abs(ta[t] - tb[t])
@@ -277,7 +277,8 @@ def _fmado_rows(rank, nval, finite, hasnan, r0, r1, c0, c1, out):
 
 
 # Parallel kernels for one machine; serial twins (same source) for dask workers, which already
-# run one task per thread (numba's default threading layer is not re-entrant).
+# run one task per thread (nested parallelism would oversubscribe the cores, and numba's
+# workqueue threading layer is not thread-safe).
 rfa_rows = numba.njit(parallel=True, **_JIT)(_rfa_rows)
 rfa_rows_serial = numba.njit(**_JIT)(_rfa_rows)
 fmado_rows = numba.njit(parallel=True, **_JIT)(_fmado_rows)
