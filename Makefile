@@ -31,6 +31,8 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 
 bench: install
+	$(BIN)/python benchmarks/extremes_planted.py --seeds 10
+	$(BIN)/python benchmarks/extremes_ensemble.py
 	$(BIN)/python benchmarks/extremes.py
 
 clean:
