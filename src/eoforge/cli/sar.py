@@ -1,5 +1,124 @@
-"""``eoforge sar``: SAR data tools (synthetic wave-mode imagettes, readers)."""
+"""``eoforge sar``: SAR data tools (synthetic wave-mode imagettes, readers, store summaries)."""
 
-from eoforge.cli._common import planned_app
+from __future__ import annotations
 
-app = planned_app("sar", 4, "SAR data tools: synthetic WV imagettes and readers")
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eoforge.cli._common import fail_on_error
+
+app = typer.Typer(
+    help="SAR data tools: synthetic Sentinel-1 WV imagettes, folders of real imagettes, stores.",
+    no_args_is_help=True,
+)
+
+
+def _summary(summary: dict) -> str:
+    """Plain-text table of class counts and target ranges (from ``store.summarise``)."""
+    n = summary["n"]
+    lines = [f"{'class':<24}{'count':>8}{'share':>9}"]
+    for name, c in zip(summary["classes"], summary["class_counts"], strict=True):
+        lines.append(f"{name:<24}{c:>8}{c / max(n, 1):>9.1%}")
+    if summary["unlabelled"]:
+        u = summary["unlabelled"]
+        lines.append(f"{'(unlabelled)':<24}{u:>8}{u / n:>9.1%}")
+    lines.append(f"{'total':<24}{n:>8}")
+    lines.append(
+        f"imagettes: {n} of {summary['height']}x{summary['width']} pixels, {summary['dtype']}"
+    )
+    lines.append(f"near-duplicates: {summary['near_duplicates']}")
+    if summary.get("incidence"):
+        beams = ", ".join(f"{a:g} deg: {c}" for a, c in summary["incidence"].items())
+        lines.append(f"incidence: {beams}")
+    for name, unit in (("wind_speed", "m/s"), ("hs", "m")):
+        r = summary[name]
+        text = f"{r[0]:.2f} to {r[2]:.2f} {unit} (median {r[1]:.2f})" if r else "unknown"
+        lines.append(f"{name}: {text}")
+    return "\n".join(lines)
+
+
+@app.command("synth-wv")
+@fail_on_error
+def synth_wv(
+    n: Annotated[int, typer.Option(help="Number of imagettes (near-duplicates included).")] = 1000,
+    size: Annotated[int, typer.Option(help="Pixels per side.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")] = Path("wv.zarr"),
+    prior: Annotated[str, typer.Option(help="Class prior: long-tail or uniform.")] = "long-tail",
+    duplicate_fraction: Annotated[float, typer.Option(help="Share of near-copies.")] = 0.05,
+    looks: Annotated[int, typer.Option(help="Speckle looks (ENL); ~16-64 for 50 m pixels.")] = 1,
+    pixel_size: Annotated[float, typer.Option(help="Pixel spacing in metres.")] = 50.0,
+    incidence: Annotated[
+        str, typer.Option(help="Incidence angle(s) in deg: 36.5 (WV2), or 23.5,36.5 (both beams).")
+    ] = "36.5",
+    examples: Annotated[
+        Path | None, typer.Option(help="Also save a PNG with one imagette of each class.")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Imagettes generated per block.")] = 8192,
+) -> None:
+    """Generate synthetic WV imagettes with the ten TenGeoP-SARwv phenomena; write a store."""
+    from eoforge.core.progress import progress_bar
+    from eoforge.sar import store, wv
+
+    try:
+        angles = [float(a) for a in incidence.split(",")]
+    except ValueError:
+        raise typer.BadParameter(
+            f"--incidence must be numbers separated by commas, got {incidence!r}."
+        ) from None
+
+    with progress_bar("synth-wv", total=n) as progress:
+        path = store.write_synth_wv(
+            out,
+            n,
+            seed=seed,
+            chunk_size=chunk_size,
+            progress=progress,
+            size=size,
+            class_prior=prior,
+            duplicate_fraction=duplicate_fraction,
+            looks=looks,
+            pixel_size=pixel_size,
+            incidence=angles,
+        )
+    typer.echo(_summary(store.summarise(path)))
+    if examples is not None:  # a small uniform sample, so that every class is shown
+        sample = wv.synth_wv(200, size=size, seed=seed, class_prior="uniform", looks=looks,
+                             pixel_size=pixel_size, incidence=angles)  # fmt: skip
+        typer.echo(f"examples: {wv.plot_examples(sample, examples)}")
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+@fail_on_error
+def info(path: Annotated[Path, typer.Argument(help="A store written by synth-wv or import.")]):
+    """Print the size, class counts and target ranges of a WV store."""
+    from eoforge.sar.store import summarise
+
+    summary = summarise(path)
+    typer.echo(f"{path}")
+    typer.echo(_summary(summary))
+
+
+@app.command("import")
+@fail_on_error
+def import_folder(
+    folder: Annotated[Path, typer.Argument(help="Folder of .tif/.png/.nc/.npy imagettes.")],
+    out: Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")] = Path("wv.zarr"),
+    labels: Annotated[
+        str | None,
+        typer.Option(help="TenGeoP-style CSV (filename,class[,wind_speed,hs]) or 'folders'."),
+    ] = None,
+    pattern: Annotated[str, typer.Option(help="Glob selecting files under FOLDER.")] = "**/*",
+    db: Annotated[bool, typer.Option("--db", help="Files hold decibels.")] = False,
+) -> None:
+    """Read a folder of real imagettes (and labels) into a store usable by ssl/diffusion."""
+    from eoforge.sar.readers import load_imagettes
+    from eoforge.sar.store import save_wv, summarise
+
+    wvset = load_imagettes(folder, labels=labels, pattern=pattern, db=db)
+    path = save_wv(wvset, out)
+    typer.echo(_summary(summarise(path)))
+    typer.echo(f"wrote {path}")

@@ -1,0 +1,210 @@
+"""Read folders of real WV imagettes (GeoTIFF, PNG, NetCDF, NumPy) into a :class:`WVSet`.
+
+Supported files (by suffix): ``.tif/.tiff`` (first band, rasterio), ``.png`` (grey levels via
+matplotlib; colour images are averaged over RGB), ``.nc`` (the variable ``sigma0``, else the only
+2-D variable), ``.npy`` (a 2-D array). All imagettes must share one size.
+
+Labels follow the TenGeoP-SARwv layout: a CSV whose first column is the file name and second the
+class name (a header row is optional; names are matched case-insensitively with spaces or hyphens
+read as underscores, e.g. ``"Pure Ocean Waves"``; class indices 0-9 are accepted too). Optional
+columns named ``wind_speed`` and ``hs`` in a header fill those targets. Files without a label get
+``-1``; targets without a value are NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
+from eoforge.sar.wv import CLASSES, WVSet
+
+SUFFIXES = (".tif", ".tiff", ".png", ".nc", ".npy")
+
+
+def _read_tif(path: Path) -> np.ndarray:
+    from eoforge.io.raster import read_geotiff
+
+    data, _ = read_geotiff(path)
+    return data[0]
+
+
+def _read_png(path: Path) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    img = np.asarray(mpimg.imread(path), dtype=np.float32)
+    if img.ndim == 3:
+        img = img[..., :3].mean(axis=-1)
+    return img
+
+
+def _read_nc(path: Path) -> np.ndarray:
+    from eoforge.io.netcdf import open_dataset
+
+    ds = open_dataset(path)
+    try:
+        if "sigma0" in ds.data_vars:
+            da = ds["sigma0"]
+        else:
+            two_d = [v for v in ds.data_vars if ds[v].squeeze().ndim == 2]
+            if len(two_d) != 1:
+                raise DataNotFoundError(
+                    f"{str(path)!r} has no variable 'sigma0' and {len(two_d)} 2-D variables "
+                    f"({two_d}); name the imagette variable 'sigma0'."
+                )
+            da = ds[two_d[0]]
+        return np.asarray(da.squeeze().values)
+    finally:
+        ds.close()
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+_READERS = {".tif": _read_tif, ".tiff": _read_tif, ".png": _read_png, ".nc": _read_nc,
+            ".npy": _read_npy}  # fmt: skip
+
+
+def read_imagette(path: str | os.PathLike[str], *, db: bool = False) -> np.ndarray:
+    """One imagette as a float32 ``(H, W)`` linear-intensity array.
+
+    Args:
+        path: A ``.tif``, ``.png``, ``.nc`` or ``.npy`` file.
+        db: The file holds decibels; convert with ``10 ** (x / 10)``.
+    """
+    p = Path(path)
+    if p.suffix.lower() not in _READERS:
+        raise InputError(f"{str(p)!r}: unsupported suffix {p.suffix!r}; use one of {SUFFIXES}.")
+    if not p.is_file():
+        raise DataNotFoundError(f"imagette {str(p)!r} does not exist; check the path.")
+    arr = np.asarray(_READERS[p.suffix.lower()](p), dtype=np.float64).squeeze()
+    if arr.ndim != 2:
+        raise ShapeError(f"{str(p)!r} holds an array of shape {arr.shape}; expected one 2-D image.")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{str(p)!r} holds NaN or inf pixels; fill or drop them first.")
+    if db:
+        arr = 10.0 ** (arr / 10.0)
+    if arr.min() < 0:
+        raise InputError(
+            f"{str(p)!r} has negative values (min {arr.min():.3g}); pass linear intensities, "
+            "or db=True (--db) if the files hold decibels."
+        )
+    return arr.astype(np.float32)
+
+
+def _class_index(name: str, where: str) -> int:
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    if key in CLASSES:
+        return CLASSES.index(key)
+    if key.isdigit() and int(key) < len(CLASSES):
+        return int(key)
+    raise InputError(f"unknown class name {name!r} in {where}; expected one of {list(CLASSES)}.")
+
+
+def read_labels(path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+    """Parse a TenGeoP-style labels CSV into ``{file stem: {"label", "wind_speed", "hs"}}``."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"labels file {str(p)!r} does not exist; check the path.")
+    with open(p, newline="") as fh:
+        sample = fh.read(4096)
+        fh.seek(0)
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+        rows = [r for r in csv.reader(fh, dialect) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise InputError(f"labels file {str(p)!r} is empty; expected rows 'filename,class'.")
+    header = [c.strip().lower() for c in rows[0]]
+    has_header = (
+        len(header) >= 2
+        and not _looks_like_class(header[1])
+        and Path(header[0]).suffix.lower() not in SUFFIXES
+    )
+    cols = {
+        name: header.index(name) for name in ("wind_speed", "hs") if has_header and name in header
+    }
+    out: dict[str, dict[str, float]] = {}
+    for lineno, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
+        if len(row) < 2:
+            raise InputError(
+                f"{p.name} line {lineno} has {len(row)} column(s); need filename,class."
+            )
+        entry = {"label": float(_class_index(row[1], f"{p.name} line {lineno}"))}
+        for name, j in cols.items():
+            entry[name] = float(row[j]) if j < len(row) and row[j].strip() else float("nan")
+        out[Path(row[0].strip()).stem] = entry
+    return out
+
+
+def _looks_like_class(value: str) -> bool:
+    try:
+        _class_index(value, "")
+    except InputError:
+        return False
+    return True
+
+
+def load_imagettes(
+    folder: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
+    pattern: str = "**/*",
+    *,
+    db: bool = False,
+) -> WVSet:
+    """Read every supported file under ``folder`` (sorted by path) into a :class:`WVSet`.
+
+    Args:
+        folder: Folder of imagettes.
+        labels: Optional TenGeoP-style labels CSV (see the module docstring), or ``"folders"``
+            to take each file's class from the name of its parent folder (files directly in
+            ``folder`` stay unlabelled).
+        pattern: Glob, relative to ``folder``, selecting files (non-image suffixes are skipped).
+        db: Files hold decibels.
+
+    Returns:
+        The imagettes; ``attrs["files"]`` lists the file names in order.
+
+    Raises:
+        DataNotFoundError: Missing folder, or no supported file in it.
+        ShapeError: Imagettes of different sizes.
+        InputError: Unknown class names, unreadable files.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataNotFoundError(f"folder {str(root)!r} does not exist or is not a folder.")
+    files = sorted(f for f in root.glob(pattern) if f.is_file() and f.suffix.lower() in SUFFIXES)
+    if not files:
+        raise DataNotFoundError(
+            f"no imagettes matching {pattern!r} with suffix {SUFFIXES} under {str(root)!r}."
+        )
+    images = [read_imagette(f, db=db) for f in files]
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        examples = {s: next(f.name for f, im in zip(files, images, strict=True) if im.shape == s)
+                    for s in shapes}  # fmt: skip
+        raise ShapeError(
+            f"imagettes under {str(root)!r} have {len(shapes)} sizes, e.g. {examples}; "
+            "crop or resample them to one size (or select one size with pattern=...)."
+        )
+    by_folder = isinstance(labels, str) and labels == "folders"
+    table = read_labels(labels) if labels is not None and not by_folder else {}
+    n = len(files)
+    lab = np.full(n, -1, dtype=np.int64)
+    wind = np.full(n, np.nan, dtype=np.float32)
+    hs = np.full(n, np.nan, dtype=np.float32)
+    for i, f in enumerate(files):
+        if by_folder:
+            if f.parent != root:
+                lab[i] = _class_index(f.parent.name, f"the folder name of {f.name}")
+            continue
+        entry = table.get(f.stem)
+        if entry is not None:
+            lab[i] = int(entry["label"])
+            wind[i] = entry.get("wind_speed", np.nan)
+            hs[i] = entry.get("hs", np.nan)
+    attrs = {"source": str(root), "files": [str(f.relative_to(root)) for f in files],
+             "labelled": int((lab >= 0).sum())}  # fmt: skip
+    return WVSet(np.stack(images), lab, wind, hs, np.full(n, -1, dtype=np.int64), CLASSES, attrs)

@@ -1,0 +1,216 @@
+"""Save and load a :class:`~eoforge.sar.wv.WVSet` as Zarr (or NetCDF) through xarray.
+
+Layout: variables ``images (sample, y, x)`` float32 linear sigma0, ``labels``, ``wind_speed``,
+``hs``, ``duplicate_of`` and (if known) ``incidence`` ``(sample,)``; attributes ``classes`` (JSON list), ``wvset_attrs`` (JSON)
+and ``eoforge_kind = "wvset"``. Writes are atomic (temporary store beside the target, then
+rename), so an interrupted save never leaves a half-written store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from eoforge.core.atomic import _json_safe, atomic_path
+from eoforge.core.errors import DataNotFoundError, InputError, bad_value
+from eoforge.core.seeding import spawn_seeds
+from eoforge.io.netcdf import open_dataset, write_dataset
+from eoforge.sar.wv import CLASSES, WVSet, synth_wv
+
+_VARS = ("images", "labels", "wind_speed", "hs", "duplicate_of")
+_SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")
+
+
+def to_dataset(wvset: WVSet) -> xr.Dataset:
+    """The :class:`WVSet` as an ``xarray.Dataset`` (see the module docstring for the layout)."""
+    sigma0_attrs = {"long_name": "normalised radar cross section", "units": "1"}
+    hs_attrs = {"long_name": "significant wave height", "units": "m"}
+    ds = xr.Dataset(
+        {
+            "images": (("sample", "y", "x"), wvset.images.astype(np.float32), sigma0_attrs),
+            "labels": ("sample", wvset.labels.astype(np.int64)),
+            "wind_speed": ("sample", wvset.wind_speed.astype(np.float32), {"units": "m s-1"}),
+            "hs": ("sample", wvset.hs.astype(np.float32), hs_attrs),
+            "duplicate_of": ("sample", wvset.duplicate_of.astype(np.int64)),
+        },
+        attrs={
+            "eoforge_kind": "wvset",
+            "classes": json.dumps(list(wvset.classes)),
+            "wvset_attrs": json.dumps(_json_safe(dict(wvset.attrs))),
+        },
+    )
+    if wvset.incidence is not None:
+        ds["incidence"] = ("sample", wvset.incidence.astype(np.float32), {"units": "degree"})
+    return ds
+
+
+def save_wv(wvset: WVSet, path: str | os.PathLike[str]) -> Path:
+    """Write ``wvset`` to ``path`` (``.zarr`` store, or ``.nc`` NetCDF4), atomically.
+
+    Returns:
+        ``path`` as a :class:`Path`.
+    """
+    p = Path(path)
+    if p.suffix not in _SUFFIXES:
+        raise InputError(
+            f"path={str(p)!r} has suffix {p.suffix!r}; use a .zarr store or a .nc file."
+        )
+    ds = to_dataset(wvset)
+    if p.suffix == ".zarr":
+        _set_chunks(ds)
+    return write_dataset(ds, p)
+
+
+def _set_chunks(ds: xr.Dataset) -> None:
+    """Zarr chunks of about 16 MiB of images along ``sample``."""
+    n, h, w = ds["images"].shape
+    ds["images"].encoding["chunks"] = (max(1, min(n, (1 << 22) // max(h * w, 1))), h, w)
+
+
+def write_synth_wv(
+    path: str | os.PathLike[str],
+    n: int,
+    *,
+    seed: int = 0,
+    chunk_size: int = 8192,
+    progress: Callable[[int, int], None] | None = None,
+    **kwargs: Any,
+) -> Path:
+    """Generate ``n`` synthetic imagettes block by block straight into a Zarr store.
+
+    Memory stays bounded by ``chunk_size`` imagettes. With ``n <= chunk_size`` the store holds
+    exactly ``synth_wv(n, seed=seed, **kwargs)``; otherwise block ``i`` is
+    ``synth_wv(m_i, seed=spawn_seeds(seed, n_blocks)[i], **kwargs)`` (near-duplicates stay
+    within their block). The store is written atomically.
+
+    Args:
+        path: Output ``.zarr`` store (``.nc`` only when ``n <= chunk_size``).
+        n: Number of imagettes.
+        seed: Seed of the whole set.
+        chunk_size: Imagettes generated (and held in memory) at a time.
+        progress: Optional ``progress(done, total)`` callback.
+        **kwargs: Passed to :func:`eoforge.sar.wv.synth_wv` (size, class_prior, looks, ...).
+
+    Returns:
+        ``path``.
+    """
+    p = Path(path)
+    if not (isinstance(n, int) and n >= 1):
+        raise bad_value("n", n, "a positive int")
+    if not (isinstance(chunk_size, int) and chunk_size >= 1):
+        raise bad_value("chunk_size", chunk_size, "a positive int")
+    if p.suffix != ".zarr":
+        if n > chunk_size:
+            raise InputError(
+                f"path={str(p)!r}: sets larger than chunk_size={chunk_size} are written "
+                "block by block to a .zarr store; use a .zarr path or a larger chunk_size."
+            )
+        return save_wv(synth_wv(n, seed=seed, progress=progress, **kwargs), p)
+    n_blocks = math.ceil(n / chunk_size)
+    seeds = [seed] if n_blocks == 1 else spawn_seeds(seed, n_blocks)
+    done = 0
+    with atomic_path(p) as tmp:
+        for i, block_seed in enumerate(seeds):
+            m = min(chunk_size, n - done)
+            part = synth_wv(m, seed=block_seed, **kwargs)
+            dup = np.where(part.duplicate_of >= 0, part.duplicate_of + done, -1)
+            attrs = {**part.attrs, "seed": seed, "n": n, "chunk_size": chunk_size}
+            ds = to_dataset(dataclasses.replace(part, duplicate_of=dup, attrs=attrs))
+            if i == 0:
+                _set_chunks(ds)
+                ds.to_zarr(tmp, mode="w")
+            else:
+                ds.to_zarr(tmp, append_dim="sample")
+            done += m
+            if progress is not None:
+                progress(done, n)
+    return p
+
+
+def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Counts and target ranges of a store without loading its images.
+
+    Returns:
+        ``{"n", "height", "width", "dtype", "classes", "class_counts", "unlabelled",
+        "near_duplicates", "incidence", "wind_speed", "hs"}``: ``incidence`` maps each angle
+        to its count (``None`` if unknown); the last two are ``(min, median, max)`` over finite
+        values or ``None``.
+    """
+    ds = _open(path)
+    try:
+        n, h, w = ds["images"].shape
+        labels = np.asarray(ds["labels"].values)
+        classes = tuple(json.loads(ds.attrs.get("classes", "[]"))) or CLASSES
+        out: dict[str, Any] = {
+            "n": int(n), "height": int(h), "width": int(w), "dtype": str(ds["images"].dtype),
+            "classes": list(classes),
+            "class_counts": np.bincount(labels[labels >= 0], minlength=len(classes)).tolist(),
+            "unlabelled": int((labels < 0).sum()),
+            "near_duplicates": int((np.asarray(ds["duplicate_of"].values) >= 0).sum()),
+        }  # fmt: skip
+        out["incidence"] = None
+        if "incidence" in ds:
+            angles, counts = np.unique(np.asarray(ds["incidence"].values), return_counts=True)
+            out["incidence"] = {float(a): int(c) for a, c in zip(angles, counts, strict=True)}
+        for name in ("wind_speed", "hs"):
+            v = np.asarray(ds[name].values, dtype=np.float64)
+            v = v[np.isfinite(v)]
+            out[name] = (float(v.min()), float(np.median(v)), float(v.max())) if v.size else None
+    finally:
+        ds.close()
+    return out
+
+
+def _open(path: str | os.PathLike[str]) -> xr.Dataset:
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(
+            f"WV store {str(p)!r} does not exist; create one with `eoforge sar synth-wv --out` "
+            "or eoforge.sar.store.save_wv."
+        )
+    ds = open_dataset(p)
+    missing = [v for v in _VARS if v not in ds.variables]
+    if missing:
+        held = sorted(ds.data_vars)
+        ds.close()
+        raise DataNotFoundError(
+            f"{str(p)!r} lacks variables {missing} (it holds {held}); "
+            "it was not written by save_wv. For folders of image files use "
+            "eoforge.sar.readers.load_imagettes."
+        )
+    return ds
+
+
+def load_wv(path: str | os.PathLike[str]) -> WVSet:
+    """Read a store written by :func:`save_wv` into memory.
+
+    Raises:
+        DataNotFoundError: If the path or one of the variables is missing.
+        InputError: If the file cannot be read.
+    """
+    ds = _open(path)
+    try:
+        classes = tuple(json.loads(ds.attrs.get("classes", "[]"))) or CLASSES
+        attrs = json.loads(ds.attrs.get("wvset_attrs", "{}"))
+        arrays = {v: np.asarray(ds[v].values) for v in _VARS}
+        inc = np.asarray(ds["incidence"].values, np.float32) if "incidence" in ds else None
+    finally:
+        ds.close()
+    return WVSet(
+        images=arrays["images"].astype(np.float32, copy=False),
+        labels=arrays["labels"].astype(np.int64, copy=False),
+        wind_speed=arrays["wind_speed"].astype(np.float32, copy=False),
+        hs=arrays["hs"].astype(np.float32, copy=False),
+        duplicate_of=arrays["duplicate_of"].astype(np.int64, copy=False),
+        classes=classes,
+        attrs=attrs,
+        incidence=inc,
+    )
