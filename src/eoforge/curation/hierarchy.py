@@ -1,0 +1,247 @@
+"""Hierarchical k-means with resampling (Vo et al. 2024, arXiv 2405.15613, Sect. 4).
+
+Level 1 clusters the points :math:`X_1 = X` into :math:`k_1` clusters; level :math:`\\ell > 1`
+clusters the :math:`k_{\\ell-1}` centroids of level :math:`\\ell - 1`,
+:math:`X_\\ell = C_{\\ell-1}`, into :math:`k_\\ell` clusters (unweighted: every lower cluster counts
+once, whatever its size).
+
+Resampling (Vo et al.'s Algorithm 1): after the k-means of a level, repeat :math:`R_\\ell` times
+
+.. math::
+
+    S = \\bigcup_{c=1}^{k_\\ell} \\{\\text{the } s_\\ell \\text{ items of cluster } c
+        \\text{ closest to } \\mu_c\\}, \\qquad
+    C_\\ell \\leftarrow \\text{k-means}(S, k_\\ell), \\qquad
+    a \\leftarrow \\arg\\min_c \\lVert X_\\ell - \\mu_c \\rVert ,
+
+i.e. re-fit k-means from a fresh seeding on an (almost) equal number of items per cluster, then
+re-assign *all* items of the level. Plain k-means piles centroids into dense modes (it allocates
+them roughly like the density); refitting on equal-size samples moves them towards a uniform cover
+of the support, so rare modes get their own clusters. Resampling is skipped at levels where
+:math:`s_\\ell \\le 1` (one item per cluster would just reproduce the centroids).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from eoforge.core.errors import bad_value
+from eoforge.core.progress import ProgressCallback
+from eoforge.core.seeding import RandomState, as_generator
+from eoforge.curation.kmeans import (
+    Device,
+    InitMethod,
+    KMeans,
+    as_float32_matrix,
+    assign,
+    faiss_threads,
+    l2_normalize,
+    resolve_device,
+)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Result of :func:`hierarchical_kmeans` (``L`` levels, ``n`` points).
+
+    Attributes:
+        assignments: ``assignments[l]`` maps the items of level ``l`` to the clusters of level
+            ``l + 1``: ``assignments[0]`` has shape ``(n,)`` (points -> level-1 clusters),
+            ``assignments[l]`` for ``l >= 1`` has shape ``(k_l,)`` (level-l clusters ->
+            level-(l+1) clusters). Each cluster has exactly one parent.
+        centroids: ``centroids[l]`` is the ``(k_{l+1}, d)`` float32 centroid array of level ``l+1``.
+        sizes: ``sizes[l]`` is the number of *points* in each level-(l+1) cluster (int64,
+            sums to ``n``); a cluster may be empty after resampling.
+        distances: ``(n,)`` float32 squared L2 distance of each point to its level-1 centroid
+            (on L2-normalised data when ``spherical``: then it equals ``2 (1 - cos)``).
+        spherical: Whether cosine (spherical) k-means was used.
+    """
+
+    assignments: tuple[np.ndarray, ...]
+    centroids: tuple[np.ndarray, ...]
+    sizes: tuple[np.ndarray, ...]
+    distances: np.ndarray
+    spherical: bool
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels ``L``."""
+        return len(self.centroids)
+
+    @property
+    def n_points(self) -> int:
+        """Number of clustered points ``n``."""
+        return int(self.assignments[0].shape[0])
+
+    @property
+    def n_clusters(self) -> tuple[int, ...]:
+        """``(k_1, ..., k_L)``."""
+        return tuple(int(c.shape[0]) for c in self.centroids)
+
+    def labels(self, level: int) -> np.ndarray:
+        """Cluster of every point at ``level`` (1..L), composing the per-level assignments."""
+        if not 1 <= level <= self.n_levels:
+            raise bad_value("level", level, f"an int in 1..{self.n_levels}")
+        lab = self.assignments[0]
+        for step in range(1, level):
+            lab = self.assignments[step][lab]
+        return lab
+
+
+def _per_level(
+    value: int | Sequence[int | None] | None, n_levels: int, name: str
+) -> list[int | None]:
+    if value is None or isinstance(value, int | np.integer):
+        return [None if value is None else int(value)] * n_levels
+    values = list(value)
+    if len(values) != n_levels:
+        raise bad_value(name, value, f"an int or a sequence of {n_levels} ints (one per level)")
+    return [None if v is None else int(v) for v in values]
+
+
+def _check_n_clusters(n_clusters: Sequence[int], n: int) -> tuple[int, ...]:
+    if isinstance(n_clusters, int | np.integer):
+        n_clusters = (int(n_clusters),)
+    ks = tuple(n_clusters)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int | np.integer) for k in ks):
+        raise bad_value("n_clusters", n_clusters, "a non-empty sequence of positive ints")
+    if any(k < 1 for k in ks):
+        raise bad_value("n_clusters", n_clusters, "positive cluster counts")
+    if any(b >= a for a, b in itertools.pairwise(ks)):
+        raise bad_value(
+            "n_clusters",
+            n_clusters,
+            "strictly decreasing counts from the bottom level up, e.g. (1000, 100, 10)",
+        )
+    if ks[0] > n:
+        raise bad_value(
+            "n_clusters", n_clusters, f"k_1 <= the number of points ({n})", "Use fewer clusters."
+        )
+    return tuple(int(k) for k in ks)
+
+
+def closest_per_cluster(labels: np.ndarray, sqdist: np.ndarray, size: int) -> np.ndarray:
+    """Indices of the ``size`` items of each cluster closest to its centroid (all of a smaller one).
+
+    Ties are broken by item index, so the result is deterministic. Returned sorted.
+    """
+    order = np.lexsort((np.arange(labels.size), sqdist, labels))  # by cluster, then distance
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank = np.arange(labels.size) - starts
+    return np.sort(order[rank < size])
+
+
+def hierarchical_kmeans(
+    X: object,
+    n_clusters: Sequence[int],
+    *,
+    n_resampling: int | Sequence[int] = 10,
+    sample_size: int | Sequence[int | None] | None = None,
+    n_iter: int = 25,
+    init: InitMethod = "greedy-k-means++",
+    spherical: bool = False,
+    device: Device = "auto",
+    n_threads: int | None = None,
+    seed: RandomState = 0,
+    progress: ProgressCallback | None = None,
+) -> Hierarchy:
+    """Vo et al.'s hierarchical k-means with resampling (see the module docstring).
+
+    Args:
+        X: ``(n, d)`` embeddings (float32 used; NaN/inf rejected).
+        n_clusters: ``(k_1, k_2, ..., k_L)``, strictly decreasing, ``k_1 <= n``.
+        n_resampling: Resampling steps :math:`R_\\ell`, one int for all levels or one per level
+            (Vo et al. use 10; 0 gives plain hierarchical k-means).
+        sample_size: Items :math:`s_\\ell` kept per cluster in a resampling step, an int or one per
+            level; ``None`` means half the mean cluster size,
+            :math:`s_\\ell = \\lceil n_\\ell / (2 k_\\ell) \\rceil` (Vo et al.'s configs), with
+            :math:`n_\\ell` the number of items at level :math:`\\ell`.
+        n_iter: Lloyd iterations of every k-means run.
+        init: k-means seeding (see :class:`~eoforge.curation.kmeans.KMeans`).
+        spherical: Cosine k-means (inputs L2-normalised, unit-norm centroids at every level).
+        device: ``"auto"`` (GPU when faiss has one), ``"cpu"`` or ``"gpu"``.
+        n_threads: faiss CPU threads (``None``: one for small problems, all otherwise; see
+            :func:`~eoforge.curation.kmeans.faiss_threads`).
+        seed: Seed or generator (every k-means run gets its own derived seed).
+        progress: Optional ``progress(done, total)``, one tick per k-means run.
+
+    Returns:
+        The :class:`Hierarchy`.
+    """
+    Xf = as_float32_matrix(X)
+    n = Xf.shape[0]
+    ks = _check_n_clusters(n_clusters, n)
+    n_levels = len(ks)
+    resamples = _per_level(n_resampling, n_levels, "n_resampling")
+    if any(r is None or r < 0 for r in resamples):
+        raise bad_value("n_resampling", n_resampling, "ints >= 0")
+    sizes_s = _per_level(sample_size, n_levels, "sample_size")
+    if any(s is not None and s < 1 for s in sizes_s):
+        raise bad_value("sample_size", sample_size, "positive ints (or None for the default)")
+    if spherical:
+        Xf = l2_normalize(Xf)
+    gpu = resolve_device(device)
+    rng = as_generator(seed)
+
+    n_items = [n, *ks[:-1]]
+    s_eff = [
+        (s if s is not None else int(np.ceil(m / (2 * k))))
+        for s, m, k in zip(sizes_s, n_items, ks, strict=True)
+    ]
+    steps = [(r or 0) if s > 1 else 0 for r, s in zip(resamples, s_eff, strict=True)]
+    total = n_levels + sum(steps)
+    done = 0
+
+    def run_kmeans(data: np.ndarray, k: int) -> np.ndarray:
+        nonlocal done
+        km = KMeans(
+            k,
+            n_iter=n_iter,
+            init=init,
+            spherical=spherical,
+            device="gpu" if gpu else "cpu",
+            n_threads=threads,
+            random_state=int(rng.integers(0, 2**31 - 1)),
+        ).fit(data)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return km.cluster_centers_
+
+    assignments: list[np.ndarray] = []
+    centroids: list[np.ndarray] = []
+    data = Xf
+    sqdist = np.zeros(n, dtype=np.float32)
+    with faiss_threads(n, ks[0], Xf.shape[1], n_threads) as threads:
+        for level, k in enumerate(ks):
+            cent = run_kmeans(data, k)
+            labels, dist = assign(data, cent, gpu)
+            for _ in range(steps[level]):
+                subset = closest_per_cluster(labels, dist, s_eff[level])
+                if subset.size < k:  # too many empty clusters to refit k centroids on the sample
+                    break
+                cent = run_kmeans(data[subset], k)
+                labels, dist = assign(data, cent, gpu)
+            if level == 0:
+                sqdist = dist
+            assignments.append(labels)
+            centroids.append(cent)
+            data = cent
+
+    sizes = [np.bincount(assignments[0], minlength=ks[0]).astype(np.int64)]
+    for level in range(1, n_levels):
+        sizes.append(
+            np.bincount(assignments[level], weights=sizes[-1], minlength=ks[level]).astype(np.int64)
+        )
+    return Hierarchy(
+        assignments=tuple(assignments),
+        centroids=tuple(centroids),
+        sizes=tuple(sizes),
+        distances=sqdist,
+        spherical=spherical,
+    )
