@@ -23,6 +23,8 @@ Stage = Callable[[RunDir, Report, int], dict]
 #: (name, "module:function") of every demo stage, in the order they run.
 STAGES: list[tuple[str, str]] = [
     ("extremes", "eoforge.extremes.demo:stage"),
+    ("sar", "eoforge.sar.demo:stage"),
+    ("diffusion", "eoforge.diffusion.demo:stage"),
 ]
 
 

@@ -1,5 +1,123 @@
-"""``eoforge diffusion``: diffusion models for SAR and InSAR images."""
+"""``eoforge diffusion``: train diffusion models on SAR/InSAR images and sample from them."""
 
-from eoforge.cli._common import planned_app
+from __future__ import annotations
 
-app = planned_app("diffusion", 5, "diffusion models for SAR/InSAR: train, sample, evaluate")
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eoforge.cli._common import fail_on_error
+
+app = typer.Typer(
+    help="Diffusion models for SAR/InSAR images: train, sample (evaluate, compare-samplers).",
+    no_args_is_help=True,
+)
+
+_PREDICTIONS = {"eps": "epsilon", "epsilon": "epsilon", "v": "v"}
+
+
+@app.command()
+@fail_on_error
+def train(
+    data: Annotated[
+        Path, typer.Option(help=".npy (images), .npz or .zarr (images, optional labels) file.")
+    ],
+    out: Annotated[Path, typer.Option(help="Run folder (resumed if it has a checkpoint).")] = Path(
+        "runs/diffusion"
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="YAML DiffusionConfig to start from (options override).")
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="sar (linear intensity -> dB) or identity (as given).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per micro-batch.")] = None,
+    accumulate: Annotated[int | None, typer.Option(help="Micro-batches per step.")] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Train on centre crops of this size (default: full).")
+    ] = None,
+    learned_variance: Annotated[
+        bool | None,
+        typer.Option(
+            "--learned-variance/--fixed-variance", help="Learned-range variance + hybrid loss."
+        ),
+    ] = None,
+    prediction: Annotated[str | None, typer.Option(help="eps or v.")] = None,
+    class_cond: Annotated[bool, typer.Option(help="Condition on the data's labels.")] = False,
+    timesteps: Annotated[int | None, typer.Option(help="Diffusion length T.")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate.")] = None,
+    ema_decay: Annotated[float | None, typer.Option(help="EMA decay of the weights.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+    sample_every: Annotated[
+        int | None, typer.Option(help="Steps between sample grids (0: at the end).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of weights, batches and noise.")] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from OUT's last checkpoint.")] = True,
+) -> None:
+    """Train a diffusion model on DATA; writes the run folder OUT."""
+    from eoforge.core.errors import bad_value
+    from eoforge.core.progress import progress_bar
+    from eoforge.diffusion.train import DiffusionConfig, run_train
+
+    if prediction is not None and prediction not in _PREDICTIONS:
+        raise bad_value("--prediction", prediction, "eps or v")
+    base = DiffusionConfig.load(config) if config is not None else None
+    with progress_bar("training", steps) as progress:
+        path, _ = run_train(
+            data, out, base=base, class_cond=class_cond, image_size=image_size,
+            learned_variance=learned_variance, resume=resume, progress=progress, kind=kind,
+            steps=steps, batch_size=batch_size, accumulate=accumulate,
+            prediction=_PREDICTIONS.get(prediction or ""), num_timesteps=timesteps, lr=lr,
+            ema_decay=ema_decay, checkpoint_every=checkpoint_every, sample_every=sample_every,
+            seed=seed,
+        )  # fmt: skip
+    metrics = json.loads((path / "metrics.json").read_text())
+    typer.echo(json.dumps(metrics, indent=2))
+    typer.echo(f"run: {path}")
+
+
+@app.command()
+@fail_on_error
+def sample(
+    run: Annotated[Path, typer.Argument(help="Run folder written by `eoforge diffusion train`.")],
+    out: Annotated[Path, typer.Option(help="Output .npy or .zarr (plus .png grid, .json).")] = Path(
+        "samples.npy"
+    ),
+    n: Annotated[int, typer.Option(help="Number of images.")] = 16,
+    sampler: Annotated[str, typer.Option(help="ddpm, ddim, dpm++ or heun.")] = "dpm++",
+    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    class_label: Annotated[
+        int | None, typer.Option(help="Class of every image (default: classes in turn).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 64,
+    weights: Annotated[str, typer.Option(help="ema or model.")] = "ema",
+    clip_denoised: Annotated[
+        float | None, typer.Option(help="Clamp x0 estimates to [-c, c] (model domain).")
+    ] = None,
+) -> None:
+    """Sample N images from RUN in physical units and save them to OUT."""
+    from eoforge.core.progress import progress_bar
+    from eoforge.diffusion.generate import generate
+
+    with progress_bar("sampling", n) as progress:
+        images = generate(
+            run, n, sampler, steps, seed, class_label, out=out, batch_size=batch_size,
+            weights=weights, clip_denoised=clip_denoised, progress=progress,
+        )  # fmt: skip
+    meta = json.loads(out.with_suffix(".json").read_text())
+    typer.echo(
+        f"{images.shape[0]} images {tuple(images.shape[1:])} -> {out} "
+        f"(NFE {meta['nfe']}, {meta['seconds_per_sample']:.4f} s/sample)"
+    )
+
+
+try:  # `evaluate` and `compare-samplers` live in their own module
+    from eoforge.cli.diffusion_eval import register
+except ImportError:  # pragma: no cover - optional until that module exists
+    pass
+else:
+    register(app)

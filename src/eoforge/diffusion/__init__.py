@@ -1,17 +1,45 @@
 """Diffusion models for SAR and InSAR images (Tuel, Kerdreux et al., arXiv 2308.16847).
 
 Schedules and samplers are pure tensor code, kept apart from models (models never import them).
+Training, generation and evaluation (which import Lightning and diffusers) load on first use.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from eoforge.diffusion.samplers import PREDICTIONS, SAMPLERS, VARIANCES, sample
 from eoforge.diffusion.schedules import SPACINGS, NoiseSchedule, space_timesteps
+
+#: name -> module of the heavier parts, imported on first attribute access.
+_LAZY = {
+    "DiffusionConfig": "eoforge.diffusion.config",
+    "train": "eoforge.diffusion.train",
+    "load_run": "eoforge.diffusion.run_io",
+    "generate": "eoforge.diffusion.generate",
+    "evaluate": "eoforge.diffusion.evaluate",
+    "compare_samplers": "eoforge.diffusion.compare",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'eoforge.diffusion' has no attribute {name!r}")
+
 
 __all__ = [
     "PREDICTIONS",
     "SAMPLERS",
     "SPACINGS",
     "VARIANCES",
+    "DiffusionConfig",
     "NoiseSchedule",
+    "compare_samplers",
+    "evaluate",
+    "generate",
+    "load_run",
     "sample",
     "space_timesteps",
+    "train",
 ]

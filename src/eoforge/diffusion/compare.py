@@ -1,0 +1,422 @@
+"""Quality versus number of function evaluations (NFE) for several samplers on one model.
+
+The paper's core experiment (Tuel, Kerdreux et al., arXiv 2308.16847): draw ``n`` samples with
+each sampler configuration from the same initial noise, map them to physical units, and score
+them with :func:`eoforge.diffusion.evaluate.evaluate` against reference images. Each row also
+reports NFE, seconds per sample and the relative error of every statistic against the row of the
+reference sampler (1000-step DDPM by default),
+
+    rel_err_m = |m - m_ref| / |m_ref|,
+
+and ``max_rel_err`` over the physical statistics of the kind (SAR: ENL, mean linear intensity,
+std of the dB values; InSAR: residue density, gradient circular variance, phase std), which is
+what "within 10 % of 1000-step DDPM" is measured with.
+
+A configuration is ``(sampler, steps)`` with sampler ``"ddpm"``, ``"ddim"``, ``"dpm++"``,
+``"heun"`` (respaced trained schedule, see :func:`eoforge.diffusion.sample`) or
+``"rebuilt-<sampler>"`` for the paper code's rebuilt schedule (``spacing="rebuilt"``).
+
+:class:`StationaryGaussianDenoiser` is an exact noise predictor for periodic stationary Gaussian
+images, used to check samplers (and this comparison) without training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from eoforge.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from eoforge.core.config import RunConfig
+from eoforge.core.errors import InputError, bad_value
+from eoforge.core.progress import ProgressCallback
+from eoforge.core.report import Report
+from eoforge.core.runs import RunDir
+from eoforge.diffusion.evaluate import KINDS, evaluate
+from eoforge.diffusion.metrics import FeatureFn
+from eoforge.diffusion.samplers import SAMPLERS, sample
+from eoforge.diffusion.schedules import NoiseSchedule
+
+Config = tuple[str, int]
+DEFAULT_CONFIGS: tuple[Config, ...] = (
+    ("ddpm", 1000),
+    ("ddpm", 50),
+    ("ddim", 20),
+    ("dpm++", 20),
+    ("dpm++", 10),
+    ("heun", 10),
+    ("rebuilt-ddpm", 50),
+    ("rebuilt-ddim", 20),
+)
+STAT_KEYS: dict[str, tuple[str, ...]] = {
+    "sar": ("enl_samples", "mean_intensity_samples", "std_db_samples"),
+    "insar": ("residue_density_samples", "gradient_circvar_samples", "std_samples"),
+}
+
+
+# --------------------------------------------------------------------------- analytic model
+
+
+class StationaryGaussianDenoiser:
+    """Exact eps-prediction for periodic stationary Gaussian images ``x_0 ~ N(mu, C)``.
+
+    ``C`` is diagonal in the unitary 2-D Fourier basis with per-frequency variances ``s2(k)``
+    (``spectrum``). Under ``x_t = sqrt(a) x_0 + sqrt(1-a) eps`` the MMSE noise prediction is
+
+        eps*(x_t, t) = sqrt(1 - a) F^-1[ F(x_t - sqrt(a) mu) / (a s2(k) + 1 - a) ],  a = abar_t,
+
+    so every correct sampler must reproduce the data distribution (mean, spectrum).
+
+    Args:
+        schedule: The trained schedule whose indices ``t`` the model receives.
+        spectrum: ``(H, W)`` per-frequency variances ``s2 >= 0`` (unitary FFT convention;
+            white noise of variance v has ``s2 = v``).
+        mean: Constant mean ``mu`` of every pixel.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, spectrum: np.ndarray, mean: float = 0.0) -> None:
+        s2 = np.asarray(spectrum, dtype=np.float64)
+        if s2.ndim != 2 or np.any(s2 < 0) or not np.all(np.isfinite(s2)):
+            raise bad_value("spectrum", f"array of shape {s2.shape}", "an (H, W) array >= 0")
+        self.abar = schedule.alphas_cumprod
+        self.spectrum = torch.from_numpy(s2)
+        self.mean = float(mean)
+
+    @classmethod
+    def powerlaw(
+        cls,
+        schedule: NoiseSchedule,
+        size: int,
+        *,
+        beta: float = 8.0 / 3.0,
+        texture_var: float = 0.6,
+        white_var: float = 0.4,
+        mean: float = 0.0,
+    ) -> StationaryGaussianDenoiser:
+        """Spectrum ``white_var + c |k|^-beta`` (c so that the power-law part has variance
+        ``texture_var``): a speckle-like white component plus correlated texture."""
+        k = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
+        law = np.zeros_like(k)
+        law[k > 0] = k[k > 0] ** -beta
+        law *= texture_var / law.mean()
+        return cls(schedule, white_var + law, mean)
+
+    def sample_data(self, n: int, random_state: int | np.random.Generator = 0) -> np.ndarray:
+        """``n`` exact draws ``(n, 1, H, W)`` from the data distribution."""
+        rng = np.random.default_rng(random_state)
+        h, w = self.spectrum.shape
+        white = rng.standard_normal((n, h, w))
+        f = np.fft.fft2(white, norm="ortho") * np.sqrt(self.spectrum.numpy())
+        return (self.mean + np.fft.ifft2(f, norm="ortho").real)[:, None]
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, **_: Any) -> torch.Tensor:
+        a = self.abar[t.cpu()].reshape(-1, 1, 1, 1)  # (B, 1, 1, 1) float64
+        xd = x.to(torch.float64).cpu() - a.sqrt() * self.mean  # (B, C, H, W)
+        f = torch.fft.fft2(xd, norm="ortho") / (a * self.spectrum + 1.0 - a)
+        eps = (1.0 - a).sqrt() * torch.fft.ifft2(f, norm="ortho").real
+        return eps.to(device=x.device, dtype=x.dtype)
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _parse(config: Config) -> tuple[str, str | None, int]:
+    try:
+        name, steps = config
+    except (TypeError, ValueError):
+        raise bad_value("configs entry", config, "a (sampler, steps) pair") from None
+    spacing = None
+    sampler = str(name)
+    if sampler.startswith("rebuilt-"):
+        sampler, spacing = sampler[len("rebuilt-") :], "rebuilt"
+    if sampler not in SAMPLERS or (spacing and sampler == "heun"):
+        raise bad_value(
+            "sampler", name, f"one of {SAMPLERS} or 'rebuilt-' + one of ('ddpm', 'ddim', 'dpm++')"
+        )
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise bad_value("steps", steps, "a positive int")
+    return sampler, spacing, int(steps)
+
+
+def _model_device(model: Any) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def draw_samples(
+    model: Any,
+    schedule: NoiseSchedule,
+    config: Config,
+    *,
+    n: int,
+    shape: tuple[int, ...],
+    seed: int = 0,
+    batch_size: int = 64,
+    sample_kwargs: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, int, float]:
+    """``n`` samples ``(n, *shape)`` with one configuration, in batches, from seeded noise.
+
+    Batch ``b`` starts from noise drawn with seed ``seed + b`` (and uses that generator for the
+    sampler's own noise), so every configuration starts from the same ``x_T``.
+
+    Returns:
+        ``(samples, nfe, seconds_per_sample)`` (samples in the model domain, float64).
+    """
+    sampler, spacing, steps = _parse(config)
+    steps = min(steps, len(schedule))
+    device = _model_device(model)
+    out, nfe, seconds = [], 0, 0.0
+    for b, start in enumerate(range(0, n, batch_size)):
+        m = min(batch_size, n - start)
+        gen = torch.Generator().manual_seed(seed + b)
+        noise = torch.randn((m, *shape), generator=gen).to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        x, nfe = sample(
+            model, schedule, (m, *shape), sampler, steps, gen, spacing=spacing, noise=noise,
+            return_nfe=True, **(sample_kwargs or {}),
+        )  # fmt: skip
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds += time.perf_counter() - t0
+        out.append(x.detach().to("cpu", torch.float64).numpy())
+    return np.concatenate(out), int(nfe), seconds / n
+
+
+def compare_samplers(
+    model: Any,
+    schedule: NoiseSchedule,
+    reference: np.ndarray,
+    *,
+    configs: Sequence[Config] = DEFAULT_CONFIGS,
+    n: int = 64,
+    shape: tuple[int, ...] = (1, 32, 32),
+    seed: int = 0,
+    inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+    kind: str = "sar",
+    features: FeatureFn | None = None,
+    feature_space: bool = True,
+    batch_size: int = 64,
+    sample_kwargs: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[dict[str, Any]]:
+    """Score several sampler configurations of one model against reference images.
+
+    Args:
+        model: ``model(x_t, t)`` returning the noise (or v) prediction (see ``sample``).
+        schedule: The trained schedule.
+        reference: Real images in physical units (the domain of ``inverse``'s output).
+        configs: ``(sampler, steps)`` pairs; the first is the reference sampler. Steps above
+            the trained T are clamped to T (e.g. DDPM-1000 on a T=100 test model).
+        n: Samples per configuration.
+        shape: Shape of one sample ``(C, H, W)``.
+        seed: Seed of the initial noise (shared by all configurations).
+        inverse: Maps model-domain samples ``(n, C, H, W)`` to physical units (e.g. the
+            normaliser's ``inverse_transform``); identity when None.
+        kind: ``"sar"`` or ``"insar"`` (see :func:`~eoforge.diffusion.evaluate.evaluate`).
+        features: Feature extractor for FID/KID/PR (default: the weak random conv net).
+        feature_space: Compute FID/KID/PR.
+        batch_size: Samples per sampler call.
+        sample_kwargs: Extra arguments of ``sample`` (``variance``, ``prediction``, ...).
+        progress: ``progress(done, total)`` over configurations.
+
+    Returns:
+        One dict per configuration: ``sampler`` (as given), ``steps``, ``nfe``,
+        ``seconds_per_sample``, every metric of ``evaluate``, ``rel_err_<metric>`` against the
+        first row, and ``max_rel_err`` over :data:`STAT_KEYS`.
+    """
+    if kind not in KINDS:
+        raise bad_value("kind", kind, f"one of {KINDS}")
+    if not configs:
+        raise InputError("configs is empty: give at least one (sampler, steps) pair.")
+    for c in configs:
+        _parse(c)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise bad_value("n", n, "an int >= 2")
+    rows: list[dict[str, Any]] = []
+    for i, config in enumerate(configs):
+        x, nfe, sec = draw_samples(
+            model, schedule, config, n=n, shape=tuple(shape), seed=seed,
+            batch_size=batch_size, sample_kwargs=sample_kwargs,
+        )  # fmt: skip
+        phys = np.asarray(x if inverse is None else inverse(x), dtype=np.float64)
+        metrics = evaluate(
+            phys, reference, kind, features, feature_space=feature_space, random_state=seed
+        )
+        row: dict[str, Any] = {
+            "sampler": str(config[0]),
+            "steps": min(int(config[1]), len(schedule)),
+            "nfe": nfe,
+            "seconds_per_sample": sec,
+            **metrics,
+        }
+        rows.append(row)
+        if progress is not None:
+            progress(i + 1, len(configs))
+    _relative_errors(rows, STAT_KEYS[kind])
+    return rows
+
+
+def _relative_errors(rows: list[dict[str, Any]], stat_keys: tuple[str, ...]) -> None:
+    ref = rows[0]
+    skip = {"sampler", "steps", "nfe", "seconds_per_sample", "n_samples", "n_reference"}
+    keys = [k for k, v in ref.items() if k not in skip and isinstance(v, float)]
+    for row in rows:
+        for k in keys:
+            denom = abs(ref[k])
+            row[f"rel_err_{k}"] = abs(row[k] - ref[k]) / denom if denom > 1e-12 else float("nan")
+        errs = [row[f"rel_err_{k}"] for k in stat_keys if f"rel_err_{k}" in row]
+        row["max_rel_err"] = float(np.nanmax(errs)) if errs else float("nan")
+
+
+# --------------------------------------------------------------------------- output
+
+
+def default_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Columns shown by default: sampler, steps, NFE, s/sample, max_rel_err and key metrics."""
+    wanted = ("sampler", "steps", "nfe", "seconds_per_sample", "max_rel_err", "psd_distance",
+              "log_hist_w1_db", "semivariogram_distance", "enl_samples", "std_db_samples",
+              "residue_density_samples", "fid", "kid", "precision", "recall")  # fmt: skip
+    return [k for k in wanted if k in rows[0]]
+
+
+def format_table(rows: Sequence[dict[str, Any]], keys: Sequence[str] | None = None) -> str:
+    """A markdown table of the rows (columns ``keys``, default :func:`default_columns`)."""
+    if not rows:
+        raise InputError("format_table got no rows.")
+    keys = default_columns(rows) if keys is None else list(keys)
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def plot_quality_vs_nfe(
+    rows: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str] | None = None,
+    metrics: Sequence[str] | None = None,
+) -> Any:
+    """Plot each metric against NFE (log axis), one line per sampler family.
+
+    The reference row (the first) is drawn as a dashed horizontal line. When ``path`` is given
+    the PNG is written atomically there and the figure closed; else the figure is returned.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise InputError("plot_quality_vs_nfe got no rows.")
+    if metrics is None:
+        wanted = ("max_rel_err", "psd_distance", "log_hist_w1_db", "semivariogram_distance",
+                  "enl_samples", "residue_density_samples", "fid", "kid")  # fmt: skip
+        metrics = [m for m in wanted if m in rows[0]]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.3), squeeze=False)
+    families: dict[str, list[dict[str, Any]]] = {}
+    for r in rows[1:]:
+        families.setdefault(r["sampler"], []).append(r)
+    for ax, m in zip(axes[0], metrics, strict=True):
+        for name, fam in families.items():
+            fam = sorted(fam, key=lambda r: r["nfe"])
+            style = "s--" if name.startswith("rebuilt") else "o-"
+            ax.plot([r["nfe"] for r in fam], [r[m] for r in fam], style, label=name)
+        ref = rows[0]
+        ax.axhline(ref[m], color="k", ls=":", label=f"{ref['sampler']}-{ref['steps']} (ref)")
+        ax.set_xscale("log")
+        ax.set_xlabel("NFE")
+        ax.set_title(m)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    if path is None:
+        return fig
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------- job
+
+
+class CompareConfig(RunConfig):
+    """Configuration of ``eoforge diffusion compare-samplers`` (saved as ``config.yaml``)."""
+
+    run: str
+    reference: str
+    kind: str | None = None
+    n: int = 64
+    configs: tuple[tuple[str, int], ...] = DEFAULT_CONFIGS
+    batch_size: int = 64
+    weights: str = "ema"
+    feature_space: bool = True
+
+
+def run_compare(
+    config: CompareConfig,
+    out: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+) -> list[dict[str, Any]]:
+    """Compare samplers on a trained run (``eoforge.diffusion.train``) and write a run folder.
+
+    Loads the model with ``eoforge.diffusion.run_io.load_run`` (on CUDA when available), maps
+    samples to physical units with the run's normaliser, and writes ``OUT/rows.json``,
+    ``OUT/table.md``, ``OUT/figures/quality_vs_nfe.png``, ``OUT/report.html``,
+    ``OUT/config.yaml`` and ``OUT/manifest.json``. The kind defaults to ``"sar"`` for a model
+    trained on SAR intensity and ``"insar"`` otherwise (identity normaliser: phase data).
+    Class-conditional models are not supported here.
+    """
+    from eoforge.diffusion.evaluate import load_images
+    from eoforge.diffusion.run_io import load_run
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, schedule, normaliser, train_cfg = load_run(
+        config.run, weights=config.weights, device=device
+    )
+    unet = train_cfg.unet
+    if getattr(unet, "num_classes", None):
+        raise InputError(
+            f"the run {config.run!r} is class-conditional; compare-samplers handles "
+            "unconditional models only."
+        )
+    kind = config.kind or ("sar" if train_cfg.kind == "sar" else "insar")
+    reference = load_images(config.reference)
+    rows = compare_samplers(
+        model, schedule, reference, configs=[tuple(c) for c in config.configs], n=config.n,
+        shape=(unet.in_channels, unet.image_size, unet.image_size), seed=config.seed,
+        inverse=lambda x: np.asarray(normaliser.inverse_transform(x), dtype=np.float64),
+        kind=kind, feature_space=config.feature_space, batch_size=config.batch_size,
+        sample_kwargs={"variance": train_cfg.variance, "prediction": train_cfg.prediction},
+        progress=progress,
+    )  # fmt: skip
+    run = RunDir(out, config)
+    atomic_write_json(run.file("rows.json"), rows)
+    table = format_table(rows)
+    atomic_write_text(run.file("table.md"), table + "\n")
+    fig = plot_quality_vs_nfe(rows)
+    fig_path = run.save_figure(fig, "quality_vs_nfe")
+    report = Report("eoforge diffusion compare-samplers", f"run {config.run}, {config.n} samples")
+    report.section("Quality versus NFE").add_table(
+        [{k: r[k] for k in default_columns(rows)} for r in rows],
+        caption=f"{kind} statistics; rel. errors against {rows[0]['sampler']}-{rows[0]['steps']}",
+    )
+    report.add_image_file(fig_path, "metrics against the number of function evaluations")
+    report.section("Configuration").add_config(config)
+    report.write(run.file("report.html"))
+    run.write_manifest(device=device)
+    return rows

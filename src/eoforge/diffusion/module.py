@@ -1,0 +1,211 @@
+"""The LightningModule of diffusion training, its callbacks, EMA and sample grids.
+
+See :mod:`eoforge.diffusion.train` for the algorithm and the exact-resume design.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from eoforge.core.atomic import atomic_path
+from eoforge.core.progress import ProgressCallback
+from eoforge.core.runs import RunDir
+from eoforge.diffusion.config import build_model
+from eoforge.diffusion.data import ImageDataset
+from eoforge.diffusion.losses import diffusion_loss, make_timestep_sampler
+
+if TYPE_CHECKING:
+    from eoforge.diffusion.config import DiffusionConfig
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``theta_ema <- decay theta_ema + (1 - decay) theta`` (buffers copied)."""
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.lerp_(p.detach().to(p_ema.dtype), 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def grid_figure(images: np.ndarray, title: str = "", ncols: int = 8) -> Any:
+    """Matplotlib grid of the first channel of (N, C, H, W) images (shared colour scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    arr = np.asarray(images)[:, 0]
+    n = len(arr)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.3 * nrows + 0.3), squeeze=False)
+    lo, hi = np.percentile(arr, [1, 99]) if n else (0, 1)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img in zip(axes.ravel(), arr, strict=False):
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+class StepStream(torch.utils.data.IterableDataset):
+    """Endless step counter: batches are drawn inside the module from its own generator."""
+
+    def __iter__(self) -> itertools.count:
+        return itertools.count()
+
+
+class DiffusionModule(pl.LightningModule):
+    """LightningModule holding the U-Net, its EMA, the schedule and the timestep sampler.
+
+    Args:
+        config: The run configuration.
+        dataset: Model-domain training images (and labels).
+    """
+
+    def __init__(self, config: DiffusionConfig, dataset: ImageDataset) -> None:
+        super().__init__()
+        self.config = config
+        self.dataset = dataset
+        self.model = build_model(config)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.schedule = config.make_schedule()
+        self.tsampler = make_timestep_sampler(config.timestep_sampler, config.num_timesteps)
+        self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.log_rows: list[dict[str, float]] = []
+        self._acc: list[list[float]] = []
+
+    def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n, b = len(self.dataset), self.config.batch_size
+        idx = (
+            torch.randperm(n, generator=self.gen)[:b]
+            if n >= b
+            else torch.randint(0, n, (b,), generator=self.gen)
+        )
+        x0 = self.dataset.images[idx].to(self.device)  # (B, C, H, W)
+        labels = None if self.dataset.labels is None else self.dataset.labels[idx].to(self.device)
+        return x0, labels
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        cfg = self.config
+        x0, labels = self._draw_batch()
+        t, w = self.tsampler.sample(x0.shape[0], self.gen)  # (B,), (B,)
+        noise = torch.randn(x0.shape, generator=self.gen).to(self.device)  # (B, C, H, W)
+        x_t = self.schedule.add_noise(x0, noise, t)
+        out = self.model(x_t, t.to(self.device), class_labels=labels)
+        terms = diffusion_loss(
+            out, self.schedule, x0, x_t, noise, t,
+            prediction=cfg.prediction, learned_variance=cfg.unet.learned_variance,
+            vlb_lambda=cfg.vlb_lambda, decoder=cfg.decoder,
+        )  # fmt: skip
+        self.tsampler.update(t, terms.vlb if terms.vlb is not None else terms.loss)
+        loss = (terms.loss * w.to(terms.loss)).mean()
+        vlb = float(terms.vlb.detach().mean()) if terms.vlb is not None else float("nan")
+        self._acc.append([float(loss.detach()), float(terms.mse.detach().mean()), vlb])
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        return torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        n = int(self.global_step)  # steps done before this one
+        decay = self.config.ema_decay
+        if self.config.ema_warmup:
+            decay = min(decay, (1.0 + n) / (10.0 + n))
+        ema_update(self.ema, self.model, decay)
+        if (n + 1) % self.config.log_every == 0 and self._acc:
+            m = np.asarray(self._acc, dtype=np.float64).mean(axis=0)  # vlb: NaN when not learned
+            self.log_rows.append(
+                {"step": n + 1, "loss": float(m[0]), "mse": float(m[1]), "vlb": float(m[2])}
+            )
+            self._acc = []
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["eoforge"] = {
+            "generator": self.gen.get_state(),
+            "tsampler": self.tsampler.state_dict(),
+            "log_rows": list(self.log_rows),
+            "acc": list(self._acc),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["eoforge"]
+        self.gen.set_state(state["generator"])
+        self.tsampler.load_state_dict(state["tsampler"])
+        self.log_rows = list(state["log_rows"])
+        self._acc = list(state["acc"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    @torch.no_grad()
+    def sample_images(self, n: int, steps: int, seed: int) -> np.ndarray:
+        """``n`` model-domain samples from the EMA weights with DPM-Solver++ (numpy)."""
+        from eoforge.diffusion.samplers import sample
+
+        cfg = self.config.unet
+        self.ema.eval()
+        kwargs = {}
+        if cfg.num_classes is not None:
+            kwargs["class_labels"] = torch.arange(n, device=self.device) % cfg.num_classes
+        x = sample(
+            self.ema, self.schedule, (n, cfg.in_channels, cfg.image_size, cfg.image_size),
+            sampler="dpm++", steps=steps, generator=torch.Generator().manual_seed(seed),
+            variance=self.config.variance, prediction=self.config.prediction,
+            model_kwargs=kwargs, device=self.device, clip_denoised=self.config.clip_denoised,
+        )  # fmt: skip
+        return x.float().cpu().numpy()
+
+
+class AtomicCheckpointIO(pl.plugins.io.TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file and renamed (never half-written)."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+class PeriodicCallback(pl.Callback):
+    """After each optimiser step: progress, periodic checkpoint and sample grid."""
+
+    def __init__(self, run: RunDir, progress: ProgressCallback | None) -> None:
+        self.run = run
+        self.progress = progress
+        self._last = -1
+
+    def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+        step = int(trainer.global_step)
+        if step == self._last:  # a micro-batch inside an accumulation group
+            return
+        self._last = step
+        cfg: DiffusionConfig = module.config
+        if self.progress is not None:
+            self.progress(step, cfg.steps)
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            trainer.save_checkpoint(self.run.checkpoints / "last.ckpt")
+        if cfg.sample_every and step % cfg.sample_every == 0:
+            save_sample_grid(module, self.run, step)
+
+
+def save_sample_grid(module: DiffusionModule, run: RunDir, step: int) -> Path:
+    """Sample ``sample_n`` images with the EMA weights and save ``figures/samples_stepN.png``."""
+    cfg = module.config
+    was_training = module.ema.training
+    imgs = module.sample_images(cfg.sample_n, cfg.sample_steps, seed=cfg.seed + 7)
+    module.ema.train(was_training)
+    title = f"EMA samples, step {step} (dpm++ {cfg.sample_steps} steps, model domain)"
+    return run.save_figure(grid_figure(imgs, title), f"samples_step{step:07d}")

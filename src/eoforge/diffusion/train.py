@@ -1,0 +1,281 @@
+"""Training of a diffusion model with Lightning: hybrid loss, importance sampling, EMA, exact resume.
+
+One optimiser step (Ho et al. 2020, Algorithm 1, with Nichol & Dhariwal 2021's improvements):
+
+    x_0 ~ data,  t ~ p_t (uniform or loss-second-moment),  eps ~ N(0, I),
+    x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,
+    loss = mean_b  w_b L(x_0, x_t, t)_b,   w_b = 1 / (T p_{t_b}),
+
+with ``L = L_simple`` or the hybrid ``L_simple + lambda T L_t`` (:mod:`eoforge.diffusion.losses`);
+the importance sampler's history records ``L_t`` (the VLB term, as in the paper) when the
+variance is learned and the whole per-image loss otherwise,
+AdamW, gradient clipping, ``accumulate`` micro-batches per step (Lightning divides the loss by their
+number), and an exponential moving average of the weights after every step,
+
+    theta_ema <- d theta_ema + (1 - d) theta,   d = min(ema_decay, (1 + n)/(10 + n))
+
+(the warm-up ``(1+n)/(10+n)``, n = optimiser steps so far, keeps a short run's EMA from being
+dominated by the random initial weights; disable it with ``ema_warmup=False``).
+
+Exact resume: batches, timesteps and noise are drawn from one ``torch.Generator`` held by the
+module, not from a DataLoader, so that a checkpoint (model, EMA, optimiser, step, that
+generator's state, the importance sampler's history, torch's global RNG for dropout) restores
+the run bit for bit. Training runs inside ``torch.random.fork_rng``: the caller's global RNG is
+left untouched. bf16-mixed precision is used automatically on CUDA, fp32 on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from eoforge.core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from eoforge.core.errors import ConfigError, ShapeError
+from eoforge.core.progress import ProgressCallback
+from eoforge.core.runs import RunDir
+from eoforge.diffusion.config import RESUMABLE_CHANGES, DiffusionConfig, build_model
+from eoforge.diffusion.data import ImageDataset, make_dataset, normaliser_from_dict
+from eoforge.diffusion.model import count_parameters
+from eoforge.diffusion.module import (
+    AtomicCheckpointIO,
+    DiffusionModule,
+    PeriodicCallback,
+    StepStream,
+    grid_figure,
+    save_sample_grid,
+)
+
+__all__ = [
+    "RESUMABLE_CHANGES",
+    "DiffusionConfig",
+    "build_model",
+    "config_for_data",
+    "grid_figure",
+    "run_train",
+    "train",
+]
+
+
+def save_weights(module: torch.nn.Module, path: Path) -> Path:
+    """State dict as safetensors, written atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+    return path
+
+
+def _check_resume(run_path: Path, config: DiffusionConfig) -> Any:
+    """Compare with the saved config (only RESUMABLE_CHANGES may differ); return the normaliser."""
+    saved = DiffusionConfig.load(run_path / "config.yaml").to_dict()
+    new = config.to_dict()
+    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and new[k] != saved.get(k))
+    if diff:
+        raise ConfigError(
+            f"cannot resume {run_path}: its config differs in {diff}. Only {RESUMABLE_CHANGES} "
+            "may change on resume; use a new --out folder or resume=False."
+        )
+    return normaliser_from_dict(json.loads((run_path / "normaliser.json").read_text()))
+
+
+def train(
+    config: DiffusionConfig,
+    images: Any,
+    labels: Any = None,
+    out: str | os.PathLike[str] = "runs/diffusion",
+    *,
+    resume: bool = True,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Train a diffusion model on ``images``; returns the run folder.
+
+    The run folder holds ``config.yaml``, ``normaliser.json``, ``ema.safetensors`` and
+    ``model.safetensors`` (final EMA and raw weights), ``checkpoints/last.ckpt`` (full Lightning
+    state), ``train_log.csv``, ``metrics.json``, ``figures/samples_step*.png`` and
+    ``manifest.json``. When ``resume`` and ``OUT/checkpoints/last.ckpt`` exists, training
+    continues from it up to ``config.steps`` (exactly as if it had not stopped).
+
+    Args:
+        config: The run configuration (``unet.image_size``/``in_channels`` must match the data).
+        images: (N, H, W) or (N, C, H, W) in physical units (linear intensity for ``kind="sar"``).
+        labels: Optional (N,) class indices (required iff ``unet.num_classes`` is set).
+        out: Run folder.
+        resume: Continue from the last checkpoint of ``out`` if there is one.
+        progress: Optional ``progress(done, total)`` callback (optimiser steps).
+
+    Returns:
+        The run folder path.
+    """
+    run_path = Path(out)
+    ckpt = run_path / "checkpoints" / "last.ckpt"
+    resuming = resume and ckpt.is_file()
+    normaliser = _check_resume(run_path, config) if resuming else None
+    dataset, normaliser = make_dataset(images, labels, kind=config.kind, normaliser=normaliser)
+    _check_data(config, dataset)
+    run = RunDir(run_path, config)
+    atomic_write_json(run.file("normaliser.json"), normaliser.to_dict())
+
+    cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu")
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        module = DiffusionModule(config, dataset)
+        _quiet_lightning()
+        trainer = pl.Trainer(
+            accelerator="gpu" if cuda else "cpu", devices=1,
+            precision="bf16-mixed" if cuda else "32-true",
+            max_steps=config.steps, accumulate_grad_batches=config.accumulate,
+            gradient_clip_val=config.grad_clip, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            limit_val_batches=0, deterministic=False, plugins=[AtomicCheckpointIO()],
+            callbacks=[PeriodicCallback(run, progress)], default_root_dir=str(run_path),
+        )  # fmt: skip
+        # its own generator: creating an iterator would otherwise draw from the global RNG
+        loader = torch.utils.data.DataLoader(
+            StepStream(), batch_size=None, generator=torch.Generator().manual_seed(0)
+        )
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if resuming else None)
+        trainer.save_checkpoint(run.checkpoints / "last.ckpt")
+    seconds = time.perf_counter() - start
+
+    save_weights(module.ema, run.file("ema.safetensors"))
+    save_weights(module.model, run.file("model.safetensors"))
+    _write_log(run, module.log_rows)
+    if module.config.sample_every == 0 or config.steps % config.sample_every:
+        save_sample_grid(module, run, int(trainer.global_step))
+    last = module.log_rows[-1] if module.log_rows else {}
+    run.save_metrics({
+        "steps": int(trainer.global_step), "parameters": count_parameters(module.model),
+        "train_seconds_this_session": round(seconds, 3), "final_loss": last.get("loss"),
+        "final_mse": last.get("mse"), "final_vlb": last.get("vlb"),
+        "device": "cuda" if cuda else "cpu", "precision": "bf16-mixed" if cuda else "fp32",
+    })  # fmt: skip
+    run.write_manifest(resumed=resuming)
+    return run_path
+
+
+def _check_data(config: DiffusionConfig, dataset: ImageDataset) -> None:
+    _, c, h, _ = dataset.images.shape
+    u = config.unet
+    if c != u.in_channels or h != u.image_size:
+        raise ShapeError(
+            f"images are {c} x {h} x {h} but the model expects {u.in_channels} x {u.image_size} x "
+            f"{u.image_size}; set unet.in_channels/image_size (--image-size) or crop the data."
+        )
+    if (u.num_classes is None) != (dataset.labels is None):
+        raise ConfigError(
+            "class conditioning needs labels and unet.num_classes together: "
+            f"num_classes={u.num_classes}, labels {'missing' if dataset.labels is None else 'given'}."
+        )
+    if dataset.labels is not None and int(dataset.labels.max()) >= u.num_classes:
+        raise ConfigError(
+            f"labels reach {int(dataset.labels.max())} but unet.num_classes={u.num_classes}."
+        )
+
+
+def _write_log(run: RunDir, rows: list[dict[str, float]]) -> None:
+    lines = ["step,loss,mse,vlb"] + [
+        f"{int(r['step'])},{r['loss']:.6g},{r['mse']:.6g},{r['vlb']:.6g}" for r in rows
+    ]
+    atomic_write_text(run.file("train_log.csv"), "\n".join(lines) + "\n")
+
+
+def _quiet_lightning() -> None:
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings(
+        "ignore",
+        message=".*(num_workers|IterableDataset|checkpoint that ended|eval mode|LeafSpec).*",
+    )
+
+
+def config_for_data(
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    base: DiffusionConfig | None = None,
+    class_cond: bool = False,
+    image_size: int | None = None,
+    learned_variance: bool | None = None,
+    **overrides: Any,
+) -> DiffusionConfig:
+    """A config whose U-Net fits ``images`` (channels, size) and ``labels`` (number of classes).
+
+    Args:
+        images: (N, H, W) or (N, C, H, W) training images.
+        labels: Optional (N,) class indices (needed when ``class_cond``).
+        base: Configuration to start from (e.g. a YAML file); defaults otherwise.
+        class_cond: Condition on the labels (``num_classes = max(labels) + 1``).
+        image_size: Train on centre crops of this size (default: the images' size).
+        learned_variance: Override ``unet.learned_variance``.
+        **overrides: Other :class:`DiffusionConfig` fields (``None`` values are ignored).
+    """
+    from eoforge.diffusion.data import as_nchw, check_labels
+
+    arr = as_nchw(images)
+    base = base or DiffusionConfig()
+    unet = base.unet.model_dump()
+    unet["in_channels"] = int(arr.shape[1])
+    unet["image_size"] = int(image_size or arr.shape[-1])
+    if learned_variance is not None:
+        unet["learned_variance"] = bool(learned_variance)
+    if class_cond:
+        lab = check_labels(labels, len(arr))
+        if lab is None:
+            raise ConfigError(
+                "class conditioning needs labels: store an array 'labels' beside 'images' "
+                "(.npz or .zarr), or drop --class-cond."
+            )
+        unet["num_classes"] = int(lab.max()) + 1
+    data = {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    return DiffusionConfig.from_dict({**data, "unet": unet}, source="command line")
+
+
+def center_crop(images: np.ndarray, size: int) -> np.ndarray:
+    """Centre crop (N, C, H, W) images to ``size`` x ``size`` (no-op when already that size)."""
+    h = images.shape[-1]
+    if size > h:
+        raise ShapeError(f"image_size={size} is larger than the images ({h} px); use <= {h}.")
+    lo = (h - size) // 2
+    return images[..., lo : lo + size, lo : lo + size]
+
+
+def run_train(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    base: DiffusionConfig | None = None,
+    class_cond: bool = False,
+    image_size: int | None = None,
+    learned_variance: bool | None = None,
+    resume: bool = True,
+    progress: ProgressCallback | None = None,
+    **overrides: Any,
+) -> tuple[Path, DiffusionConfig]:
+    """The job behind ``eoforge diffusion train``: read ``data``, build the config, train.
+
+    ``data`` is a ``.npy`` (images), ``.npz`` or ``.zarr`` (``images``, optional ``labels``)
+    file; images larger than ``image_size`` are centre-cropped. Returns ``(run folder, config)``.
+    """
+    from eoforge.diffusion.data import as_nchw, load_arrays
+
+    images, labels = load_arrays(data)
+    arr = as_nchw(images)
+    config = config_for_data(
+        arr, labels, base=base, class_cond=class_cond, image_size=image_size,
+        learned_variance=learned_variance, **overrides,
+    )  # fmt: skip
+    arr = center_crop(arr, config.unet.image_size)
+    path = train(config, arr, labels if class_cond else None, out, resume=resume, progress=progress)
+    return path, config
