@@ -24,6 +24,7 @@ Stage = Callable[[RunDir, Report, int], dict]
 STAGES: list[tuple[str, str]] = [
     ("extremes", "eoforge.extremes.demo:stage"),
     ("sar", "eoforge.sar.demo:stage"),
+    ("ssl", "eoforge.ssl.demo:stage"),
     ("diffusion", "eoforge.diffusion.demo:stage"),
 ]
 

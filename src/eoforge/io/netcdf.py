@@ -35,7 +35,7 @@ def open_dataset(path: str | os.PathLike[str], *, chunks: dict | str | None = No
         raise DataNotFoundError(f"dataset {str(p)!r} does not exist; check the path.")
     try:
         if _is_zarr(p):
-            return xr.open_zarr(p, chunks=chunks)
+            return xr.open_zarr(p, chunks=chunks, consolidated=False)
         return xr.open_dataset(p, chunks=chunks, use_cftime=None)
     except (OSError, ValueError) as err:
         raise InputError(
@@ -88,7 +88,7 @@ def write_dataset(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike[str]) 
     p = Path(path)
     with atomic_path(p) as tmp:
         if p.suffix == ".zarr":
-            ds.to_zarr(tmp, mode="w")
+            ds.to_zarr(tmp, mode="w", consolidated=False)
         else:
             ds.to_netcdf(tmp, engine="netcdf4")
     return p

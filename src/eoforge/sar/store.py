@@ -126,9 +126,9 @@ def write_synth_wv(
             ds = to_dataset(dataclasses.replace(part, duplicate_of=dup, attrs=attrs))
             if i == 0:
                 _set_chunks(ds)
-                ds.to_zarr(tmp, mode="w")
+                ds.to_zarr(tmp, mode="w", consolidated=False)
             else:
-                ds.to_zarr(tmp, append_dim="sample")
+                ds.to_zarr(tmp, append_dim="sample", consolidated=False)
             done += m
             if progress is not None:
                 progress(done, n)

@@ -1,0 +1,86 @@
+"""Exponential moving average (EMA) of a model's weights: the DINO teacher, diffusion EMA weights.
+
+After each optimiser step of the model :math:`\\theta` the averaged copy :math:`\\xi` becomes
+
+.. math::
+
+    \\xi \\leftarrow m\\,\\xi + (1 - m)\\,\\theta ,
+
+with decay (momentum) :math:`m \\in [0, 1]`; :math:`m = 0` copies the model, :math:`m = 1`
+freezes the average. Floating-point buffers (e.g. batch-norm running statistics) follow the same
+rule; integer buffers are copied. The averaged copy is a submodule (``ema.module``), so it is saved
+in checkpoints, moved between devices and broadcast by DDP with its owner.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from eoforge.core.errors import bad_value
+
+
+def _check_decay(decay: float) -> float:
+    if not 0.0 <= float(decay) <= 1.0:
+        raise bad_value("decay", decay, "a float in [0, 1]", "Typical values: 0.996 to 0.9999.")
+    return float(decay)
+
+
+class EMA(nn.Module):
+    """EMA copy of a model.
+
+    Args:
+        model: Model to track; it is deep-copied (gradients off, eval mode).
+        decay: Default momentum ``m`` of :meth:`update`.
+
+    Attributes:
+        module: The averaged model (call it for inference: ``ema.module(x)`` or ``ema(x)``).
+        decay: Default momentum.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        super().__init__()
+        self.decay = _check_decay(decay)
+        self.module = copy.deepcopy(model)
+        self.module.requires_grad_(False)
+        self.module.eval()
+
+    def train(self, mode: bool = True) -> EMA:
+        """The average stays in eval mode whatever its owner does."""
+        super().train(mode)
+        self.module.eval()
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the averaged model."""
+        return self.module(*args, **kwargs)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, decay: float | None = None) -> None:
+        """One EMA step: ``xi = m * xi + (1 - m) * theta`` for every parameter and float buffer.
+
+        Args:
+            model: The trained model (same architecture as ``module``).
+            decay: Momentum for this step (defaults to ``self.decay``; DINO passes its schedule).
+        """
+        m = self.decay if decay is None else _check_decay(decay)
+        ema_p = list(self.module.parameters())
+        src_p = list(model.parameters())
+        if len(ema_p) != len(src_p):
+            raise bad_value("model", type(model).__name__, "the architecture the EMA was built on")
+        torch._foreach_lerp_(
+            ema_p, [s.detach().to(e.dtype) for e, s in zip(ema_p, src_p, strict=True)], 1.0 - m
+        )
+        for e, s in zip(self.module.buffers(), model.buffers(), strict=True):
+            if e.dtype.is_floating_point:
+                e.lerp_(s.detach().to(e.dtype), 1.0 - m)
+            else:
+                e.copy_(s)
+
+    @torch.no_grad()
+    def copy_to(self, model: nn.Module) -> None:
+        """Load the averaged weights (parameters and buffers) into ``model``."""
+        model.load_state_dict(self.module.state_dict())

@@ -1,0 +1,43 @@
+"""Self-supervised pre-training of SAR encoders: DINO with dynamic dataset curation.
+
+Kerdreux et al. 2025 (arXiv 2504.06962): DINO on Sentinel-1 WV imagettes whose training set is
+re-pruned during training by clustering the teacher's own embeddings (``eoforge.curation``).
+The loss, head and augmentations are plain torch; pre-training, probes and embedding (which import
+Lightning and scikit-learn) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from eoforge.ssl.augment import MultiCropAugment
+from eoforge.ssl.dino import DINOHead, DINOLoss
+
+#: name -> module of the heavier parts, imported on first attribute access.
+_LAZY = {
+    "SSLConfig": "eoforge.ssl.pretrain",
+    "pretrain": "eoforge.ssl.pretrain",
+    "probe_features": "eoforge.ssl.probe",
+    "probe_run": "eoforge.ssl.probe",
+    "embed_dataset": "eoforge.ssl.embed",
+    "load_teacher": "eoforge.ssl.embed",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'eoforge.ssl' has no attribute {name!r}")
+
+
+__all__ = [
+    "DINOHead",
+    "DINOLoss",
+    "MultiCropAugment",
+    "SSLConfig",
+    "embed_dataset",
+    "load_teacher",
+    "pretrain",
+    "probe_features",
+    "probe_run",
+]

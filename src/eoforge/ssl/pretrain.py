@@ -1,0 +1,380 @@
+"""DINO pre-training of a SAR encoder with optional dynamic dataset curation, as a resumable run.
+
+``pretrain(config, data, out)`` trains with Lightning (checkpoints every epoch, ``last.ckpt``
+resume, DDP over ``devices`` -- gloo on CPU --, bf16 mixed precision on GPUs that support it) and
+writes the run folder::
+
+    RUN/
+      config.yaml                 SSLConfig
+      normaliser.json             the DbNormaliser fitted on the data (applied to every input)
+      encoder.json                encoder name, arguments and evaluation view size
+      teacher_backbone.safetensors  EMA teacher backbone weights (used by probe and embed)
+      checkpoints/last.ckpt       full training state (resume)
+      selections/epoch_XXXX.npz   every curated/random selection
+      curation_history.json       the curator's record of every selection (sizes, timings)
+      metrics.json                per-epoch loss and collapse indicators, timings
+      logs/fit_NNN/metrics.csv    Lightning CSV log of each (resumed) fit call
+
+Schedules follow DINO (Caron et al. 2021): base learning rate ``lr * batch * devices / 256``
+with linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher momentum
+:math:`1 - (1 - m_0)(\\cos(\\pi t / T) + 1)/2`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from pydantic import Field
+
+from eoforge.core.atomic import atomic_path, atomic_write_json
+from eoforge.core.config import RunConfig
+from eoforge.core.errors import ConfigError, DataNotFoundError
+from eoforge.core.progress import ProgressCallback
+from eoforge.core.runs import RunDir
+from eoforge.curation.dynamic import CurationConfig, DynamicCurator
+from eoforge.nn.encoders import build_encoder
+
+#: Config fields that may change when a run is resumed.
+RESUMABLE_CHANGES = ("epochs", "devices", "num_nodes", "num_workers", "accelerator", "data")
+
+
+class SSLConfig(RunConfig):
+    """DINO pre-training settings (defaults sized for small imagettes; DINO values noted).
+
+    Attributes:
+        data: Path of the training data (recorded for provenance).
+        encoder: Encoder name (:data:`eoforge.nn.encoders.ENCODERS`).
+        encoder_dim: Override the ViT width (small CPU models).
+        encoder_depth: Override the ViT depth.
+        epochs: Training epochs.
+        batch_size: Per-device batch size.
+        lr: Base learning rate per 256 images (DINO 5e-4).
+        min_lr: Final learning rate.
+        warmup_epochs: Linear learning-rate warm-up epochs.
+        weight_decay: Initial weight decay (0.04).
+        weight_decay_end: Final weight decay (0.4).
+        grad_clip: Gradient-norm clipping (3.0; 0 disables).
+        freeze_last_layer_epochs: Epochs with the head's last layer frozen (1).
+        out_dim: Prototypes ``K`` (65536 in DINO; small here).
+        head_hidden_dim: Head MLP width (2048 in DINO).
+        head_bottleneck_dim: Head bottleneck (256 in DINO).
+        norm_last_layer: Weight-normalised last layer with fixed norm.
+        student_temp: Student temperature (0.1).
+        teacher_temp: Teacher temperature after warm-up (0.04; > 0.07 is unstable).
+        warmup_teacher_temp: Initial teacher temperature.
+        warmup_teacher_temp_epochs: Teacher temperature warm-up epochs.
+        center_momentum: Centre EMA momentum (0.9).
+        momentum_teacher: Initial teacher EMA momentum (0.996 -> 1).
+        n_local_crops: Local views (DINO 8-10; 2 global views always).
+        global_size: Global view side in pixels (also the evaluation view size).
+        local_size: Local view side in pixels.
+        global_scale: Area fraction range of global crops.
+        local_scale: Area fraction range of local crops.
+        flip: Random flips.
+        rot90: Random 90-degree rotations.
+        gain_db: Gain jitter std (dB).
+        speckle_prob: Probability of speckle re-noising a view.
+        blur_prob: Probability of blurring a view.
+        curation: Dataset curation (mode none|random|random-redrawn|static|dynamic, ...).
+        devices: Devices (processes) per node for DDP.
+        num_nodes: Machines for multi-node DDP (launched by your cluster's scheduler).
+        accelerator: ``"auto"``, ``"cpu"`` or ``"gpu"``.
+        precision: ``"auto"`` (bf16-mixed on a bf16-capable GPU, else 32-true) or a Lightning
+            precision string.
+        num_workers: DataLoader workers.
+        embed_batch_size: Batch size of the curation and embedding passes.
+        seed: Seed of initialisation, views, shuffling.
+    """
+
+    data: str | None = None
+    encoder: str = "vit-tiny/8"
+    encoder_dim: int | None = Field(None, ge=8)
+    encoder_depth: int | None = Field(None, ge=1)
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(5e-4, gt=0)
+    min_lr: float = Field(1e-6, ge=0)
+    warmup_epochs: int = Field(2, ge=0)
+    weight_decay: float = Field(0.04, ge=0)
+    weight_decay_end: float = Field(0.4, ge=0)
+    grad_clip: float = Field(3.0, ge=0)
+    freeze_last_layer_epochs: int = Field(1, ge=0)
+    out_dim: int = Field(1024, ge=2)
+    head_hidden_dim: int = Field(512, ge=1)
+    head_bottleneck_dim: int = Field(128, ge=1)
+    norm_last_layer: bool = True
+    student_temp: float = Field(0.1, gt=0)
+    teacher_temp: float = Field(0.04, gt=0)
+    warmup_teacher_temp: float = Field(0.04, gt=0)
+    warmup_teacher_temp_epochs: int = Field(0, ge=0)
+    center_momentum: float = Field(0.9, ge=0, le=1)
+    momentum_teacher: float = Field(0.996, ge=0, le=1)
+    n_local_crops: int = Field(4, ge=0)
+    global_size: int = Field(32, ge=8)
+    local_size: int = Field(16, ge=8)
+    global_scale: tuple[float, float] = (0.4, 1.0)
+    local_scale: tuple[float, float] = (0.05, 0.4)
+    flip: bool = True
+    rot90: bool = True
+    gain_db: float = Field(1.0, ge=0)
+    speckle_prob: float = Field(0.3, ge=0, le=1)
+    blur_prob: float = Field(0.3, ge=0, le=1)
+    curation: CurationConfig = CurationConfig(mode="none")
+    devices: int = Field(1, ge=1)
+    num_nodes: int = Field(1, ge=1)
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    precision: str = "auto"
+    num_workers: int = Field(0, ge=0)
+    embed_batch_size: int = Field(256, ge=1)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def load_data(data: Any) -> Any:
+    """A ``WVSet`` from a ``WVSet`` or the path of one saved by ``eoforge.sar.store.save_wv``."""
+    if isinstance(data, str | os.PathLike):
+        from eoforge.sar.store import load_wv
+
+        if not Path(data).exists():
+            raise DataNotFoundError(f"data {str(data)!r} does not exist; check --data.")
+        return load_wv(data)
+    if not hasattr(data, "images"):
+        raise ConfigError(f"data must be a WVSet or a path, got {type(data).__name__}.")
+    return data
+
+
+def encoder_kwargs(config: SSLConfig) -> dict[str, Any]:
+    """Arguments of :func:`~eoforge.nn.encoders.build_encoder` for ``config``."""
+    kw: dict[str, Any] = {"name": config.encoder, "in_chans": 1, "img_size": config.global_size}
+    if config.encoder.startswith("vit"):
+        kw.update(embed_dim=config.encoder_dim, depth=config.encoder_depth)
+    return kw
+
+
+def build_seeded_encoder(config: SSLConfig) -> torch.nn.Module:
+    """The encoder initialised from ``config.seed`` (the global torch RNG is left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build_encoder(**encoder_kwargs(config))
+
+
+def _check_resume(run: RunDir, config: SSLConfig) -> None:
+    path = run.path / "config.yaml"
+    if not path.exists():
+        return
+    old = type(config).load(path).to_dict()
+    new = config.to_dict()
+    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
+    if diff:
+        raise ConfigError(
+            f"run folder {str(run.path)!r} holds a run with different settings ({diff}); "
+            "use a new --out folder or the same settings to resume."
+        )
+
+
+def _trainer_kwargs(config: SSLConfig) -> dict[str, Any]:
+    from lightning.pytorch.strategies import DDPStrategy
+
+    gpu = config.accelerator != "cpu" and torch.cuda.is_available()
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
+    kw: dict[str, Any] = dict(accelerator="gpu" if gpu else "cpu", devices=config.devices,
+                              num_nodes=config.num_nodes, precision=precision)  # fmt: skip
+    if config.devices > 1 or config.num_nodes > 1:
+        kw["strategy"] = (
+            DDPStrategy()
+            if gpu
+            else DDPStrategy(process_group_backend="gloo", start_method="spawn")
+        )
+    return kw
+
+
+class _Progress(pl.Callback):
+    """Lightning callback reporting finished epochs to a ``progress(done, total)`` callback."""
+
+    def __init__(self, progress: ProgressCallback, total: int) -> None:
+        self.progress = progress
+        self.total = total
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if trainer.is_global_zero:
+            self.progress(trainer.current_epoch + 1, self.total)
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's informational logs and known-harmless warnings during a fit."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for pattern in (
+                ".*number of training batches.*",
+                ".*module\\(s\\) in eval mode.*",
+                ".*LeafSpec.*",
+                ".*does not have many workers.*",
+                ".*litlogger.*",
+                ".*Checkpoint directory.*exists and is not empty.*",
+            ):
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _next_log_version(folder: Path) -> str:
+    """``fit_000``, ``fit_001``, ...: one CSV log folder per (resumed) fit call."""
+    n = len(list(folder.glob("fit_*"))) if folder.exists() else 0
+    return f"fit_{n:03d}"
+
+
+def _epoch_metrics(log_dir: Path) -> list[dict[str, float]]:
+    """Per-epoch rows of the Lightning CSV logs of all fit calls (later calls win)."""
+    import csv
+
+    rows: dict[int, dict[str, float]] = {}
+    for log_csv in sorted(log_dir.glob("fit_*/metrics.csv")):
+        with open(log_csv) as fh:
+            for row in csv.DictReader(fh):
+                if not row.get("epoch"):
+                    continue
+                vals = {k: float(v) for k, v in row.items() if v not in ("", None)}
+                rows.setdefault(int(vals["epoch"]), {}).update(vals)
+    return [rows[e] for e in sorted(rows)]
+
+
+# -- the job --------------------------------------------------------------------------------------
+
+
+def pretrain(
+    config: SSLConfig,
+    data: Any,
+    out: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+    callbacks: list[pl.Callback] | None = None,
+) -> Path:
+    """Pre-train (or resume) a DINO encoder and write the run folder (see module docstring).
+
+    Args:
+        config: :class:`SSLConfig`.
+        data: A ``WVSet`` (``images`` (n, H, W) linear sigma0, ``labels``) or its path.
+        out: Run folder; if it holds ``checkpoints/last.ckpt`` of the same settings, training
+            resumes from it (raise ``epochs`` to train longer).
+        progress: Optional ``progress(done_epochs, epochs)``.
+        callbacks: Extra Lightning callbacks (e.g. early stopping).
+
+    Returns:
+        The run folder.
+    """
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from eoforge.sar.dataset import WVDataset
+    from eoforge.sar.normalise import DbNormaliser
+    from eoforge.ssl.module import CuratedDataModule, DINOModule
+
+    wv = load_data(data)
+    run = RunDir(out)
+    _check_resume(run, config)
+    run.save_config(config)
+    norm_path = run.file("normaliser.json")
+    if norm_path.exists():
+        normaliser = DbNormaliser.from_dict(json.loads(norm_path.read_text()))
+    else:
+        normaliser = DbNormaliser().fit(np.asarray(wv.images))
+        atomic_write_json(norm_path, normaliser.to_dict())
+    dataset = WVDataset(wv, normaliser=normaliser)
+    with torch.random.fork_rng(devices=[]):  # student, head and teacher from config.seed
+        torch.manual_seed(config.seed)
+        module = DINOModule(build_encoder(**encoder_kwargs(config)), config,
+                            db_scale=normaliser.std_db_)  # fmt: skip
+    labels = getattr(wv, "labels", None)
+    curator = DynamicCurator(config.curation, len(dataset), labels=labels)
+    dm = CuratedDataModule(dataset, curator, config.batch_size, seed=config.seed,
+                           num_workers=config.num_workers, selections_dir=run.path / "selections",
+                           embed_batch_size=config.embed_batch_size)  # fmt: skip
+    all_callbacks: list[Any] = [
+        *(callbacks or []),
+        ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}",
+                        auto_insert_metric_name=False, save_last=True, save_top_k=1),
+    ]  # fmt: skip
+    if progress is not None:
+        all_callbacks.append(_Progress(progress, config.epochs))
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=config.epochs,
+            logger=CSVLogger(run.path, name="logs", version=_next_log_version(run.path / "logs")),
+            callbacks=all_callbacks,
+            log_every_n_steps=1,
+            gradient_clip_val=config.grad_clip or None,
+            reload_dataloaders_every_n_epochs=1,
+            use_distributed_sampler=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=run.path,
+            deterministic=False,
+            **_trainer_kwargs(config),
+        )
+    last = run.checkpoints / "last.ckpt"
+    t0 = time.perf_counter()
+    with _quiet_lightning():
+        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    fit_seconds = time.perf_counter() - t0
+    if trainer.is_global_zero:  # GPU DDP re-launches this function on every rank
+        _finalise(run, config, last, fit_seconds)
+    return run.path
+
+
+def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) -> None:
+    """Export the teacher backbone, the curation record and the metrics from ``last.ckpt``."""
+    from safetensors.torch import save_file
+
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    prefix = "teacher.module.backbone."
+    weights = {
+        k[len(prefix) :]: v.contiguous() for k, v in ckpt["state_dict"].items()
+        if k.startswith(prefix)
+    }  # fmt: skip
+    with atomic_path(run.file("teacher_backbone.safetensors")) as tmp:
+        save_file(weights, str(tmp))
+    kw = encoder_kwargs(config)
+    embed_dim = build_encoder(**kw).embed_dim
+    atomic_write_json(
+        run.file("encoder.json"),
+        {"name": kw["name"], "build_kwargs": kw, "embed_dim": embed_dim,
+         "eval_size": config.global_size},
+    )  # fmt: skip
+    dm_state = next((v for k, v in ckpt.items() if "CuratedDataModule" in k), {})
+    history = dm_state.get("curator", {}).get("history", [])
+    atomic_write_json(run.file("curation_history.json"), history)
+    epochs = _epoch_metrics(run.path / "logs")
+    world = config.devices * config.num_nodes
+    embed_s = float(sum(h.get("seconds_embedding", 0.0) for h in history))
+    cluster_s = float(sum(h.get("seconds_clustering", 0.0) for h in history))
+    run.save_metrics({
+        "epochs_done": int(ckpt.get("epoch", -1)) + 1,
+        "global_steps": int(ckpt.get("global_step", 0)),
+        "images_seen": int(ckpt.get("global_step", 0)) * config.batch_size * world,
+        "fit_seconds_last_call": round(fit_seconds, 3),
+        "curation_seconds_embedding": embed_s,
+        "curation_seconds_clustering": cluster_s,
+        "final": epochs[-1] if epochs else {},
+        "per_epoch": epochs,
+    })  # fmt: skip
+    run.write_manifest()

@@ -1,0 +1,207 @@
+"""Frozen-feature probes: logistic regression (classes), ridge (wind speed, Hs), cosine kNN.
+
+Features are standardised on the training split. Metrics on the test split:
+
+* accuracy :math:`\\frac{1}{n}\\sum_i [\\hat y_i = y_i]`, per-class recall
+  :math:`R_c = TP_c / (TP_c + FN_c)`, macro-F1 :math:`\\frac{1}{C}\\sum_c
+  \\frac{2 P_c R_c}{P_c + R_c}` over the classes present in the test split or predicted;
+* rare-class recall: mean :math:`R_c` over the rarer half of the classes present in the
+  training split (ranked by training count);
+* RMSE :math:`\\sqrt{\\frac{1}{n}\\sum_i (\\hat t_i - t_i)^2}` for ``wind_speed`` and ``hs``.
+
+kNN: the ``k`` training items of largest cosine similarity vote (majority; ties to the smaller
+label; regression: their mean).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eoforge.core.atomic import atomic_write_json
+from eoforge.core.errors import ShapeError, bad_value
+from eoforge.core.seeding import RandomState, as_generator
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class recall from a confusion matrix (see module docstring)."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or y_true.size == 0:
+        raise ShapeError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-D.")
+    C = int(max(y_true.max(), y_pred.max())) + 1
+    cm = np.zeros((C, C), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(float)
+    support, predicted = cm.sum(1), cm.sum(0)
+    recall = np.divide(tp, support, out=np.zeros(C), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros(C), where=predicted > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(C), where=denom > 0)
+    used = (support > 0) | (predicted > 0)
+    name = (lambda c: classes[c]) if classes else str
+    return {
+        "accuracy": float(tp.sum() / y_true.size),
+        "macro_f1": float(f1[used].mean()),
+        "recall_per_class": {name(c): float(recall[c]) for c in range(C) if support[c] > 0},
+    }
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root-mean-square error."""
+    d = np.asarray(y_pred, float) - np.asarray(y_true, float)
+    return float(np.sqrt(np.mean(d**2)))
+
+
+def knn_predict(
+    train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, k: int = 20,
+    regression: bool = False, block: int = 1024,
+) -> np.ndarray:  # fmt: skip
+    """Cosine kNN prediction (majority vote, or mean for ``regression``), blockwise."""
+    if k < 1:
+        raise bad_value("k", k, "a positive int")
+    k = min(k, len(train_X))
+    A = train_X / np.maximum(np.linalg.norm(train_X, axis=1, keepdims=True), 1e-12)
+    out = []
+    for s in range(0, len(test_X), block):
+        B = test_X[s : s + block]
+        B = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
+        sim = B @ A.T  # (b, n_train)
+        nn_idx = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # (b, k)
+        neigh = train_y[nn_idx]
+        if regression:
+            out.append(neigh.mean(1))
+        else:
+            C = int(train_y.max()) + 1
+            votes = np.zeros((len(B), C))
+            np.add.at(votes, (np.arange(len(B))[:, None], neigh), 1)
+            out.append(votes.argmax(1))
+    return np.concatenate(out)
+
+
+# -- probes ---------------------------------------------------------------------------------------
+
+
+def split_indices(
+    labels: np.ndarray, test_fraction: float = 0.3, seed: RandomState = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/test split (each class split by ``test_fraction``, >= 1 train item)."""
+    if not 0 < test_fraction < 1:
+        raise bad_value("test_fraction", test_fraction, "a float in (0, 1)")
+    rng = as_generator(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = min(round(test_fraction * len(idx)), len(idx) - 1)
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def probe_features(
+    features: np.ndarray,
+    labels: np.ndarray,
+    targets: dict[str, np.ndarray] | None = None,
+    *,
+    classes: tuple[str, ...] | None = None,
+    test_fraction: float = 0.3,
+    knn_k: int = 20,
+    C: float = 1.0,
+    alpha: float = 1.0,
+    seed: RandomState = 0,
+) -> dict[str, Any]:
+    """Linear (logistic / ridge) and kNN probes of frozen features (see module docstring).
+
+    Args:
+        features: ``(n, D)`` features.
+        labels: ``(n,)`` class labels (``-1`` = unlabelled, excluded from classification).
+        targets: Continuous targets, e.g. ``{"wind_speed": ..., "hs": ...}`` (NaN excluded).
+        classes: Class names (keys of the per-class recall).
+        test_fraction: Share of the test split.
+        knn_k: Neighbours of the kNN probe.
+        C: Inverse L2 strength of the logistic regression.
+        alpha: Ridge penalty.
+        seed: Split seed.
+
+    Returns:
+        Metrics: ``linear_accuracy``, ``linear_macro_f1``, ``linear_recall_per_class``,
+        ``rare_class_recall``, ``knn_accuracy``, ``knn_macro_f1``, ``{target}_rmse``,
+        ``knn_{target}_rmse``, ``{target}_rmse_mean_baseline``, ``n_train``, ``n_test``.
+    """
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.asarray(features, dtype=np.float64)
+    labels = np.asarray(labels)
+    if X.ndim != 2 or labels.shape != (X.shape[0],):
+        raise ShapeError(f"features {X.shape} and labels {labels.shape} must be (n, D) and (n,).")
+    if not np.isfinite(X).all():
+        raise bad_value("features", "array with NaN/inf", "finite features")
+    tr, te = split_indices(labels, test_fraction, seed)
+    scaler = StandardScaler().fit(X[tr])
+    Xs = scaler.transform(X)
+    res: dict[str, Any] = {"n_train": int(tr.size), "n_test": int(te.size)}
+    ctr, cte = tr[labels[tr] >= 0], te[labels[te] >= 0]
+    if cte.size and np.unique(labels[ctr]).size >= 2:
+        clf = LogisticRegression(C=C, max_iter=3000).fit(Xs[ctr], labels[ctr])
+        m = classification_metrics(labels[cte], clf.predict(Xs[cte]), classes)
+        res.update(linear_accuracy=m["accuracy"], linear_macro_f1=m["macro_f1"],
+                   linear_recall_per_class=m["recall_per_class"])  # fmt: skip
+        counts = np.bincount(labels[ctr])
+        present = [c for c in np.argsort(counts, kind="stable") if counts[c] > 0]
+        rare = [c for c in present[: max(1, len(present) // 2)] if np.any(labels[cte] == c)]
+        per = m["recall_per_class"]
+        name = (lambda c: classes[c]) if classes else str
+        res["rare_classes"] = [name(c) for c in rare]
+        res["rare_class_recall"] = float(np.mean([per[name(c)] for c in rare])) if rare else None
+        mk = classification_metrics(labels[cte], knn_predict(X[ctr], labels[ctr], X[cte], knn_k))
+        res.update(knn_accuracy=mk["accuracy"], knn_macro_f1=mk["macro_f1"])
+    for key, t in (targets or {}).items():
+        t = np.asarray(t, dtype=np.float64)
+        ok_tr, ok_te = tr[np.isfinite(t[tr])], te[np.isfinite(t[te])]
+        if ok_tr.size < 2 or ok_te.size < 1:
+            continue
+        reg = Ridge(alpha=alpha).fit(Xs[ok_tr], t[ok_tr])
+        res[f"{key}_rmse"] = rmse(t[ok_te], reg.predict(Xs[ok_te]))
+        res[f"knn_{key}_rmse"] = rmse(
+            t[ok_te], knn_predict(X[ok_tr], t[ok_tr], X[ok_te], knn_k, regression=True)
+        )
+        res[f"{key}_rmse_mean_baseline"] = rmse(t[ok_te], np.full(ok_te.size, t[ok_tr].mean()))
+    return res
+
+
+def probe_wv(features: np.ndarray, wv: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`probe_features` with the labels, wind speed and Hs of a ``WVSet``."""
+    targets = {k: getattr(wv, k) for k in ("wind_speed", "hs") if getattr(wv, k, None) is not None}
+    return probe_features(features, wv.labels, targets, classes=tuple(wv.classes), **kwargs)
+
+
+def probe_run(
+    run: str | os.PathLike[str],
+    data: Any,
+    *,
+    test_fraction: float = 0.3,
+    knn_k: int = 20,
+    seed: RandomState = 0,
+    batch_size: int = 256,
+    write: bool = True,
+) -> dict[str, Any]:
+    """Probe a pre-training run's teacher on ``data`` (a ``WVSet`` or its path).
+
+    Writes ``RUN/probe.json`` (atomically) when ``write``.
+    """
+    from eoforge.ssl.embed import embed_run
+    from eoforge.ssl.pretrain import load_data
+
+    wv = load_data(data)
+    feats = embed_run(run, wv, batch_size=batch_size)
+    res = probe_wv(feats, wv, test_fraction=test_fraction, knn_k=knn_k, seed=seed)
+    if write:
+        atomic_write_json(Path(run) / "probe.json", res)
+    return res
