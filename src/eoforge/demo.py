@@ -26,6 +26,7 @@ STAGES: list[tuple[str, str]] = [
     ("sar", "eoforge.sar.demo:stage"),
     ("ssl", "eoforge.ssl.demo:stage"),
     ("diffusion", "eoforge.diffusion.demo:stage"),
+    ("methane", "eoforge.methane.demo:stage"),
 ]
 
 

@@ -1,0 +1,136 @@
+"""Tiled inference of the plume detector over scenes of any size, without seams.
+
+The scene is cut into ``tile`` x ``tile`` windows with stride ``tile - overlap``. Each window's
+features are computed with the scene-wide constants (:mod:`.features`), run through the
+network, and accumulated with a blending weight
+
+    w(d) = sin^2(pi/2 * clip((d - m) / (overlap - 2 m), 0, 1)),   m = overlap / 4,
+
+of the distance d (pixels) to the nearest window edge that lies inside the scene (edges on the
+scene border get no taper). The blended output is sum_k w_k y_k / sum_k w_k. Pixels within m of
+an inner window edge, where zero padding of the convolutions distorts the output, get zero
+weight; the cosine ramp then hands one window over to the next smoothly. Because the network is
+purely local (:mod:`.model`), the tiled result equals the whole-image result away from borders.
+
+Memory is bounded by the two (H, W) float32 accumulators plus one window's features and
+activations, whatever the scene size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from eoforge.core.errors import bad_value
+from eoforge.core.progress import ProgressCallback
+from eoforge.methane.detector.features import check_pair, compute_features, scene_constants
+from eoforge.methane.detector.weights import Detector, load_default_detector, set_threads
+
+
+def _windows(n: int, tile: int, step: int, mult: int) -> list[tuple[int, int]]:
+    """(start, stop) of windows along one axis; starts are multiples of ``mult`` so that every
+    window sees the same pooling grid as the whole image (the U-Net is equivariant only to
+    shifts by multiples of 2^(levels - 1)); the last window runs to the end of the axis."""
+    if n <= tile + mult:
+        return [(0, n)]
+    step = max(mult, step - step % mult)
+    last = (n - tile) - (n - tile) % mult
+    starts = [*range(0, last, step), last]
+    return [(s, min(s + tile, n)) if s != last else (s, n) for s in starts]
+
+
+def _ramp(length: int, lo_inner: bool, hi_inner: bool, overlap: int) -> np.ndarray:
+    """1-D blending weight along one axis of a window (module docstring)."""
+    d = np.arange(length, dtype=np.float64)
+    w = np.ones(length)
+    m = overlap / 4.0
+    span = max(overlap - 2.0 * m, 1.0)
+    for inner, dist in ((lo_inner, d + 0.5), (hi_inner, length - d - 0.5)):
+        if inner:
+            w *= np.sin(0.5 * np.pi * np.clip((dist - m) / span, 0.0, 1.0)) ** 2
+    return w
+
+
+def _run(model: torch.nn.Module, x: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """Network outputs (prob, column) of one (C, h, w) window, padded to the model multiple."""
+    mult = model.multiple
+    _, h, w = x.shape
+    ph, pw = (-h) % mult, (-w) % mult
+    xt = torch.from_numpy(x)[None]  # (1, C, h, w)
+    if ph or pw:
+        xt = torch.nn.functional.pad(xt, (0, pw, 0, ph), mode="replicate")
+    with torch.inference_mode():
+        logits, column = model(xt.to(device))  # (1, h+ph, w+pw) each
+    prob = torch.sigmoid(logits)[0, :h, :w].float().cpu().numpy()
+    return prob, column[0, :h, :w].float().cpu().numpy()
+
+
+def predict(
+    target: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    sza: float,
+    vza: float,
+    model: Detector | None = None,
+    tile: int = 512,
+    overlap: int = 64,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Plume probability and column enhancement maps of a scene pair, by blended tiles.
+
+    Args:
+        target: Target-date bands (B11, B12 and the detector's context bands), (H, W) each.
+        reference: Reference-date bands on the same grid.
+        sza: Solar zenith angle (degrees).
+        vza: Viewing zenith angle (degrees).
+        model: A :class:`Detector`; default: the shipped one.
+        tile: Window size in pixels (>= 64).
+        overlap: Overlap between windows in pixels (>= 16, <= tile / 2).
+        device: Torch device.
+        threads: Torch CPU threads (default: all available cores).
+        progress: Optional ``progress(done, total)`` callback.
+
+    Returns:
+        ``(prob, column)``: (H, W) float32 plume probability in [0, 1] and column in mol/m2.
+    """
+    if int(tile) != tile or tile < 64:
+        raise bad_value("tile", tile, "an int >= 64 pixels")
+    if int(overlap) != overlap or overlap < 16 or 2 * overlap > tile:
+        raise bad_value("overlap", overlap, f"an int in [16, {tile // 2}] pixels")
+    det = load_default_detector() if model is None else model
+    net = det.model.to(device).eval()
+    if device == "cpu":
+        set_threads(threads)
+    h, w = check_pair(target, reference, det.context)
+    const = scene_constants(target, reference, sza, vza, det.context)
+    mult = net.multiple
+    rows = _windows(h, tile, tile - overlap, mult)
+    cols = _windows(w, tile, tile - overlap, mult)
+    acc_p = np.zeros((h, w), dtype=np.float32)
+    acc_c = np.zeros((h, w), dtype=np.float32)
+    acc_w = np.zeros((h, w), dtype=np.float32)
+    total, done = len(rows) * len(cols), 0
+    for r0, r1 in rows:
+        for c0, c1 in cols:
+            win = (slice(r0, r1), slice(c0, c1))
+            x = compute_features(
+                target, reference, const, win, det.context, det.smooth
+            )  # (C, h, w)
+            prob, column = _run(net, x, device)
+            th, tw = prob.shape
+            wr = _ramp(th, r0 > 0, r1 < h, overlap)
+            wc = _ramp(tw, c0 > 0, c1 < w, overlap)
+            wgt = (wr[:, None] * wc[None, :]).astype(np.float32)  # (th, tw)
+            acc_p[win] += wgt * prob
+            acc_c[win] += wgt * column
+            acc_w[win] += wgt
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    np.maximum(acc_w, 1e-12, out=acc_w)
+    acc_p /= acc_w
+    acc_c /= acc_w
+    return acc_p, acc_c

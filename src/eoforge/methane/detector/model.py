@@ -1,0 +1,166 @@
+"""Plume segmentation network: a small U-Net in plain torch with two heads.
+
+Architecture (U-Net, Ronneberger et al. 2015; two heads as in Orbio's Project Eucalyptus and the
+"probability + column" reconstruction of Rouet-Leduc, Kerdreux et al., arXiv 2308.11003):
+
+    x (B, C, H, W) -> [ConvBlock w_0] -> down -> [ConvBlock w_1] -> ... -> [ConvBlock w_L]
+                   -> up + skip -> [ConvBlock w_{L-1}] -> ... -> [ConvBlock w_0]
+    logits  = Conv1x1(features) + S_0(x)   (B, 1, H, W)   plume probability p = sigmoid(logits)
+    column  = Conv1x1(features) + S_1(x)   (B, 1, H, W)   column enhancement dOmega in mol/m2
+
+S is a linear 1x1 shortcut from the inputs to both heads. With ``prior_channel`` set (the
+smoothed MBMP column channel of :mod:`.features`), it starts as the classical retrieval:
+column = dOmega_MBMP and logits = k (dOmega_MBMP - dOmega_0) (k = 10 per mol/m2, dOmega_0 =
+0.45 mol/m2), so training starts from the MBMP baseline and learns the corrections (confounders,
+clouds, plume shape) instead of rediscovering the retrieval.
+
+Each ConvBlock is two (3x3 conv -> channel LayerNorm -> SiLU). The normalisation is a per-pixel
+LayerNorm over channels (y = (x - mean_c x) / sqrt(var_c x + eps) * gamma + beta), not GroupNorm
+or BatchNorm: it uses no statistics over space or batch, so the network is a purely local,
+translation-equivariant operator and a tiled prediction equals the whole-image prediction away
+from the tile borders (see :mod:`.infer`). H and W must be multiples of 2^(levels - 1); the
+inference code pads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from eoforge.core.errors import ShapeError, bad_value
+
+
+@dataclass(frozen=True)
+class UNetSpec:
+    """Hyper-parameters of :class:`PlumeUNet` (saved with the weights).
+
+    Attributes:
+        in_channels: Input channels C (from :mod:`.features`).
+        widths: Channels per level, finest first (e.g. (16, 32, 64): three levels).
+    """
+
+    in_channels: int = 12
+    widths: tuple[int, ...] = (16, 32, 64)
+    prior_channel: int | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict."""
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> UNetSpec:
+        """Inverse of :meth:`to_dict`."""
+        prior = d.get("prior_channel")
+        return cls(
+            in_channels=int(d["in_channels"]),
+            widths=tuple(int(w) for w in d["widths"]),
+            prior_channel=None if prior is None else int(prior),
+        )
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channel axis of a (B, C, H, W) tensor, independently per pixel."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, C, H, W) -> (B, H, W, C) for the fused layer_norm kernel, and back.
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+class ConvBlock(nn.Sequential):
+    """Two (3x3 conv, channel LayerNorm, SiLU) layers."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            ChannelLayerNorm(c_out),
+            nn.SiLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            ChannelLayerNorm(c_out),
+            nn.SiLU(),
+        )
+
+
+class PlumeUNet(nn.Module):
+    """U-Net with a plume-logit head and a column head (module docstring).
+
+    Args:
+        spec: Architecture; ``UNetSpec()`` by default.
+    """
+
+    def __init__(self, spec: UNetSpec | None = None) -> None:
+        super().__init__()
+        spec = UNetSpec() if spec is None else spec
+        if spec.in_channels < 1:
+            raise bad_value("in_channels", spec.in_channels, "a positive channel count")
+        if len(spec.widths) < 2 or any(w < 4 for w in spec.widths):
+            raise bad_value("widths", spec.widths, "at least two levels of >= 4 channels each")
+        self.spec = spec
+        w = spec.widths
+        self.down = nn.ModuleList(
+            [ConvBlock(spec.in_channels, w[0])]
+            + [ConvBlock(w[i - 1], w[i]) for i in range(1, len(w))]
+        )
+        self.up = nn.ModuleList(
+            [nn.ConvTranspose2d(w[i], w[i - 1], 2, stride=2) for i in range(len(w) - 1, 0, -1)]
+        )
+        self.dec = nn.ModuleList(
+            [ConvBlock(2 * w[i - 1], w[i - 1]) for i in range(len(w) - 1, 0, -1)]
+        )
+        self.head_logit = nn.Conv2d(w[0], 1, 1)
+        self.head_column = nn.Conv2d(w[0], 1, 1)
+        self.shortcut = nn.Conv2d(spec.in_channels, 2, 1)
+        nn.init.zeros_(self.shortcut.weight)
+        nn.init.zeros_(self.shortcut.bias)
+        # Start from a low plume prior (p ~ 1 %), which stabilises the first steps of training.
+        nn.init.constant_(self.head_logit.bias, -4.6)
+        if spec.prior_channel is not None:
+            if not 0 <= spec.prior_channel < spec.in_channels:
+                raise bad_value("prior_channel", spec.prior_channel, "an input channel index")
+            with torch.no_grad():
+                self.shortcut.weight[0, spec.prior_channel] = 10.0
+                self.shortcut.bias[0] = -4.5
+                self.shortcut.weight[1, spec.prior_channel] = 1.0
+                self.head_logit.bias.zero_()
+
+    @property
+    def multiple(self) -> int:
+        """H and W must be multiples of this (2^(levels - 1))."""
+        return 2 ** (len(self.spec.widths) - 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (logits, column), each (B, H, W), for inputs x of shape (B, C, H, W)."""
+        if x.ndim != 4 or x.shape[1] != self.spec.in_channels:
+            raise ShapeError(
+                f"input has shape {tuple(x.shape)}; expected (B, {self.spec.in_channels}, H, W)."
+            )
+        if x.shape[-2] % self.multiple or x.shape[-1] % self.multiple:
+            raise ShapeError(
+                f"H, W = {tuple(x.shape[-2:])} must be multiples of {self.multiple}; pad the input."
+            )
+        skips = []
+        h = x
+        for i, block in enumerate(self.down):
+            if i > 0:
+                h = F.max_pool2d(h, 2)  # (B, w_{i-1}, H / 2^i, W / 2^i)
+            h = block(h)  # (B, w_i, H / 2^i, W / 2^i)
+            skips.append(h)
+        skips.pop()
+        for up, dec in zip(self.up, self.dec, strict=True):
+            h = up(h)  # (B, w_{i-1}, 2h, 2w)
+            h = dec(torch.cat([h, skips.pop()], dim=1))
+        prior = self.shortcut(x)  # (B, 2, H, W)
+        logits = self.head_logit(h)[:, 0] + prior[:, 0]  # (B, H, W)
+        column = self.head_column(h)[:, 0] + prior[:, 1]  # (B, H, W) mol/m2
+        return logits, column

@@ -1,0 +1,257 @@
+"""Training of the plume detector on scene pairs simulated on the fly (Lightning).
+
+Each sample is a fresh simulated Sentinel-2 pair (:mod:`eoforge.methane.scenes`): a random
+surface type, clouds and confounders (albedo changes, shadows, wet soil, burn scars) drawn by
+the scene generator, and with probability ``1 - negative_fraction`` a plume injected into the
+target date with an emission rate Q log-uniform in [rate_min, rate_max] kg/h, wind speed uniform
+in [wind_min, wind_max] m/s and a uniform wind direction. Cloud cover (in ``cloud_prob`` of the
+scenes, up to ``cloud_max``), 0..``confounders_max`` confounders and the time gap between the
+dates are drawn per scene. The plume label is the scene's mask (Orbio's |T_B12/T_B11 - 1| > 1e-3)
+restricted to dOmega >= ``label_min_column`` (0.05 mol/m2, a 0.3 % B12 signal at AMF 2): the
+faint fringe of weak plumes is far below the scene noise and would only teach noise. Scenes seeds are drawn from
+[0, 2^30); :mod:`eoforge.methane.evaluate` uses seeds >= 2^30, so evaluation scenes are never
+seen in training.
+
+Loss (Orbio's two-head formulation with the Dice term of Milletari et al. 2016), with p the
+predicted probability, y the plume mask, v the valid mask, dOmega the true and hat-dOmega the
+predicted column:
+
+    L = BCE(p, y; pos_weight) + lambda_dice (1 - (2 sum p y + 1) / (sum p + sum y + 1))
+        + lambda_col * sum_i v_i w_i Huber_delta(hat-dOmega_i - dOmega_i) / sum_i v_i w_i,
+    w_i = 1 on plume pixels and ``off_plume_weight`` elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from pydantic import Field
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, IterableDataset
+
+from eoforge.core.config import RunConfig
+from eoforge.core.runs import RunDir
+from eoforge.core.seeding import as_generator
+from eoforge.methane.detector.features import build_inputs, channel_names
+from eoforge.methane.detector.model import PlumeUNet, UNetSpec
+from eoforge.methane.detector.weights import Detector, save_detector
+
+TRAIN_SEED_LIMIT = 2**30
+"""Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
+
+
+class DetectorConfig(RunConfig):
+    """Configuration of a detector training run (saved as ``config.yaml``)."""
+
+    steps: int = Field(2000, ge=1, description="Optimiser steps.")
+    batch_size: int = Field(8, ge=1)
+    patch: int = Field(128, ge=32, description="Side of the simulated training scenes (px).")
+    widths: tuple[int, ...] = (12, 24, 48)
+    context: tuple[str, ...] = ("B8A", "B04")
+    smooth_sigma: float = Field(1.5, ge=0, description="Smoothed MBMP column channel (px).")
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    surfaces: tuple[str, ...] = ("desert", "semi-arid", "vegetated", "urban")
+    negative_fraction: float = Field(0.5, ge=0, le=1)
+    cloud_prob: float = Field(0.3, ge=0, le=1, description="Share of scenes with clouds.")
+    cloud_max: float = Field(0.3, ge=0, le=1, description="Largest cloud fraction drawn.")
+    confounders_max: int = Field(3, ge=0, description="Confounders per scene ~ U{0..max}.")
+    time_gap_max: float = Field(60.0, gt=0, description="Days between dates ~ U(2, max).")
+    rate_min: float = Field(100.0, gt=0, description="kg/h")
+    rate_max: float = Field(5000.0, gt=0, description="kg/h")
+    wind_min: float = Field(1.5, gt=0, description="m/s")
+    wind_max: float = Field(7.0, gt=0, description="m/s")
+    label_min_column: float = Field(
+        0.05, ge=0, description="Plume label: scene mask and dOmega >= this (mol/m2)."
+    )
+    pos_weight: float = Field(2.0, gt=0)
+    lambda_dice: float = Field(1.0, ge=0)
+    lambda_col: float = Field(1.0, ge=0)
+    off_plume_weight: float = Field(0.1, ge=0)
+    huber_delta: float = Field(0.5, gt=0, description="mol/m2")
+    device: str = Field("auto", description="auto, cpu, gpu or cuda")
+    devices: int = Field(1, ge=1)
+    precision: str = "32-true"
+    num_workers: int = Field(0, ge=0)
+    threads: int | None = Field(None, description="torch CPU threads (default: all cores)")
+
+
+def _simulate(cfg: DetectorConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One training sample: inputs (C, P, P), mask, column, valid (all float32)."""
+    from eoforge.methane import scenes
+
+    shape = (cfg.patch, cfg.patch)
+    surface = str(rng.choice(cfg.surfaces))
+    seed = int(rng.integers(0, TRAIN_SEED_LIMIT))
+    cloudy = rng.random() < cfg.cloud_prob
+    kwargs = {
+        "cloud_fraction": float(rng.uniform(0.0, cfg.cloud_max)) if cloudy else 0.0,
+        "confounders": int(rng.integers(0, cfg.confounders_max + 1)),
+        "time_gap_days": float(rng.uniform(2.0, max(2.0, cfg.time_gap_max))),
+    }
+    if rng.random() < cfg.negative_fraction:
+        pair = scenes.simulate_pair(shape, surface, seed, **kwargs)
+        column = np.zeros(shape, dtype=np.float32)
+        mask = np.zeros(shape, dtype=np.float32)
+    else:
+        rate = float(np.exp(rng.uniform(np.log(cfg.rate_min), np.log(cfg.rate_max))))
+        src = tuple(float(v) for v in rng.uniform(0.2 * cfg.patch, 0.8 * cfg.patch, 2))
+        pair, column, mask, _ = scenes.simulate_plume_pair(
+            shape,
+            surface,
+            seed,
+            emission_rate_kg_h=rate,
+            wind_speed=float(rng.uniform(cfg.wind_min, cfg.wind_max)),
+            wind_direction=float(rng.uniform(0.0, 360.0)),
+            source=src,
+            **kwargs,
+        )
+    x = build_inputs(pair.target, pair.reference, pair.sza, pair.vza, cfg.context, cfg.smooth_sigma)
+    # Loss on every pixel with data: clouds, shadows and water are negatives the detector must
+    # learn to ignore (plumes are only injected on clear land, so their label is 0 there).
+    valid = x[-1].astype(np.float32)
+    label = np.asarray(mask, dtype=bool) & (np.asarray(column) >= cfg.label_min_column)
+    return {
+        "x": x,
+        "mask": label.astype(np.float32) * valid,
+        "column": np.nan_to_num(np.asarray(column, dtype=np.float32)),
+        "valid": valid,
+    }
+
+
+class SimulatedPairs(IterableDataset):
+    """Endless stream of simulated training samples (module docstring).
+
+    Args:
+        config: The training configuration.
+        seed: Seed of this stream; each DataLoader worker and DDP rank gets its own sub-stream.
+    """
+
+    def __init__(self, config: DetectorConfig, seed: int) -> None:
+        self.config = config
+        self.seed = int(seed)
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = 0 if info is None else info.id
+        rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+        rng = as_generator(np.random.SeedSequence([self.seed, rank, worker]).generate_state(1)[0])
+        while True:
+            sample = _simulate(self.config, rng)
+            yield {k: torch.from_numpy(v) for k, v in sample.items()}
+
+
+def detector_loss(
+    logits: torch.Tensor,
+    column: torch.Tensor,
+    batch: dict[str, torch.Tensor],
+    cfg: DetectorConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of the module docstring; logits, column (B, H, W). Returns (loss, parts)."""
+    y, v, target = batch["mask"], batch["valid"], batch["column"]  # (B, H, W) each
+    pw = torch.tensor(cfg.pos_weight, dtype=logits.dtype, device=logits.device)
+    bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw, reduction="none") * v
+    bce = bce.sum() / v.sum().clamp_min(1.0)
+    p = torch.sigmoid(logits) * v
+    dice = 1.0 - (2.0 * (p * y).sum() + 1.0) / (p.sum() + y.sum() + 1.0)
+    w = v * (y + cfg.off_plume_weight * (1.0 - y))
+    hub = F.huber_loss(column, target, reduction="none", delta=cfg.huber_delta)
+    col = (hub * w).sum() / w.sum().clamp_min(1.0)
+    loss = bce + cfg.lambda_dice * dice + cfg.lambda_col * col
+    return loss, {"bce": bce.detach(), "dice": dice.detach(), "col": col.detach()}
+
+
+class DetectorModule(L.LightningModule):
+    """Lightning wrapper: the U-Net, the loss and AdamW with a cosine schedule."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        super().__init__()
+        self.config = config
+        names = channel_names(config.context, config.smooth_sigma)
+        prior = names.index("col_mbmp_smooth") if config.smooth_sigma > 0 else None
+        spec = UNetSpec(len(names), tuple(config.widths), prior)
+        # Seeded initialisation without leaving a trace on the global torch generator.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.net = PlumeUNet(spec)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits, column = self.net(batch["x"])
+        loss, parts = detector_loss(logits, column, batch, self.config)
+        self.log("loss", loss, prog_bar=True)
+        self.log_dict({f"loss_{k}": v for k, v in parts.items()})
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(
+            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        total = self.config.steps
+
+        def lr_at(step: int) -> float:
+            warm = min(100, total // 10 + 1)
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
+    """Train a detector and write ``OUT/detector.safetensors`` + ``OUT/detector.json``.
+
+    The run folder also holds ``config.yaml``, ``checkpoints/last.ckpt`` (training resumes from
+    it when the same command is run again), ``metrics.json`` and ``manifest.json``.
+
+    Args:
+        config: Training configuration.
+        out: Run folder.
+
+    Returns:
+        Path of the written ``detector.safetensors``.
+    """
+    run = RunDir(out, config)
+    if config.threads is not None or config.device in ("cpu", "auto"):
+        from eoforge.methane.detector.weights import set_threads
+
+        set_threads(config.threads)
+    module = DetectorModule(config)
+    data = DataLoader(
+        SimulatedPairs(config, config.seed),
+        batch_size=config.batch_size,
+        num_workers=config.num_workers,
+    )
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=run.checkpoints, save_last=True, every_n_train_steps=100, save_top_k=0
+    )
+    trainer = L.Trainer(
+        max_steps=config.steps,
+        accelerator=config.device if config.device != "cuda" else "gpu",
+        devices=config.devices,
+        precision=config.precision,
+        logger=L.pytorch.loggers.CSVLogger(run.path, name="logs", version=0),
+        callbacks=[ckpt],
+        enable_progress_bar=os.environ.get("EOFORGE_PROGRESS", "1") not in ("0", "false"),
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        deterministic=False,
+    )
+    last = run.checkpoints / "last.ckpt"
+    trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    run.save_metrics({"final_" + k: v for k, v in metrics.items()} | {"steps": config.steps})
+    path = save_detector(
+        Detector(
+            module.net.cpu().eval(), tuple(config.context), config.to_dict(), config.smooth_sigma
+        ),
+        run.file("detector.safetensors"),
+    )
+    run.file("detector.json")
+    run.write_manifest()
+    return path

@@ -1,0 +1,225 @@
+"""Detection benchmark on held-out simulated scenes: POD vs emission rate at a fixed FP budget.
+
+Protocol (Orbio Project Eucalyptus' detection-threshold test, notes section 5, on the project's
+own simulator):
+
+1. ``n_negative`` plume-free pairs and ``n_per_rate`` pairs per emission rate are simulated with
+   scene seeds >= 2^30, never used in training (:data:`~.detector.train.TRAIN_SEED_LIMIT`), on
+   every surface type, random wind.
+2. A detection map is thresholded at t; its 8-connected components of >= ``min_area_px`` pixels
+   are candidate plumes. On plume-free scenes each one is a false positive; the FP rate is
+   FP(t) = (number of components) / (scanned area) x 100 km2.
+3. The detector's threshold t* is the lowest with FP(t*) <= ``fp_budget`` (default 2 per
+   100 km2, Orbio's 2 plumes per 500 x 500 px). A plume is detected when a component overlaps
+   its true mask; POD(Q) is the detected fraction at rate Q, and Q50 the rate at which POD
+   crosses 50 % (log-linear interpolation).
+4. Baseline: connected components of the MBMP column retrieve_column(mbmp(T, R), AMF)
+   (Varon et al. 2021) above tau. At equal recall (the lowest-FP tau whose recall over all
+   plumes reaches the detector's), the FP rates of both are reported with their ratio.
+5. Emission-rate error: for detected plumes, |Q_hat - Q| / Q with Q_hat from
+   ``quantify_plume`` on the predicted column inside the detected component.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+from scipy import ndimage
+
+from eoforge.core.config import RunConfig
+from eoforge.core.progress import ProgressCallback
+from eoforge.core.runs import RunDir
+from eoforge.core.seeding import as_generator
+from eoforge.methane.detector.infer import predict
+from eoforge.methane.detector.train import TRAIN_SEED_LIMIT
+from eoforge.methane.detector.weights import Detector, load_default_detector, load_detector
+from eoforge.methane.physics import air_mass_factor
+from eoforge.methane.retrievals import mbmp, retrieve_column
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+class EvaluateConfig(RunConfig):
+    """Configuration of :func:`evaluate_detector` (saved as ``config.yaml``)."""
+
+    n_negative: int = Field(40, ge=1)
+    rates: tuple[float, ...] = (100.0, 200.0, 350.0, 500.0, 750.0, 1000.0, 1500.0, 2500.0, 5000.0)
+    n_per_rate: int = Field(8, ge=1)
+    shape: int = Field(256, ge=64, description="Scene side in pixels (20 m).")
+    surfaces: tuple[str, ...] = ("desert", "semi-arid", "vegetated", "urban")
+    fp_budget: float = Field(2.0, gt=0, description="False-positive plumes per 100 km2.")
+    min_area_px: int = Field(4, ge=1)
+    wind_min: float = Field(2.0, gt=0)
+    wind_max: float = Field(6.0, gt=0)
+    weights: str | None = None
+    pixel_size: float = 20.0
+
+
+def _components(binary: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
+    labels, n = ndimage.label(binary, structure=_EIGHT)
+    if n == 0:
+        return labels, 0
+    sizes = np.bincount(labels.ravel())
+    small = sizes < min_area
+    small[0] = False
+    labels[small[labels]] = 0
+    return labels, int((~small[1:]).sum())
+
+
+def _scan(score: np.ndarray, truth: np.ndarray | None, thresholds: np.ndarray, min_area: int):
+    """Per threshold: (number of components, detected?) of one map."""
+    n_comp = np.zeros(len(thresholds), dtype=int)
+    hit = np.zeros(len(thresholds), dtype=bool)
+    for i, t in enumerate(thresholds):
+        labels, n = _components(score > t, min_area)
+        n_comp[i] = n
+        if truth is not None and n:
+            hit[i] = bool(np.any(labels[truth] > 0))
+    return n_comp, hit
+
+
+def _rate_at(pod: np.ndarray, rates: np.ndarray, level: float = 0.5) -> float | None:
+    """Lowest emission rate where POD reaches ``level`` (log-linear interpolation)."""
+    above = np.nonzero(pod >= level)[0]
+    if len(above) == 0:
+        return None
+    i = int(above[0])
+    if i == 0:
+        return float(rates[0])
+    lo, hi = np.log(rates[i - 1]), np.log(rates[i])
+    f = (level - pod[i - 1]) / max(pod[i] - pod[i - 1], 1e-12)
+    return float(np.exp(lo + f * (hi - lo)))
+
+
+def evaluate_detector(
+    config: EvaluateConfig,
+    out: str | os.PathLike[str] | None = None,
+    model: Detector | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict:
+    """Run the benchmark of the module docstring; write ``metrics.json`` and a figure to ``out``.
+
+    Returns:
+        Summary dict: threshold, POD per rate (detector and MBMP baseline at the same FP budget),
+        Q50, FP rates at equal recall and their ratio, emission-rate errors.
+    """
+    from eoforge.methane import scenes
+    from eoforge.methane.quantification import quantify_plume
+
+    det = model
+    if det is None:
+        det = load_default_detector() if config.weights is None else load_detector(config.weights)
+    rng = as_generator(config.seed)
+    shape = (config.shape, config.shape)
+    t_det = np.concatenate([np.linspace(0.05, 0.9, 35), 1.0 - np.logspace(-1, -4, 25)])
+    t_base = np.linspace(0.05, 4.0, 80)  # mol/m2
+    area_km2 = config.shape**2 * (config.pixel_size / 1000.0) ** 2
+    rates = np.asarray(config.rates, dtype=float)
+    jobs = [None] * config.n_negative + [float(q) for q in rates for _ in range(config.n_per_rate)]
+    fp_det = np.zeros(len(t_det))
+    fp_base = np.zeros(len(t_base))
+    hits_det, hits_base, rate_of, outs = [], [], [], []
+    for k, rate in enumerate(jobs):
+        surface = str(rng.choice(config.surfaces))
+        seed = TRAIN_SEED_LIMIT + int(rng.integers(0, TRAIN_SEED_LIMIT))
+        if rate is None:
+            pair, truth = scenes.simulate_pair(shape, surface, seed), None
+            wind = float(rng.uniform(config.wind_min, config.wind_max))
+        else:
+            wind = float(rng.uniform(config.wind_min, config.wind_max))
+            src = tuple(float(v) for v in rng.uniform(0.3 * config.shape, 0.7 * config.shape, 2))
+            pair, _, truth, _ = scenes.simulate_plume_pair(
+                shape, surface, seed, emission_rate_kg_h=rate, wind_speed=wind,
+                wind_direction=float(rng.uniform(0, 360)), source=src,
+            )  # fmt: skip
+            truth = np.asarray(truth, dtype=bool)
+        prob, column = predict(pair.target, pair.reference, pair.sza, pair.vza, model=det,
+                               tile=max(config.shape, 64), overlap=32)  # fmt: skip
+        amf = air_mass_factor(pair.sza, pair.vza)
+        base = np.nan_to_num(retrieve_column(mbmp(pair.target, pair.reference), amf), nan=0.0)
+        nd, hd = _scan(prob, truth, t_det, config.min_area_px)
+        nb, hb = _scan(base, truth, t_base, config.min_area_px)
+        if rate is None:
+            fp_det += nd
+            fp_base += nb
+        else:
+            hits_det.append(hd)
+            hits_base.append(hb)
+            rate_of.append(rate)
+            outs.append((prob, column, truth, wind, rate))
+        if progress is not None:
+            progress(k + 1, len(jobs))
+    per100_det = fp_det / (config.n_negative * area_km2) * 100.0
+    per100_base = fp_base / (config.n_negative * area_km2) * 100.0
+    ok_det = np.nonzero(per100_det <= config.fp_budget)[0]
+    ok_base = np.nonzero(per100_base <= config.fp_budget)[0]
+    i_det = int(ok_det[0]) if len(ok_det) else len(t_det) - 1
+    i_base = int(ok_base[0]) if len(ok_base) else len(t_base) - 1
+    hits_det_a, hits_base_a = np.array(hits_det), np.array(hits_base)
+    rate_arr = np.array(rate_of)
+    pod_det = np.array([hits_det_a[rate_arr == q, i_det].mean() for q in rates])
+    pod_base = np.array([hits_base_a[rate_arr == q, i_base].mean() for q in rates])
+    recall = float(hits_det_a[:, i_det].mean())
+    base_recall = hits_base_a.mean(axis=0)  # (len(t_base),) decreasing with tau
+    reach = np.nonzero(base_recall >= recall)[0]
+    j = int(reach[-1]) if len(reach) else 0
+    fp_equal_det, fp_equal_base = float(per100_det[i_det]), float(per100_base[j])
+    errors = []
+    thr = float(t_det[i_det])
+    for prob, column, truth, wind, rate in outs:
+        labels, n = _components(prob > thr, config.min_area_px)
+        ids = np.unique(labels[truth & (labels > 0)])
+        if n == 0 or len(ids) == 0:
+            continue
+        comp = np.isin(labels, ids)
+        est = quantify_plume(np.where(comp, np.clip(column, 0, None), 0.0), comp, wind,
+                             pixel_size=config.pixel_size)  # fmt: skip
+        errors.append(abs(est.rate_kg_h - rate) / rate)
+    summary = {
+        "threshold": thr,
+        "fp_per_100km2_at_threshold": fp_equal_det,
+        "rates_kg_h": rates.tolist(),
+        "pod_detector": pod_det.tolist(),
+        "pod_mbmp_baseline": pod_base.tolist(),
+        "mbmp_threshold_mol_m2": float(t_base[i_base]),
+        "q50_detector_kg_h": _rate_at(pod_det, rates),
+        "q50_mbmp_kg_h": _rate_at(pod_base, rates),
+        "recall_detector": recall,
+        "recall_mbmp_at_equal_recall": float(base_recall[j]),
+        "fp_per_100km2_mbmp_at_equal_recall": fp_equal_base,
+        # undefined without detections (recall 0) or without detector false positives
+        "fp_ratio_mbmp_over_detector": fp_equal_base / fp_equal_det
+        if fp_equal_det > 0 and recall > 0 else None,
+        "scanned_negative_km2": config.n_negative * area_km2,
+        "rate_error_median": float(np.median(errors)) if errors else None,
+        "rate_error_mean": float(np.mean(errors)) if errors else None,
+        "n_quantified": len(errors),
+    }  # fmt: skip
+    if out is not None:
+        run = RunDir(out, config)
+        run.save_metrics(summary)
+        run.save_figure(_pod_figure(summary), "pod_vs_rate")
+        run.write_manifest()
+    return summary
+
+
+def _pod_figure(summary: dict):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogx(summary["rates_kg_h"], summary["pod_detector"], "o-", label="detector")
+    ax.semilogx(summary["rates_kg_h"], summary["pod_mbmp_baseline"], "s--", label="MBMP threshold")
+    ax.axhline(0.5, color="0.6", lw=0.8)
+    ax.set_xlabel("emission rate (kg/h)")
+    ax.set_ylabel("probability of detection")
+    ax.set_title(f"POD at {summary['fp_per_100km2_at_threshold']:.2g} FP / 100 km2")
+    ax.legend()
+    return fig
+
+
+def evaluate_to(out: str | os.PathLike[str], **overrides) -> dict:
+    """Convenience wrapper: ``evaluate_detector(EvaluateConfig(**overrides), out)``."""
+    return evaluate_detector(EvaluateConfig.from_dict(overrides, source="arguments"), Path(out))

@@ -1,0 +1,41 @@
+"""Evaluation protocol: component counting, Q50 interpolation, FP budget and equal-recall logic."""
+
+import numpy as np
+import pytest
+import torch
+
+from eoforge.methane.detector import load_default_detector
+from eoforge.methane.evaluate import EvaluateConfig, _components, _rate_at, evaluate_detector
+
+torch.set_num_threads(1)
+
+
+def test_components_drop_small_blobs_and_use_8_connectivity():
+    b = np.zeros((10, 10), dtype=bool)
+    b[1, 1] = b[2, 2] = b[3, 3] = True  # diagonal: one 8-connected component of 3 px
+    b[7:9, 7:9] = True  # 4 px
+    b[0, 9] = True  # 1 px, dropped
+    labels, n = _components(b, min_area=3)
+    assert n == 2 and labels[0, 9] == 0 and labels[1, 1] == labels[3, 3] > 0
+
+
+def test_rate_at_interpolates_log_linearly():
+    rates = np.array([100.0, 1000.0, 10000.0])
+    assert _rate_at(np.array([0.0, 1.0, 1.0]), rates) == pytest.approx(np.sqrt(100 * 1000))
+    assert _rate_at(np.array([0.6, 1.0, 1.0]), rates) == 100.0
+    assert _rate_at(np.array([0.0, 0.1, 0.2]), rates) is None
+
+
+def test_small_evaluation_respects_the_budget_and_equal_recall(tmp_path):
+    cfg = EvaluateConfig(n_negative=4, n_per_rate=2, rates=(300.0, 3000.0), shape=96, seed=1)
+    s = evaluate_detector(cfg, tmp_path / "eval", model=load_default_detector())
+    area = 4 * (96 * 0.02) ** 2
+    assert s["scanned_negative_km2"] == pytest.approx(area)
+    # FP counts are integers per scanned area; at the chosen threshold within the budget
+    assert s["fp_per_100km2_at_threshold"] <= cfg.fp_budget + 1e-9
+    assert (s["fp_per_100km2_at_threshold"] * area / 100.0) == pytest.approx(
+        round(s["fp_per_100km2_at_threshold"] * area / 100.0)
+    )
+    assert s["recall_mbmp_at_equal_recall"] >= s["recall_detector"] - 1e-9
+    assert (tmp_path / "eval" / "figures" / "pod_vs_rate.png").is_file()
+    assert (tmp_path / "eval" / "metrics.json").is_file()
