@@ -21,7 +21,7 @@ N_IMAGES = 600
 SIZE = 32
 
 
-def demo_config(seed: int = 0, epochs: int = 6) -> SSLConfig:
+def demo_config(seed: int = 0, epochs: int = 20) -> SSLConfig:
     """The small CPU configuration used by the demo (tiny ViT, dynamic curation)."""
     return SSLConfig(
         encoder="vit-tiny/8", encoder_dim=64, encoder_depth=2, epochs=epochs, batch_size=64,
