@@ -6,8 +6,7 @@ Training, generation and evaluation (which import Lightning and diffusers) load 
 
 from __future__ import annotations
 
-import importlib
-
+from eoforge.core.lazy import lazy_getattr
 from eoforge.diffusion.samplers import PREDICTIONS, SAMPLERS, VARIANCES, sample
 from eoforge.diffusion.schedules import SPACINGS, NoiseSchedule, space_timesteps
 
@@ -22,10 +21,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'eoforge.diffusion' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -8,8 +8,7 @@ Lightning and scikit-learn) load on first use.
 
 from __future__ import annotations
 
-import importlib
-
+from eoforge.core.lazy import lazy_getattr
 from eoforge.ssl.augment import MultiCropAugment
 from eoforge.ssl.dino import DINOHead, DINOLoss
 
@@ -24,10 +23,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'eoforge.ssl' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
