@@ -34,7 +34,10 @@ def detect(
     reference: Annotated[Path, typer.Option(help="Plume-free reference-date GeoTIFF, same grid.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/methane-detect"),
     wind_speed: Annotated[float, typer.Option(help="10 m wind speed (m/s).")] = 3.0,
-    threshold: Annotated[float, typer.Option(help="Plume probability threshold.")] = 0.5,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Plume probability threshold (default: the detector's calibrated one)."),
+    ] = None,
     min_area: Annotated[int, typer.Option(help="Smallest plume (pixels).")] = 4,
     sza: Annotated[float | None, typer.Option(help="Solar zenith (deg); default: SZA tag.")] = None,
     vza: Annotated[

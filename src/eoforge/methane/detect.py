@@ -32,7 +32,7 @@ from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.io.raster import GeoInfo, write_geotiff
 from eoforge.methane.detector.infer import predict
-from eoforge.methane.detector.weights import Detector
+from eoforge.methane.detector.weights import Detector, load_default_detector
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def detect(
     sza: float,
     vza: float,
     *,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     min_area_px: int = 4,
     wind_speed: float = 3.0,
     wind_speed_std: float | None = None,
@@ -138,7 +138,8 @@ def detect(
         geo: Georeferencing of the grid (e.g. from ``read_s2_geotiff``).
         sza: Solar zenith angle (degrees).
         vza: Viewing zenith angle (degrees).
-        threshold: Probability above which a pixel belongs to a plume, in (0, 1).
+        threshold: Probability above which a pixel belongs to a plume, in (0, 1); default: the
+            detector's calibrated threshold (:attr:`Detector.threshold`).
         min_area_px: Smallest plume kept, in pixels.
         wind_speed: 10 m wind speed at the scene (m/s), e.g. from ERA5.
         wind_speed_std: Its uncertainty (m/s); default: quantify_plume's default.
@@ -153,6 +154,10 @@ def detect(
     """
     from eoforge.methane.quantification import quantify_plume
 
+    if model is None:
+        model = load_default_detector()
+    if threshold is None:
+        threshold = model.threshold
     if not 0.0 < float(threshold) < 1.0:
         raise bad_value("threshold", threshold, "a probability in (0, 1)")
     if int(min_area_px) != min_area_px or min_area_px < 1:

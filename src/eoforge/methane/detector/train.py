@@ -48,13 +48,13 @@ TRAIN_SEED_LIMIT = 2**30
 class DetectorConfig(RunConfig):
     """Configuration of a detector training run (saved as ``config.yaml``)."""
 
-    steps: int = Field(2000, ge=1, description="Optimiser steps.")
-    batch_size: int = Field(8, ge=1)
-    patch: int = Field(128, ge=32, description="Side of the simulated training scenes (px).")
+    steps: int = Field(5000, ge=1, description="Optimiser steps.")
+    batch_size: int = Field(16, ge=1)
+    patch: int = Field(64, ge=32, description="Side of the simulated training scenes (px).")
     widths: tuple[int, ...] = (12, 24, 48)
     context: tuple[str, ...] = ("B8A", "B04")
     smooth_sigma: float = Field(1.5, ge=0, description="Smoothed MBMP column channel (px).")
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     surfaces: tuple[str, ...] = ("desert", "semi-arid", "vegetated", "urban")
     negative_fraction: float = Field(0.5, ge=0, le=1)
@@ -62,14 +62,14 @@ class DetectorConfig(RunConfig):
     cloud_max: float = Field(0.3, ge=0, le=1, description="Largest cloud fraction drawn.")
     confounders_max: int = Field(3, ge=0, description="Confounders per scene ~ U{0..max}.")
     time_gap_max: float = Field(60.0, gt=0, description="Days between dates ~ U(2, max).")
-    rate_min: float = Field(100.0, gt=0, description="kg/h")
-    rate_max: float = Field(5000.0, gt=0, description="kg/h")
+    rate_min: float = Field(500.0, gt=0, description="kg/h")
+    rate_max: float = Field(8000.0, gt=0, description="kg/h")
     wind_min: float = Field(1.5, gt=0, description="m/s")
-    wind_max: float = Field(7.0, gt=0, description="m/s")
+    wind_max: float = Field(6.0, gt=0, description="m/s")
     label_min_column: float = Field(
-        0.05, ge=0, description="Plume label: scene mask and dOmega >= this (mol/m2)."
+        0.1, ge=0, description="Plume label: scene mask and dOmega >= this (mol/m2)."
     )
-    pos_weight: float = Field(2.0, gt=0)
+    pos_weight: float = Field(5.0, gt=0)
     lambda_dice: float = Field(1.0, ge=0)
     lambda_col: float = Field(1.0, ge=0)
     off_plume_weight: float = Field(0.1, ge=0)

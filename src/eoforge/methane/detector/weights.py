@@ -30,12 +30,16 @@ class Detector:
         context: Context bands of its input features.
         config: The training configuration (a plain dict), for provenance.
         smooth: Sigma of the smoothed MBMP column channel (0: none); see :mod:`.features`.
+        threshold: Default plume-probability threshold of :func:`eoforge.methane.detect.detect`:
+            the one that meets the false-positive budget on held-out plume-free scenes
+            (``eoforge methane evaluate`` reports it), 0.5 when never calibrated.
     """
 
     model: PlumeUNet
     context: tuple[str, ...] = DEFAULT_CONTEXT
     config: dict = field(default_factory=dict)
     smooth: float = 0.0
+    threshold: float = 0.5
 
 
 def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
@@ -52,6 +56,7 @@ def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
         "spec": detector.model.spec.to_dict(),
         "context": list(detector.context),
         "smooth": detector.smooth,
+        "threshold": detector.threshold,
         "config": detector.config,
     }
     atomic_write_json(base.with_suffix(".json"), meta)
@@ -93,6 +98,7 @@ def load_detector(path: str | os.PathLike[str]) -> Detector:
         tuple(meta.get("context", DEFAULT_CONTEXT)),
         meta.get("config", {}),
         float(meta.get("smooth", 0.0)),
+        float(meta.get("threshold", 0.5)),
     )
 
 
