@@ -17,8 +17,16 @@ def test_lazy_attribute_imports_on_first_use_and_unknown_names_fail():
 
 def test_capability_packages_expose_their_heavy_entry_points_lazily():
     import eoforge.diffusion
+    import eoforge.diffusion.train  # a submodule import must not shadow a lazy export
     import eoforge.ssl
+    import eoforge.ssl.pretrain
 
-    assert callable(eoforge.diffusion.train) and callable(eoforge.ssl.pretrain)
+    assert callable(eoforge.diffusion.load_run) and callable(eoforge.ssl.probe_run)
+    assert isinstance(eoforge.ssl.SSLConfig, type) and isinstance(
+        eoforge.diffusion.DiffusionConfig, type
+    )
+    for pkg in (eoforge.diffusion, eoforge.ssl):
+        for name in pkg._LAZY:
+            assert not isinstance(getattr(pkg, name), type(eoforge)), name  # never a module
     assert set(eoforge.ssl._LAZY) <= set(eoforge.ssl.__all__)
     assert set(eoforge.diffusion._LAZY) <= set(eoforge.diffusion.__all__)

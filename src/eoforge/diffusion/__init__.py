@@ -2,6 +2,9 @@
 
 Schedules and samplers are pure tensor code, kept apart from models (models never import them).
 Training, generation and evaluation (which import Lightning and diffusers) load on first use.
+Functions named like their module (``train``, ``generate``, ``evaluate``) are imported from it,
+e.g. ``from eoforge.diffusion.train import train``: a package attribute of that name would be
+replaced by the submodule as soon as it is imported.
 """
 
 from __future__ import annotations
@@ -13,10 +16,7 @@ from eoforge.diffusion.schedules import SPACINGS, NoiseSchedule, space_timesteps
 #: name -> module of the heavier parts, imported on first attribute access.
 _LAZY = {
     "DiffusionConfig": "eoforge.diffusion.config",
-    "train": "eoforge.diffusion.train",
     "load_run": "eoforge.diffusion.run_io",
-    "generate": "eoforge.diffusion.generate",
-    "evaluate": "eoforge.diffusion.evaluate",
     "compare_samplers": "eoforge.diffusion.compare",
 }
 
@@ -32,10 +32,7 @@ __all__ = [
     "DiffusionConfig",
     "NoiseSchedule",
     "compare_samplers",
-    "evaluate",
-    "generate",
     "load_run",
     "sample",
     "space_timesteps",
-    "train",
 ]

@@ -3,7 +3,9 @@
 Kerdreux et al. 2025 (arXiv 2504.06962): DINO on Sentinel-1 WV imagettes whose training set is
 re-pruned during training by clustering the teacher's own embeddings (``eoforge.curation``).
 The loss, head and augmentations are plain torch; pre-training, probes and embedding (which import
-Lightning and scikit-learn) load on first use.
+Lightning and scikit-learn) load on first use; pre-training itself is
+``from eoforge.ssl.pretrain import pretrain`` (a package attribute named like its submodule would
+be replaced by the submodule once imported).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from eoforge.ssl.dino import DINOHead, DINOLoss
 #: name -> module of the heavier parts, imported on first attribute access.
 _LAZY = {
     "SSLConfig": "eoforge.ssl.pretrain",
-    "pretrain": "eoforge.ssl.pretrain",
     "probe_features": "eoforge.ssl.probe",
     "probe_run": "eoforge.ssl.probe",
     "embed_dataset": "eoforge.ssl.embed",
@@ -33,7 +34,6 @@ __all__ = [
     "SSLConfig",
     "embed_dataset",
     "load_teacher",
-    "pretrain",
     "probe_features",
     "probe_run",
 ]
