@@ -176,6 +176,19 @@ def _build_init(D, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def _offer(o, j, d, nearest, second, dnear, dsec):  # pragma: no cover - compiled
+    """Offer medoid slot ``j`` at distance ``d`` to site ``o``'s nearest / second caches."""
+    if d < dnear[o]:
+        second[o] = nearest[o]
+        dsec[o] = dnear[o]
+        nearest[o] = j
+        dnear[o] = d
+    elif d < dsec[o]:
+        second[o] = j
+        dsec[o] = d
+
+
+@njit(cache=True)
 def _nearest_two(D, medoids, nearest, second, dnear, dsec):  # pragma: no cover - compiled
     """Fill the nearest / second-nearest medoid caches from scratch (O(nk))."""
     n = D.shape[0]
@@ -187,15 +200,7 @@ def _nearest_two(D, medoids, nearest, second, dnear, dsec):  # pragma: no cover 
     for j in range(medoids.size):
         row = D[medoids[j]]
         for o in range(n):
-            d = row[o]
-            if d < dnear[o]:
-                second[o] = nearest[o]
-                dsec[o] = dnear[o]
-                nearest[o] = j
-                dnear[o] = d
-            elif d < dsec[o]:
-                second[o] = j
-                dsec[o] = d
+            _offer(o, j, row[o], nearest, second, dnear, dsec)
 
 
 @njit(cache=True)
@@ -236,14 +241,8 @@ def _update_after_swap(D, medoids, j, nearest, second, dnear, dsec):  # pragma: 
                 dsec[o] = d  # every other medoid is at least as far as the old second
             else:
                 _rescan_second(D, medoids, o, nearest, second, dsec)
-        elif d < dnear[o]:
-            second[o] = nearest[o]
-            dsec[o] = dnear[o]
-            nearest[o] = j
-            dnear[o] = d
-        elif d < dsec[o]:
-            second[o] = j
-            dsec[o] = d
+        else:
+            _offer(o, j, d, nearest, second, dnear, dsec)
 
 
 @njit(cache=True)
