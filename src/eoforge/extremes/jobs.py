@@ -48,10 +48,9 @@ class ClusterConfig(RunConfig):
     scheduler: str | None = None
 
 
-class EnsembleConfig(RunConfig):
-    """Configuration of ``eoforge extremes consensus`` (one experiment, several models)."""
+class _ConsensusSettings(RunConfig):
+    """Settings shared by the multi-model jobs (consensus and attribution)."""
 
-    inputs: list[str]
     var: str = "pr"
     method: Method = "rfa-madogram"
     rule: Rule = "mean-dissimilarity"
@@ -61,18 +60,17 @@ class EnsembleConfig(RunConfig):
     min_years: int = 10
 
 
-class AttributeConfig(RunConfig):
+class EnsembleConfig(_ConsensusSettings):
+    """Configuration of ``eoforge extremes consensus`` (one experiment, several models)."""
+
+    inputs: list[str]
+
+
+class AttributeConfig(_ConsensusSettings):
     """Configuration of ``eoforge extremes attribute`` (natural vs all forcings)."""
 
     natural: list[str]
     all_forcing: list[str]
-    var: str = "pr"
-    method: Method = "rfa-madogram"
-    rule: Rule = "mean-dissimilarity"
-    k: int | Literal["auto"] = "auto"
-    k_min: int = 2
-    k_max: int = 10
-    min_years: int = 10
 
 
 def expand_inputs(patterns: Sequence[str], option: str = "inputs") -> list[str]:
