@@ -7,8 +7,11 @@ comparison. Modules, in dependency order:
 
 - ``pwm``, ``lmoments``, ``kappa``, ``gev``: marginal statistics (PWMs, L-moments, H and D_i, GEV).
 - ``maxima``, ``dataio``: annual maxima of daily data, site stacking, files in and out.
-- ``dissimilarity`` (+ ``_kernels``, ``distributed``): the matrices, in memory, on disk or on dask.
-- ``kmedoids``, ``selection``, ``consensus``: clustering, choice of K, combining partitions.
+- ``dissimilarity``: one pair and the matrix in memory; ``dissimilarity_checks``: input checks;
+  ``dissimilarity_blocks`` (+ ``_kernels``): row blocks; ``dissimilarity_disk``: to a ``.npy``
+  file; ``distributed``: on dask.
+- ``kmedoids`` (+ ``_kmedoids_kernels``), ``selection``, ``consensus``: clustering, choice of K,
+  combining partitions.
 - ``regionalise``, ``ensemble``: the pipelines; ``simulation``, ``ensemble_sim``: planted truths.
 - ``plots``, ``jobs``, ``demo``: figures, the CLI's run-folder jobs and the demo stage.
 """

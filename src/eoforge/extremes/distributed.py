@@ -12,13 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from eoforge.core.errors import ShapeError, bad_value
-from eoforge.extremes.dissimilarity import (
-    Progress,
-    check_dtype,
-    check_maxima,
-    prepare_sites,
-    upper_block,
-)
+from eoforge.extremes.dissimilarity_blocks import Progress, prepare_sites, upper_block
+from eoforge.extremes.dissimilarity_checks import check_dtype, check_maxima
 
 
 def _tile(prep, method: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

@@ -21,7 +21,8 @@ import numpy as np
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
-from eoforge.extremes.dissimilarity import METHODS, dissimilarity_matrix, validate_maxima
+from eoforge.extremes.dissimilarity import dissimilarity_matrix
+from eoforge.extremes.dissimilarity_checks import METHODS, validate_maxima
 from eoforge.extremes.kmedoids import KMedoids
 from eoforge.extremes.lmoments import (
     discordancy,
