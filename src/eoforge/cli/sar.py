@@ -29,7 +29,10 @@ def _summary(summary: dict) -> str:
         f"imagettes: {n} of {summary['height']}x{summary['width']} pixels, {summary['dtype']}"
     )
     lines.append(f"near-duplicates: {summary['near_duplicates']}")
-    if summary.get("incidence"):
+    if summary.get("incidence") and len(summary["incidence"]) > 4:  # real data: one per imagette
+        angles = list(summary["incidence"])
+        lines.append(f"incidence: {len(angles)} angles, {min(angles):.2f} to {max(angles):.2f} deg")
+    elif summary.get("incidence"):
         beams = ", ".join(f"{a:g} deg: {c}" for a, c in summary["incidence"].items())
         lines.append(f"incidence: {beams}")
     for name, unit in (("wind_speed", "m/s"), ("hs", "m")):
@@ -102,23 +105,68 @@ def info(path: Annotated[Path, typer.Argument(help="A store written by synth-wv 
     typer.echo(_summary(summary))
 
 
+def _int_pair(text: str | None, option: str) -> tuple[int, int] | None:
+    """``"8"`` -> (8, 8), ``"8,4"`` -> (8, 4); None stays None."""
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.replace("x", ",").split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise typer.BadParameter(f"{option} must be N or N,M (integers), got {text!r}.")
+    return (values[0], values[-1])
+
+
 @app.command("import")
 @fail_on_error
 def import_folder(
-    folder: Annotated[Path, typer.Argument(help="Folder of .tif/.png/.nc/.npy imagettes.")],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder of .tif/.png/.nc/.npy imagettes, a Sentinel-1 .SAFE "
+            "product, or a folder of .SAFE products."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")] = Path("wv.zarr"),
     labels: Annotated[
         str | None,
         typer.Option(help="TenGeoP-style CSV (filename,class[,wind_speed,hs]) or 'folders'."),
     ] = None,
-    pattern: Annotated[str, typer.Option(help="Glob selecting files under FOLDER.")] = "**/*",
+    pattern: Annotated[
+        str, typer.Option(help="Glob selecting files (or .SAFE folders, e.g. '*WV_SLC*').")
+    ] = "**/*",
     db: Annotated[bool, typer.Option("--db", help="Files hold decibels.")] = False,
+    polarisation: Annotated[
+        str | None, typer.Option(help=".SAFE: keep one polarisation (VV, VH, HH, HV).")
+    ] = None,
+    swath: Annotated[str | None, typer.Option(help=".SAFE: keep one swath (wv1, wv2, iw).")] = None,
+    denoise: Annotated[
+        bool, typer.Option(help=".SAFE: subtract thermal noise (noise LUT) from |DN|^2.")
+    ] = True,
+    multilook: Annotated[
+        str | None,
+        typer.Option(help=".SAFE: average LA,LR lines x samples (e.g. 10 for 5 m WV -> 50 m)."),
+    ] = None,
+    crop: Annotated[
+        str | None, typer.Option(help="Centre-crop every imagette to H,W (or N) pixels.")
+    ] = None,
 ) -> None:
-    """Read a folder of real imagettes (and labels) into a store usable by ssl/diffusion."""
+    """Read a folder of real imagettes (and labels) into a store usable by ssl/diffusion.
+
+    Sentinel-1 Level-1 .SAFE products (WV SLC imagettes, or GRD) are read as calibrated sigma0
+    = (|DN|^2 - noise) / A_sigma^2, one imagette per measurement; labels match measurement file
+    stems.
+    """
+    from eoforge.core.progress import progress_bar
     from eoforge.sar.readers import load_imagettes
     from eoforge.sar.store import save_wv, summarise
 
-    wvset = load_imagettes(folder, labels=labels, pattern=pattern, db=db)
+    with progress_bar("import") as progress:
+        wvset = load_imagettes(folder, labels=labels, pattern=pattern, db=db,
+                               polarisation=polarisation, swath=swath, denoise=denoise,
+                               multilook=_int_pair(multilook, "--multilook"),
+                               crop=_int_pair(crop, "--crop"), progress=progress)  # fmt: skip
     path = save_wv(wvset, out)
     typer.echo(_summary(summarise(path)))
     typer.echo(f"wrote {path}")

@@ -9,12 +9,17 @@ class name (a header row is optional; names are matched case-insensitively with 
 read as underscores, e.g. ``"Pure Ocean Waves"``; class indices 0-9 are accepted too). Optional
 columns named ``wind_speed`` and ``hs`` in a header fill those targets. Files without a label get
 ``-1``; targets without a value are NaN.
+
+Sentinel-1 ``.SAFE`` products (a ``.SAFE`` folder, or a folder holding several) are read as
+calibrated sigma0, one imagette per measurement (:mod:`eoforge.sar.safe_import`); labels are then
+matched on the measurement file stem.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -153,41 +158,84 @@ def load_imagettes(
     pattern: str = "**/*",
     *,
     db: bool = False,
+    polarisation: str | None = None,
+    swath: str | None = None,
+    denoise: bool = True,
+    multilook: int | tuple[int, int] | None = None,
+    crop: int | tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> WVSet:
     """Read every supported file under ``folder`` (sorted by path) into a :class:`WVSet`.
 
     Args:
-        folder: Folder of imagettes.
+        folder: Folder of imagettes, a Sentinel-1 ``.SAFE`` product, or a folder of products.
         labels: Optional TenGeoP-style labels CSV (see the module docstring), or ``"folders"``
             to take each file's class from the name of its parent folder (files directly in
             ``folder`` stay unlabelled).
-        pattern: Glob, relative to ``folder``, selecting files (non-image suffixes are skipped).
-        db: Files hold decibels.
+        pattern: Glob, relative to ``folder``, selecting files (non-image suffixes are skipped);
+            for ``.SAFE`` products an :mod:`fnmatch` pattern on their relative paths.
+        db: Files hold decibels (not for ``.SAFE`` products, which are calibrated).
+        polarisation: ``.SAFE`` only: keep one polarisation (``"VV"``, ...).
+        swath: ``.SAFE`` only: keep one swath (``"wv1"``, ``"wv2"``, ``"iw"``, ...).
+        denoise: ``.SAFE`` only: subtract thermal noise.
+        multilook: ``.SAFE`` only: ``(la, lr)`` block averaging of intensity.
+        crop: Centre-crop every imagette to this size (``(height, width)`` or one int); needed
+            when sizes differ (WV vignettes differ by a few pixels).
+        progress: Optional ``progress(done, total)`` callback.
 
     Returns:
         The imagettes; ``attrs["files"]`` lists the file names in order.
 
     Raises:
         DataNotFoundError: Missing folder, or no supported file in it.
-        ShapeError: Imagettes of different sizes.
+        ShapeError: Imagettes of different sizes (and no ``crop``), or smaller than ``crop``.
         InputError: Unknown class names, unreadable files.
     """
+    from eoforge.sar.safe_import import centre_crop, common_shape, crop_size, find_safe_products
+
     root = Path(folder)
     if not root.is_dir():
         raise DataNotFoundError(f"folder {str(root)!r} does not exist or is not a folder.")
+    safes, loose = find_safe_products(root, pattern)
+    if safes:
+        if loose or db:
+            raise InputError(
+                f"{str(root)!r} holds Sentinel-1 .SAFE products"
+                + (" and loose imagette files; import them separately." if loose else
+                   "; they are calibrated to linear sigma0, so db=True (--db) does not apply.")
+            )  # fmt: skip
+        from eoforge.sar.safe_import import load_safe
+
+        return load_safe(root, safes, labels, polarisation=polarisation, swath=swath,
+                         denoise=denoise, multilook=multilook, crop=crop, progress=progress)  # fmt: skip
+    given = {"polarisation": polarisation, "swath": swath, "multilook": multilook}
+    if any(v is not None for v in given.values()):
+        name = next(k for k, v in given.items() if v is not None)
+        raise InputError(
+            f"{name}= applies to Sentinel-1 .SAFE products only, and {str(root)!r} holds none."
+        )
     files = sorted(f for f in root.glob(pattern) if f.is_file() and f.suffix.lower() in SUFFIXES)
     if not files:
         raise DataNotFoundError(
             f"no imagettes matching {pattern!r} with suffix {SUFFIXES} under {str(root)!r}."
         )
-    images = [read_imagette(f, db=db) for f in files]
+    images = []
+    for i, f in enumerate(files):
+        images.append(read_imagette(f, db=db))
+        if progress is not None:
+            progress(i + 1, len(files))
     shapes = {im.shape for im in images}
-    if len(shapes) > 1:
+    if crop is not None:
+        shape = common_shape({str(f.relative_to(root)): im.shape for f, im in
+                              zip(files, images, strict=True)}, crop_size(crop))  # fmt: skip
+        images = [centre_crop(im, shape) for im in images]
+    elif len(shapes) > 1:
         examples = {s: next(f.name for f, im in zip(files, images, strict=True) if im.shape == s)
                     for s in shapes}  # fmt: skip
         raise ShapeError(
             f"imagettes under {str(root)!r} have {len(shapes)} sizes, e.g. {examples}; "
-            "crop or resample them to one size (or select one size with pattern=...)."
+            "pass crop= (--crop) to centre-crop them to one size, or select one size with "
+            "pattern=..."
         )
     by_folder = isinstance(labels, str) and labels == "folders"
     table = read_labels(labels) if labels is not None and not by_folder else {}
