@@ -136,3 +136,33 @@ def evaluate(
     with progress_bar("evaluating", None) as prog:
         summary = evaluate_detector(cfg, out, model=_detector(weights), progress=prog)
     typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
+@fail_on_error
+def calibrate(
+    weights: Annotated[Path, typer.Argument(help="Detector NAME.safetensors (NAME.json beside).")],
+    n_negative: Annotated[int, typer.Option(help="Plume-free scenes of the threshold scan.")] = 40,
+    size: Annotated[int, typer.Option(help="Scene side (pixels).")] = 256,
+    fp_budget: Annotated[float, typer.Option(help="False plumes per 100 km2.")] = 2.0,
+    seed: Annotated[int, typer.Option(help="Seed of the plume-free scenes.")] = 1,
+    n_rate_cases: Annotated[int, typer.Option(help="Simulated plumes for the U_eff fit.")] = 200,
+    grow: Annotated[int, typer.Option(help="Pixels added around a detection for the IME.")] = 3,
+    threshold: Annotated[
+        float | None, typer.Option(help="Keep this threshold (no scan); calibrate rates only.")
+    ] = None,
+) -> None:
+    """Set a trained detector's threshold (false-positive budget) and emission-rate calibration.
+
+    Rewrites WEIGHTS' JSON in place; validate afterwards with 'eoforge methane evaluate'.
+    """
+    from eoforge.core.progress import progress_bar
+    from eoforge.methane.calibrate import calibrate_file
+
+    with progress_bar("calibrating", None) as prog:
+        det = calibrate_file(weights, n_negative=n_negative, size=size, fp_budget=fp_budget,
+                             seed=seed, n_rate_cases=n_rate_cases, grow_px=grow,
+                             threshold=threshold, progress=prog)  # fmt: skip
+    typer.echo(json.dumps({"threshold": det.threshold,
+                           "rate_calibration": det.rate_calibration.to_dict(),
+                           "calibration": det.calibration}, indent=2))  # fmt: skip

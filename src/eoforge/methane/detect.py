@@ -8,8 +8,9 @@ Pipeline (Rouet-Leduc, Kerdreux et al., arXiv 2308.11003, as reconstructed in th
    pixels; each gets a score max_i p_i, a probability-weighted centroid, an area
    n_pixels * |pixel area| (m2) and a polygon outline;
 3. each plume's emission rate and uncertainty come from the integrated mass enhancement of
-   the column inside it (:func:`eoforge.methane.quantification.quantify_plume`,
-   Q = U_eff IME / L).
+   the detector's column inside the component grown by a few pixels, Q = U_eff IME / L, with
+   U_eff = a U10 + b calibrated for this detector's masks (:mod:`.detector.rates`; the
+   calibration is saved with the weights).
 
 :func:`write_outputs` writes the probability and column GeoTIFFs on the input grid, a GeoJSON
 FeatureCollection of the plumes (EPSG:4326 when the raster CRS can be transformed, else the
@@ -103,16 +104,6 @@ def _outline(labels: np.ndarray, k: int, box: tuple[slice, slice], geo: GeoInfo)
     return {"type": "MultiPolygon", "coordinates": polys}
 
 
-def _background_std(column: np.ndarray, labels: np.ndarray) -> float:
-    """Robust std (1.4826 MAD) of the column outside all plumes, on <= ~1e6 pixels."""
-    step = max(1, int(np.ceil(np.sqrt(column.size / 1e6))))
-    sub = column[::step, ::step][labels[::step, ::step] == 0]
-    sub = sub[np.isfinite(sub)]
-    if sub.size < 10:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(sub - np.median(sub))))
-
-
 def detect(
     target: Mapping[str, np.ndarray],
     reference: Mapping[str, np.ndarray],
@@ -152,7 +143,7 @@ def detect(
     Returns:
         A :class:`DetectionResult`.
     """
-    from eoforge.methane.quantification import quantify_plume
+    from eoforge.methane.detector.rates import background_std, quantify_detection
 
     if model is None:
         model = load_default_detector()
@@ -193,12 +184,14 @@ def detect(
         lut[k] = i + 1
     labels = lut[labels]
     plumes: list[Plume] = []
-    kwargs = {} if wind_speed_std is None else {"wind_speed_std": wind_speed_std}
-    kwargs["background_std"] = _background_std(column, labels)
+    noise_std = background_std(column, labels)
+    grow = model.rate_calibration.grow_px + 1
     for i, (_, box, comp) in enumerate(kept):
-        col_box = np.where(comp, np.clip(column[box], 0.0, None), 0.0)
-        rate = quantify_plume(col_box, comp, wind_speed, pixel_size=float(np.sqrt(dx * dy)),
-                              **kwargs)  # fmt: skip
+        ebox = tuple(slice(max(0, b.start - grow), min(n, b.stop + grow))
+                     for b, n in zip(box, labels.shape, strict=True))  # fmt: skip
+        rate = quantify_detection(column[ebox], labels[ebox], [i + 1], wind_speed,
+                                  model.rate_calibration, pixel_size=float(np.sqrt(dx * dy)),
+                                  wind_speed_std=wind_speed_std, noise_std=noise_std)  # fmt: skip
         plumes.append(
             Plume(
                 id=i + 1,

@@ -16,8 +16,9 @@ own simulator):
 4. Baseline: connected components of the MBMP column retrieve_column(mbmp(T, R), AMF)
    (Varon et al. 2021) above tau. At equal recall (the lowest-FP tau whose recall over all
    plumes reaches the detector's), the FP rates of both are reported with their ratio.
-5. Emission-rate error: for detected plumes, |Q_hat - Q| / Q with Q_hat from
-   ``quantify_plume`` on the predicted column inside the detected component.
+5. Emission-rate error: for detected plumes, |Q_hat - Q| / Q with Q_hat from the detector's
+   column inside the detected components that overlap the plume, with the detector's rate
+   calibration (:func:`~eoforge.methane.detector.rates.quantify_detection`).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def evaluate_detector(
         Q50, FP rates at equal recall and their ratio, emission-rate errors.
     """
     from eoforge.methane import scenes
-    from eoforge.methane.quantification import quantify_plume
+    from eoforge.methane.detector.rates import quantify_detection
 
     det = model
     if det is None:
@@ -174,9 +175,8 @@ def evaluate_detector(
         ids = np.unique(labels[truth & (labels > 0)])
         if n == 0 or len(ids) == 0:
             continue
-        comp = np.isin(labels, ids)
-        est = quantify_plume(np.where(comp, np.clip(column, 0, None), 0.0), comp, wind,
-                             pixel_size=config.pixel_size)  # fmt: skip
+        est = quantify_detection(column, labels, ids, wind, det.rate_calibration,
+                                 pixel_size=config.pixel_size)  # fmt: skip
         errors.append(abs(est.rate_kg_h - rate) / rate)
     summary = {
         "threshold": thr,
@@ -196,6 +196,7 @@ def evaluate_detector(
         "scanned_negative_km2": config.n_negative * area_km2,
         "rate_error_median": float(np.median(errors)) if errors else None,
         "rate_error_mean": float(np.mean(errors)) if errors else None,
+        "rate_error_within_30pct": float(np.mean(np.asarray(errors) <= 0.3)) if errors else None,
         "n_quantified": len(errors),
     }  # fmt: skip
     if out is not None:

@@ -19,6 +19,7 @@ from eoforge.core.atomic import atomic_path, atomic_write_json
 from eoforge.core.errors import DataNotFoundError, InputError
 from eoforge.methane.detector.features import DEFAULT_CONTEXT
 from eoforge.methane.detector.model import PlumeUNet, UNetSpec
+from eoforge.methane.detector.rates import RateCalibration
 
 
 @dataclass
@@ -32,7 +33,11 @@ class Detector:
         smooth: Sigma of the smoothed MBMP column channel (0: none); see :mod:`.features`.
         threshold: Default plume-probability threshold of :func:`eoforge.methane.detect.detect`:
             the one that meets the false-positive budget on held-out plume-free scenes
-            (``eoforge methane evaluate`` reports it), 0.5 when never calibrated.
+            (``eoforge methane calibrate`` sets it), 0.5 when never calibrated.
+        rate_calibration: U_eff = a U10 + b and the mask growth for emission rates from this
+            detector's masks (:mod:`.rates`; ``eoforge methane calibrate`` sets it); the
+            generic IME calibration with no growth when never calibrated.
+        calibration: Provenance of the threshold and rate calibration (plain text per item).
     """
 
     model: PlumeUNet
@@ -40,6 +45,8 @@ class Detector:
     config: dict = field(default_factory=dict)
     smooth: float = 0.0
     threshold: float = 0.5
+    rate_calibration: RateCalibration = field(default_factory=RateCalibration)
+    calibration: dict = field(default_factory=dict)
 
 
 def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
@@ -57,6 +64,8 @@ def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
         "context": list(detector.context),
         "smooth": detector.smooth,
         "threshold": detector.threshold,
+        "rate_calibration": detector.rate_calibration.to_dict(),
+        "calibration": detector.calibration,
         "config": detector.config,
     }
     atomic_write_json(base.with_suffix(".json"), meta)
@@ -99,6 +108,8 @@ def load_detector(path: str | os.PathLike[str]) -> Detector:
         meta.get("config", {}),
         float(meta.get("smooth", 0.0)),
         float(meta.get("threshold", 0.5)),
+        RateCalibration.from_dict(meta.get("rate_calibration")),
+        dict(meta.get("calibration", {})),
     )
 
 
