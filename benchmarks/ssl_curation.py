@@ -16,7 +16,8 @@ Runs (every one sees the same number of images, ``budget`` full-data epochs' wor
 * ``random-init``     no training: the same network at its seeded initialisation (reference).
 
 Each run's frozen teacher is probed on a held-out synthetic set (same generator, other seed):
-logistic accuracy, rare-class recall (rarer half of the classes), ridge RMSE of wind speed and Hs.
+logistic accuracy, rare-class recall (rarer half of the classes) of the plain and of a
+class-balanced logistic probe, ridge RMSE of wind speed and Hs.
 The table shows mean +- std over seeds. Defaults are tiny (minutes on a CPU); scale up with
 ``--n``, ``--size``, ``--budget``, ``--width``, ``--depth``, ``--seeds``.
 
@@ -46,7 +47,10 @@ from eoforge.ssl.embed import embed_images, embed_run, load_teacher
 from eoforge.ssl.pretrain import SSLConfig, build_seeded_encoder, pretrain
 from eoforge.ssl.probe import probe_wv
 
-METRICS = ("linear_accuracy", "rare_class_recall", "knn_accuracy", "wind_speed_rmse", "hs_rmse")
+METRICS = (
+    "linear_accuracy", "rare_class_recall", "balanced_rare_class_recall", "knn_accuracy",
+    "wind_speed_rmse", "hs_rmse",
+)  # fmt: skip
 
 
 def plan(budget: float, ratio: float, warmup: int) -> dict[str, tuple[str, int]]:

@@ -6,7 +6,8 @@ Features are standardised on the training split. Metrics on the test split:
   :math:`R_c = TP_c / (TP_c + FN_c)`, macro-F1 :math:`\\frac{1}{C}\\sum_c
   \\frac{2 P_c R_c}{P_c + R_c}` over the classes present in the test split or predicted;
 * rare-class recall: mean :math:`R_c` over the rarer half of the classes present in the
-  training split (ranked by training count);
+  training split (ranked by training count), for the plain and for a class-balanced logistic
+  probe (``balanced_*`` keys);
 * RMSE :math:`\\sqrt{\\frac{1}{n}\\sum_i (\\hat t_i - t_i)^2}` for ``wind_speed`` and ``hs``.
 
 kNN: the ``k`` training items of largest cosine similarity vote (majority; ties to the smaller
@@ -131,7 +132,10 @@ def probe_features(
 
     Returns:
         Metrics: ``linear_accuracy``, ``linear_macro_f1``, ``linear_recall_per_class``,
-        ``rare_class_recall``, ``knn_accuracy``, ``knn_macro_f1``, ``{target}_rmse``,
+        ``rare_class_recall``, the same with the prefix ``balanced_`` for a class-balanced
+        logistic regression (weights n / (C n_c): it asks whether the features separate the
+        rare classes, where the plain probe mostly follows the class prior), ``knn_accuracy``,
+        ``knn_macro_f1``, ``{target}_rmse``,
         ``knn_{target}_rmse``, ``{target}_rmse_mean_baseline``, ``n_train``, ``n_test``.
     """
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -149,17 +153,11 @@ def probe_features(
     res: dict[str, Any] = {"n_train": int(tr.size), "n_test": int(te.size)}
     ctr, cte = tr[labels[tr] >= 0], te[labels[te] >= 0]
     if cte.size and np.unique(labels[ctr]).size >= 2:
-        clf = LogisticRegression(C=C, max_iter=3000).fit(Xs[ctr], labels[ctr])
-        m = classification_metrics(labels[cte], clf.predict(Xs[cte]), classes)
-        res.update(linear_accuracy=m["accuracy"], linear_macro_f1=m["macro_f1"],
-                   linear_recall_per_class=m["recall_per_class"])  # fmt: skip
-        counts = np.bincount(labels[ctr])
-        present = [c for c in np.argsort(counts, kind="stable") if counts[c] > 0]
-        rare = [c for c in present[: max(1, len(present) // 2)] if np.any(labels[cte] == c)]
-        per = m["recall_per_class"]
-        name = (lambda c: classes[c]) if classes else str
-        res["rare_classes"] = [name(c) for c in rare]
-        res["rare_class_recall"] = float(np.mean([per[name(c)] for c in rare])) if rare else None
+        for prefix, weight in (("", None), ("balanced_", "balanced")):
+            clf = LogisticRegression(C=C, max_iter=3000, class_weight=weight)
+            clf.fit(Xs[ctr], labels[ctr])
+            m = classification_metrics(labels[cte], clf.predict(Xs[cte]), classes)
+            res.update(_with_rare_recall(m, labels[ctr], labels[cte], classes, prefix))
         mk = classification_metrics(labels[cte], knn_predict(X[ctr], labels[ctr], X[cte], knn_k))
         res.update(knn_accuracy=mk["accuracy"], knn_macro_f1=mk["macro_f1"])
     for key, t in (targets or {}).items():
@@ -174,6 +172,30 @@ def probe_features(
         )
         res[f"{key}_rmse_mean_baseline"] = rmse(t[ok_te], np.full(ok_te.size, t[ok_tr].mean()))
     return res
+
+
+def _with_rare_recall(
+    m: dict[str, Any],
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    classes: tuple[str, ...] | None,
+    prefix: str,
+) -> dict[str, Any]:
+    """Linear-probe keys (with ``prefix``) from metrics ``m``, plus the rare-class recall."""
+    counts = np.bincount(y_train)
+    present = [c for c in np.argsort(counts, kind="stable") if counts[c] > 0]
+    rare = [c for c in present[: max(1, len(present) // 2)] if np.any(y_test == c)]
+    per = m["recall_per_class"]
+    name = (lambda c: classes[c]) if classes else str
+    return {
+        f"{prefix}linear_accuracy": m["accuracy"],
+        f"{prefix}linear_macro_f1": m["macro_f1"],
+        f"{prefix}linear_recall_per_class": per,
+        f"{prefix}rare_classes": [name(c) for c in rare],
+        f"{prefix}rare_class_recall": float(np.mean([per[name(c)] for c in rare]))
+        if rare
+        else None,
+    }
 
 
 def probe_wv(features: np.ndarray, wv: Any, **kwargs: Any) -> dict[str, Any]:
