@@ -20,7 +20,8 @@ Modes:
 
 Each table row: sampler, steps, NFE, seconds per sample, ``max_rel_err`` (largest relative error
 of the physical statistics against the DDPM-1000 row; the issue's goal is <= 0.1 at <= 20 NFE),
-distances to the reference images, FID/KID/PR with the weak random-conv extractor.
+distances to the reference images, FID/KID/PR with the default extractor (the shipped SSL
+encoder, or the weak random-conv net with a warning when its weights are not installed).
 """
 
 from __future__ import annotations

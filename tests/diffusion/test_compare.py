@@ -66,16 +66,17 @@ def test_stationary_gaussian_denoiser_is_the_exact_mmse_predictor(analytic) -> N
 def test_evaluate_sar_is_zero_for_identical_sets_and_sees_planted_changes(analytic) -> None:
     _, model = analytic
     ref = _inverse(model.sample_data(200, 0))
-    same = evaluate(ref, ref.copy(), "sar")
+    same = evaluate(ref, ref.copy(), "sar", "random")
     assert same["log_hist_w1_db"] == 0 and same["psd_distance"] == 0 and same["enl_ratio"] == 1
     assert same["fid"] == pytest.approx(0, abs=1e-6) and same["precision"] == 1.0
-    fresh = evaluate(_inverse(model.sample_data(200, 1)), ref, "sar")
-    brighter = evaluate(_inverse(model.sample_data(200, 1) + 0.25), ref, "sar")
+    fresh = evaluate(_inverse(model.sample_data(200, 1)), ref, "sar", "random")
+    brighter = evaluate(_inverse(model.sample_data(200, 1) + 0.25), ref, "sar", "random")
     assert brighter["log_hist_w1_db"] == pytest.approx(0.25 * S_DB, rel=0.2)
     assert brighter["log_hist_w1_db"] > 3 * fresh["log_hist_w1_db"]
     assert brighter["fid"] > fresh["fid"]
     smooth = _inverse(0.5 * model.sample_data(200, 1))
-    assert evaluate(smooth, ref, "sar")["psd_distance"] > 5 * fresh["psd_distance"]
+    smooth_psd = evaluate(smooth, ref, "sar", feature_space=False)["psd_distance"]
+    assert smooth_psd > 5 * fresh["psd_distance"]
     with pytest.raises(InputError, match="linear intensity"):
         evaluate(-ref, ref, "sar")
     with pytest.raises(ShapeError, match="image size"):
@@ -91,7 +92,7 @@ def test_evaluate_insar_statistics() -> None:
     assert out["semivariogram_distance"] < 0.5
     rough = evaluate(2 * b["unwrapped"], b["unwrapped"], "insar", feature_space=False)
     assert rough["semivariogram_distance"] == pytest.approx(np.log(4), rel=1e-6)
-    wrapped = evaluate(to_cos_sin(b["wrapped"]), to_cos_sin(smooth["wrapped"]), "insar")
+    wrapped = evaluate(to_cos_sin(b["wrapped"]), to_cos_sin(smooth["wrapped"]), "insar", "random")
     assert wrapped["residue_density_samples"] > 5 * wrapped["residue_density_reference"] + 0.01
     assert wrapped["gradient_circvar_samples"] > wrapped["gradient_circvar_reference"]
     assert "semivariogram_distance" not in wrapped and "fid" in wrapped
@@ -138,7 +139,9 @@ def test_outputs_and_job_files(analytic, tmp_path) -> None:
     np.save(tmp_path / "ref.npy", ref)
     np.savez(tmp_path / "gen.npz", samples=_inverse(model.sample_data(64, 1)))
     np.testing.assert_array_equal(load_images(tmp_path / "ref.npy"), ref)
-    metrics = run_evaluate(tmp_path / "gen.npz", tmp_path / "ref.npy", tmp_path / "run")
+    metrics = run_evaluate(
+        tmp_path / "gen.npz", tmp_path / "ref.npy", tmp_path / "run", features="random"
+    )
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["psd_distance"] == pytest.approx(metrics["psd_distance"])
     assert (tmp_path / "run" / "report.html").stat().st_size > 1000

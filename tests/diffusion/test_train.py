@@ -99,3 +99,46 @@ def test_data_must_match_the_model(tmp_path):
         train(cfg, speckle(size=16), labels=np.zeros(24, int), out=tmp_path / "b")
     with pytest.raises(ConfigError, match="steps"):
         DiffusionConfig.from_dict({"steps": 0})
+
+
+def _small_config(steps, **kw):
+    unet = UNetConfig(image_size=8, block_out_channels=(8, 16), attention_levels=())
+    return DiffusionConfig(
+        unet=unet, num_timesteps=3, steps=steps, batch_size=4, lr=1e-3, checkpoint_every=0,
+        sample_n=2, sample_steps=2, log_every=1, seed=1, **kw,
+    )  # fmt: skip
+
+
+def test_ema_follows_the_warmup_rule(tmp_path):
+    """After one step (n = 0) the EMA is lerp(init, theta_1, 1 - min(d, 1/10)) exactly."""
+    from eoforge.diffusion.config import build_model
+
+    cfg = _small_config(1, ema_decay=0.5)
+    run = train(cfg, speckle(16), out=tmp_path / "run")
+    init = build_model(cfg).state_dict()
+    theta, ema = load_file(run / "model.safetensors"), load_file(run / "ema.safetensors")
+    assert ema.keys() == init.keys()  # saved names are the U-Net's own (no "module." prefix)
+    for k, v in ema.items():
+        torch.testing.assert_close(v, torch.lerp(init[k], theta[k], 0.9), rtol=0, atol=1e-7)
+    no_warmup = train(cfg.model_copy(update={"ema_decay": 0.0, "ema_warmup": False}),
+                      speckle(16), out=tmp_path / "copy")  # fmt: skip
+    a, b = load_file(no_warmup / "model.safetensors"), load_file(no_warmup / "ema.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # decay 0: the EMA is the model
+
+
+def test_checkpoints_with_the_old_ema_key_names_resume_exactly(tmp_path):
+    cfg = _small_config(4, ema_decay=0.8)
+    images = speckle(16)
+    straight = train(cfg, images, out=tmp_path / "straight")
+    half = train(cfg.model_copy(update={"steps": 2}), images, out=tmp_path / "old")
+    ckpt_path = half / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    new_keys = [k for k in ckpt["state_dict"] if k.startswith("ema.module.")]
+    assert new_keys
+    for k in new_keys:  # write it as the module did before it used eoforge.nn.EMA
+        ckpt["state_dict"]["ema." + k[len("ema.module.") :]] = ckpt["state_dict"].pop(k)
+    torch.save(ckpt, ckpt_path)
+    resumed = train(cfg, images, out=tmp_path / "old")
+    for name in ("model.safetensors", "ema.safetensors"):
+        a, b = load_file(straight / name), load_file(resumed / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name

@@ -50,3 +50,16 @@ def test_frozen_eval_and_state_roundtrip():
         assert torch.equal(v, student.state_dict()[k])
     with pytest.raises(InputError, match="decay"):
         EMA(student, decay=1.5)
+
+
+def test_warmup_decay_closed_form():
+    from eoforge.nn.ema import warmup_decay
+
+    assert warmup_decay(0.9999, 0) == pytest.approx(0.1)
+    assert warmup_decay(0.9999, 10) == pytest.approx(11 / 20)
+    assert warmup_decay(0.5, 100) == 0.5  # the target caps the ramp
+    assert warmup_decay(0.999, 10**6) == 0.999
+    with pytest.raises(InputError, match="step"):
+        warmup_decay(0.9, -1)
+    with pytest.raises(InputError, match="decay"):
+        warmup_decay(1.5, 3)

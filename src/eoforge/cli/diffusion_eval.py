@@ -19,6 +19,14 @@ Reference = Annotated[
     Path, typer.Option(help="Real images (.npy or .npz, (N, H, W)) in physical units.")
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the initial noise and the KID subsets.")]
+Features = Annotated[
+    str | None,
+    typer.Option(
+        help="FID/KID/PR feature extractor: ssl (the shipped SSL encoder; default when "
+        "installed, else random with a warning), random (fixed random conv net), or the path "
+        "of an SSL pre-training run folder or exported encoder (.safetensors)."
+    ),
+]
 
 
 def _parse_configs(text: str | None) -> list[tuple[str, int]] | None:
@@ -53,12 +61,15 @@ def register(app: typer.Typer) -> None:
         training: Annotated[
             Path | None, typer.Option(help="Training images: adds the memorisation check.")
         ] = None,
+        features: Features = None,
         seed: Seed = 0,
     ) -> None:
         """SAR/InSAR statistics and FID/KID/precision/recall of SAMPLES against --reference."""
         from eoforge.diffusion.evaluate import run_evaluate
 
-        metrics = run_evaluate(samples, reference, out, kind=kind, training=training, seed=seed)
+        metrics = run_evaluate(
+            samples, reference, out, kind=kind, training=training, features=features, seed=seed
+        )
         typer.echo(json.dumps(metrics, indent=2))
         typer.echo(f"report: {out / 'report.html'}")
 
@@ -85,6 +96,7 @@ def register(app: typer.Typer) -> None:
         no_features: Annotated[
             bool, typer.Option("--no-features", help="Skip FID/KID/precision/recall.")
         ] = False,
+        features: Features = None,
         seed: Seed = 0,
     ) -> None:
         """Quality versus NFE of several samplers on one trained model (table and plot)."""
@@ -92,7 +104,8 @@ def register(app: typer.Typer) -> None:
         from eoforge.diffusion.compare import CompareConfig, format_table, run_compare
 
         fields = dict(run=str(run), reference=str(reference), kind=kind, n=n,
-                      batch_size=batch_size, feature_space=not no_features, seed=seed)  # fmt: skip
+                      batch_size=batch_size, feature_space=not no_features, features=features,
+                      seed=seed)  # fmt: skip
         parsed = _parse_configs(configs)
         if parsed is not None:
             fields["configs"] = parsed

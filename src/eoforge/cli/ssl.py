@@ -130,3 +130,21 @@ def embed(
     with progress_bar("embedding") as progress:
         path = embed_dataset(run, data, out, batch_size=batch_size, progress=progress)
     typer.echo(f"embeddings: {path}")
+
+
+@app.command()
+@fail_on_error
+def export(
+    run: RunArg,
+    out: Annotated[
+        Path, typer.Option(help="Stem of the pair to write: OUT.safetensors and OUT.json.")
+    ],
+    command: Annotated[
+        str | None, typer.Option(help="Command that produced RUN (recorded in OUT.json).")
+    ] = None,
+) -> None:
+    """Export RUN's teacher backbone and normaliser as a small encoder file pair."""
+    from eoforge.ssl.export import export_encoder
+
+    weights, meta = export_encoder(run, out, command=command)
+    typer.echo(f"encoder: {weights}\nmetadata: {meta}")

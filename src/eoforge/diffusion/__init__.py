@@ -18,6 +18,9 @@ _LAZY = {
     "DiffusionConfig": "eoforge.diffusion.config",
     "load_run": "eoforge.diffusion.run_io",
     "compare_samplers": "eoforge.diffusion.compare",
+    "SSLFeatures": "eoforge.diffusion.features",
+    "RandomConvFeatures": "eoforge.diffusion.features",
+    "resolve_features": "eoforge.diffusion.features",
 }
 
 
@@ -31,8 +34,11 @@ __all__ = [
     "VARIANCES",
     "DiffusionConfig",
     "NoiseSchedule",
+    "RandomConvFeatures",
+    "SSLFeatures",
     "compare_samplers",
     "load_run",
+    "resolve_features",
     "sample",
     "space_timesteps",
 ]

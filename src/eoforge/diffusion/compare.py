@@ -37,7 +37,7 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.diffusion.evaluate import KINDS, evaluate
-from eoforge.diffusion.metrics import FeatureFn
+from eoforge.diffusion.features import FeatureSpec, resolve_features
 from eoforge.diffusion.samplers import SAMPLERS, sample
 from eoforge.diffusion.schedules import NoiseSchedule
 
@@ -201,7 +201,7 @@ def compare_samplers(
     seed: int = 0,
     inverse: Callable[[np.ndarray], np.ndarray] | None = None,
     kind: str = "sar",
-    features: FeatureFn | None = None,
+    features: FeatureSpec = None,
     feature_space: bool = True,
     batch_size: int = 64,
     sample_kwargs: dict[str, Any] | None = None,
@@ -221,7 +221,9 @@ def compare_samplers(
         inverse: Maps model-domain samples ``(n, C, H, W)`` to physical units (e.g. the
             normaliser's ``inverse_transform``); identity when None.
         kind: ``"sar"`` or ``"insar"`` (see :func:`~eoforge.diffusion.evaluate.evaluate`).
-        features: Feature extractor for FID/KID/PR (default: the weak random conv net).
+        features: Feature extractor for FID/KID/PR, resolved once for all configurations by
+            :func:`~eoforge.diffusion.features.resolve_features` (default: the shipped SSL
+            encoder, or the random conv net with a warning when it is not installed).
         feature_space: Compute FID/KID/PR.
         batch_size: Samples per sampler call.
         sample_kwargs: Extra arguments of ``sample`` (``variance``, ``prediction``, ...).
@@ -240,6 +242,7 @@ def compare_samplers(
         _parse(c)
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise bad_value("n", n, "an int >= 2")
+    fn = resolve_features(features) if feature_space else None
     rows: list[dict[str, Any]] = []
     for i, config in enumerate(configs):
         x, nfe, sec = draw_samples(
@@ -248,7 +251,7 @@ def compare_samplers(
         )  # fmt: skip
         phys = np.asarray(x if inverse is None else inverse(x), dtype=np.float64)
         metrics = evaluate(
-            phys, reference, kind, features, feature_space=feature_space, random_state=seed
+            phys, reference, kind, fn, feature_space=feature_space, random_state=seed
         )
         row: dict[str, Any] = {
             "sampler": str(config[0]),
@@ -364,6 +367,7 @@ class CompareConfig(RunConfig):
     batch_size: int = 64
     weights: str = "ema"
     feature_space: bool = True
+    features: str | None = None
 
 
 def run_compare(
@@ -400,7 +404,8 @@ def run_compare(
         model, schedule, reference, configs=[tuple(c) for c in config.configs], n=config.n,
         shape=(unet.in_channels, unet.image_size, unet.image_size), seed=config.seed,
         inverse=lambda x: np.asarray(normaliser.inverse_transform(x), dtype=np.float64),
-        kind=kind, feature_space=config.feature_space, batch_size=config.batch_size,
+        kind=kind, features=config.features, feature_space=config.feature_space,
+        batch_size=config.batch_size,
         sample_kwargs={"variance": train_cfg.variance, "prediction": train_cfg.prediction},
         progress=progress,
     )  # fmt: skip

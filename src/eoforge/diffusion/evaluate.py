@@ -9,11 +9,18 @@ Input domains (physical units, *not* the model's normalised domain):
 
 - ``kind="sar"``: linear intensity (sigma0 power) ``(N, H, W)`` or ``(N, 1, H, W)``.
   Value distributions and spectra are computed on ``10 log10 I`` (dB), the ENL on linear
-  intensity. Features see the dB images standardised with the reference's mean and std.
+  intensity. An SSL feature extractor (one with ``standardise_db``, e.g.
+  :class:`~eoforge.diffusion.features.SSLFeatures`, the default) sees the dB images mapped by
+  its own training normaliser, ``(dB - mean_db) / std_db``, i.e. exactly what its pre-training
+  saw; any other extractor sees the dB images standardised with the reference's mean and std.
 - ``kind="insar"``: unwrapped phase in radians ``(N, H, W)`` / ``(N, 1, H, W)``, or wrapped
   phase as ``(N, 2, H, W)`` (cos, sin) channels, in which case only the wrapped-phase
   statistics are computed. Features see the phase standardised with the reference's
-  statistics (or the cos/sin channels).
+  statistics (or the cos/sin channels, embedded channel by channel by SSL encoders).
+
+The feature extractor is chosen by ``features=`` (see
+:func:`eoforge.diffusion.features.resolve_features`): by default the SSL encoder shipped with
+eoforge, or the weak random conv net with a warning when its weights are not installed.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_v
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import RandomState
-from eoforge.diffusion.metrics import FeatureFn, feature_metrics, memorisation
+from eoforge.diffusion.features import FeatureFn, FeatureSpec, resolve_features
+from eoforge.diffusion.metrics import feature_metrics, memorisation
 from eoforge.sar import stats
 from eoforge.sar.insar import from_cos_sin, wrap
 
@@ -45,6 +53,7 @@ class EvaluateConfig(RunConfig):
     reference: str
     kind: str = "sar"
     training: str | None = None
+    features: str | None = None
 
 
 def _prepare(x: np.ndarray, kind: str, name: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -71,7 +80,7 @@ def evaluate(
     samples: np.ndarray,
     reference: np.ndarray,
     kind: str = "sar",
-    features: FeatureFn | None = None,
+    features: FeatureSpec = None,
     *,
     enl_window: int | None = 8,
     lags: np.ndarray | list[float] | None = None,
@@ -100,7 +109,9 @@ def evaluate(
         samples: Generated images in physical units (see the module docstring).
         reference: Real images, same image size.
         kind: ``"sar"`` or ``"insar"``.
-        features: Feature extractor for FID/KID/PR (default: the weak random conv net).
+        features: Feature extractor for FID/KID/PR: ``None`` (the shipped SSL encoder, or
+            the random conv net with a warning if it is missing), ``"ssl"``, ``"random"``, an
+            SSL run folder or exported encoder path, or a callable (``resolve_features``).
         enl_window: Window of the ENL (None: whole images).
         lags: Semivariogram lags in pixels (default 1, 2, 4, ... up to a quarter of the size).
         feature_space: Compute FID/KID/PR.
@@ -123,23 +134,14 @@ def evaluate(
     out: dict[str, float] = {"n_samples": float(len(s)), "n_reference": float(len(r))}
     if kind == "sar":
         out.update(_sar_stats(s, r, enl_window))
-        feat_s, feat_r = s, r
     else:
         out.update(_insar_stats(s, r, s_unw, r_unw, lags))
-        if s_unw is None or r_unw is None:
-            feat_s = np.stack([np.cos(s), np.sin(s)], axis=1)
-            feat_r = np.stack([np.cos(r), np.sin(r)], axis=1)
-        else:
-            feat_s, feat_r = s_unw, r_unw
     if feature_space:
-        mu, sd = feat_r.mean(), feat_r.std() or 1.0
+        fn = resolve_features(features)
+        feat_s, feat_r = feature_inputs(fn, kind, s, r, s_unw, r_unw)
         out.update(
             feature_metrics(
-                (feat_r - mu) / sd,
-                (feat_s - mu) / sd,
-                features,
-                kid_subset_size=kid_subset_size,
-                random_state=random_state,
+                feat_r, feat_s, fn, kid_subset_size=kid_subset_size, random_state=random_state
             )
         )
     if training is not None:
@@ -147,6 +149,35 @@ def evaluate(
         memo = memorisation(s, t)
         out.update({f"memo_{k}": v for k, v in memo.items()})
     return out
+
+
+def feature_inputs(
+    fn: FeatureFn,
+    kind: str,
+    s: np.ndarray,
+    r: np.ndarray,
+    s_unw: np.ndarray | None,
+    r_unw: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the extractor ``fn`` is given for the samples and the reference.
+
+    SAR with an extractor that has ``standardise_db`` (an SSL encoder): its own map of the dB
+    images, ``(dB - mean_db) / std_db`` with its training statistics. Otherwise the working
+    arrays (dB, unwrapped phase, or (N, 2, H, W) cos/sin of the wrapped phase) standardised
+    with the reference's mean and std, ``(x - mean(r)) / std(r)``.
+    """
+    to_z = getattr(fn, "standardise_db", None)
+    if kind == "sar" and callable(to_z):
+        return to_z(s), to_z(r)
+    if kind == "sar":
+        feat_s, feat_r = s, r
+    elif s_unw is None or r_unw is None:
+        feat_s = np.stack([np.cos(s), np.sin(s)], axis=1)
+        feat_r = np.stack([np.cos(r), np.sin(r)], axis=1)
+    else:
+        feat_s, feat_r = s_unw, r_unw
+    mu, sd = feat_r.mean(), feat_r.std() or 1.0
+    return (feat_s - mu) / sd, (feat_r - mu) / sd
 
 
 def _sar_stats(s_db: np.ndarray, r_db: np.ndarray, window: int | None) -> dict[str, float]:
@@ -292,11 +323,14 @@ def run_evaluate(
     *,
     kind: str = "sar",
     training: str | os.PathLike[str] | None = None,
+    features: str | os.PathLike[str] | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
     """Evaluate the image files ``samples`` against ``reference``; write a run folder.
 
     With ``training`` (the training images' file) the memorisation check is added.
+    ``features`` names the FID/KID/PR extractor (``None``: the default rule, ``"ssl"``,
+    ``"random"`` or an SSL run/encoder path; see ``resolve_features``).
 
     Writes ``OUT/config.yaml``, ``OUT/metrics.json``, ``OUT/figures/evaluation.png``,
     ``OUT/report.html`` and ``OUT/manifest.json``.
@@ -306,16 +340,20 @@ def run_evaluate(
         reference=str(reference),
         kind=kind,
         training=None if training is None else str(training),
+        features=None if features is None else str(features),
         seed=seed,
     )
     x, ref = load_images(samples), load_images(reference)
     train = None if training is None else load_images(training)
-    metrics = evaluate(x, ref, kind, training=train, random_state=seed)
+    fn = resolve_features(features)
+    metrics = evaluate(x, ref, kind, fn, training=train, random_state=seed)
     run = RunDir(out, cfg)
     run.save_metrics(metrics)
     fig_path = run.save_figure(plot_evaluation(x, ref, kind), "evaluation")
     report = Report("eoforge diffusion evaluate", f"{kind} samples {samples} vs {reference}")
-    report.section("Statistics").add_table(metrics, caption="generated vs reference")
+    report.section("Statistics").add_table(
+        metrics, caption=f"generated vs reference (FID/KID/PR features: {fn!r})"
+    )
     report.add_image_file(fig_path, "value histograms, spectra (and semivariograms)")
     report.section("Configuration").add_config(cfg)
     report.write(run.file("report.html"))

@@ -1,13 +1,13 @@
 """Feature-space sample-quality metrics: FID, KID, precision/recall, memorisation check.
 
 Every metric compares two image sets through a feature extractor ``features(images) -> (N, D)``
-that the caller may inject (the ``features=`` argument). The default,
-:class:`RandomConvFeatures`, is a fixed-seed random convolutional network defined here: it is
-deterministic and needs no download, but it is a *weak generic* extractor (random features
-capture local texture and contrast statistics, not semantics). For meaningful numbers pass a
-domain encoder, e.g. a classifier trained on the real set or an eoforge SSL encoder wrapped as
-``lambda x: encoder(torch.as_tensor(x)).numpy()``. Numbers are only comparable with the same
-extractor and the same sample counts.
+that the caller may inject (the ``features=`` argument, resolved by
+:func:`eoforge.diffusion.features.resolve_features`: ``None`` for the default, ``"ssl"``,
+``"random"``, the path of an SSL run or exported encoder, or any callable). The default is the
+eoforge SSL encoder shipped with the package (:class:`~eoforge.diffusion.features.SSLFeatures`),
+or, when its weights file is not installed, the weak fixed-seed
+:class:`~eoforge.diffusion.features.RandomConvFeatures` with a warning. Nothing is downloaded.
+Numbers are only comparable with the same extractor and the same sample counts.
 
 Metrics on features ``A`` (real, n x D) and ``B`` (generated, m x D):
 
@@ -24,80 +24,35 @@ Metrics on features ``A`` (real, n x D) and ``B`` (generated, m x D):
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
-
 import numpy as np
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.seeding import RandomState, as_generator
+from eoforge.diffusion.features import (
+    FeatureFn,
+    FeatureSpec,
+    RandomConvFeatures,
+    resolve_features,
+)
 
-FeatureFn = Callable[[np.ndarray], np.ndarray]
-
-
-# --------------------------------------------------------------------------- feature extractors
-
-
-class RandomConvFeatures:
-    """Deterministic random-weight conv net: a weak, generic, download-free feature extractor.
-
-    Three 3x3 convolutions (stride 2, ReLU, He-scaled Gaussian weights from ``seed``) with
-    ``width, 2 width, 4 width`` channels; the features are the spatial mean and standard
-    deviation of every layer's activations (``2 * 7 * width`` values). The weights depend only
-    on ``seed`` and the number of input channels, so features are reproducible across runs.
-
-    Args:
-        width: Channels of the first layer.
-        seed: Seed of the weights.
-        batch_size: Images per forward pass.
-
-    Call with images ``(N, C, H, W)`` or ``(N, H, W)`` (H, W >= 8), ideally standardised.
-    """
-
-    def __init__(self, width: int = 8, seed: int = 0, batch_size: int = 256) -> None:
-        if width < 1 or batch_size < 1:
-            raise bad_value("width, batch_size", (width, batch_size), "positive ints")
-        self.width = int(width)
-        self.seed = int(seed)
-        self.batch_size = int(batch_size)
-        self._weights: dict[int, list] = {}
-
-    def _layers(self, in_ch: int) -> list:
-        import torch
-
-        if in_ch not in self._weights:
-            gen = torch.Generator().manual_seed(self.seed * 1009 + in_ch)
-            chans = [in_ch, self.width, 2 * self.width, 4 * self.width]
-            layers = []
-            for c_in, c_out in itertools.pairwise(chans):
-                w = torch.randn((c_out, c_in, 3, 3), generator=gen, dtype=torch.float32)
-                layers.append(w * (2.0 / (9 * c_in)) ** 0.5)
-            self._weights[in_ch] = layers
-        return self._weights[in_ch]
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
-
-        x = np.asarray(images, dtype=np.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4 or x.shape[-1] < 8 or x.shape[-2] < 8:
-            raise ShapeError(
-                f"images have shape {np.shape(images)}: the default feature extractor needs "
-                "(N, C, H, W) or (N, H, W) with H, W >= 8."
-            )
-        layers = self._layers(x.shape[1])
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(x), self.batch_size):
-                h = torch.from_numpy(x[start : start + self.batch_size])  # (B, C, H, W)
-                feats = []
-                for w in layers:
-                    h = F.relu(F.conv2d(h, w, stride=2, padding=1))  # (B, C', H/2, W/2)
-                    feats += [h.mean(dim=(2, 3)), h.std(dim=(2, 3))]
-                out.append(torch.cat(feats, dim=1).double().numpy())  # (B, 14 width)
-        return np.concatenate(out, axis=0)
+__all__ = [
+    "FeatureFn",
+    "FeatureSpec",
+    "RandomConvFeatures",
+    "extract",
+    "feature_metrics",
+    "fid",
+    "fid_from_features",
+    "flatten_features",
+    "frechet_distance",
+    "kid",
+    "kid_from_features",
+    "memorisation",
+    "memorisation_from_features",
+    "precision_recall",
+    "precision_recall_from_features",
+    "resolve_features",
+]
 
 
 def flatten_features(images: np.ndarray) -> np.ndarray:
@@ -106,9 +61,9 @@ def flatten_features(images: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def extract(images: np.ndarray, features: FeatureFn | None = None) -> np.ndarray:
-    """Apply ``features`` (default :class:`RandomConvFeatures`) and check its output ``(N, D)``."""
-    fn = RandomConvFeatures() if features is None else features
+def extract(images: np.ndarray, features: FeatureSpec = None) -> np.ndarray:
+    """Apply ``features`` (see :func:`resolve_features`) and check its output ``(N, D)``."""
+    fn = resolve_features(features)
     x = np.asarray(images)
     if x.ndim < 2 or len(x) < 2:
         raise ShapeError(f"images have shape {x.shape}: expected a batch of at least 2 images.")
@@ -168,9 +123,10 @@ def fid_from_features(fa: np.ndarray, fb: np.ndarray) -> float:
     )
 
 
-def fid(real: np.ndarray, fake: np.ndarray, features: FeatureFn | None = None) -> float:
+def fid(real: np.ndarray, fake: np.ndarray, features: FeatureSpec = None) -> float:
     """Frechet Inception-style distance of two image sets in the space of ``features``."""
-    return fid_from_features(extract(real, features), extract(fake, features))
+    fn = resolve_features(features)
+    return fid_from_features(extract(real, fn), extract(fake, fn))
 
 
 # --------------------------------------------------------------------------- KID
@@ -215,11 +171,12 @@ def kid_from_features(
 def kid(
     real: np.ndarray,
     fake: np.ndarray,
-    features: FeatureFn | None = None,
+    features: FeatureSpec = None,
     **kwargs: object,
 ) -> tuple[float, float]:
     """KID ``(mean, std)`` of two image sets (see :func:`kid_from_features` for options)."""
-    return kid_from_features(extract(real, features), extract(fake, features), **kwargs)  # type: ignore[arg-type]
+    fn = resolve_features(features)
+    return kid_from_features(extract(real, fn), extract(fake, fn), **kwargs)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- precision / recall
@@ -260,10 +217,11 @@ def precision_recall_from_features(fa: np.ndarray, fb: np.ndarray, k: int = 3) -
 
 
 def precision_recall(
-    real: np.ndarray, fake: np.ndarray, features: FeatureFn | None = None, k: int = 3
+    real: np.ndarray, fake: np.ndarray, features: FeatureSpec = None, k: int = 3
 ) -> dict[str, float]:
     """Precision/recall of ``fake`` against ``real`` in the space of ``features``."""
-    return precision_recall_from_features(extract(real, features), extract(fake, features), k)
+    fn = resolve_features(features)
+    return precision_recall_from_features(extract(real, fn), extract(fake, fn), k)
 
 
 # --------------------------------------------------------------------------- memorisation
@@ -300,16 +258,17 @@ def memorisation_from_features(
 
 
 def memorisation(
-    samples: np.ndarray, training: np.ndarray, features: FeatureFn | None = flatten_features
+    samples: np.ndarray, training: np.ndarray, features: FeatureSpec = flatten_features
 ) -> dict[str, float]:
     """Memorisation check of ``samples`` against ``training`` (pixel space by default)."""
-    return memorisation_from_features(extract(samples, features), extract(training, features))
+    fn = resolve_features(features)
+    return memorisation_from_features(extract(samples, fn), extract(training, fn))
 
 
 def feature_metrics(
     reference: np.ndarray,
     samples: np.ndarray,
-    features: FeatureFn | None = None,
+    features: FeatureSpec = None,
     *,
     k: int = 3,
     kid_subsets: int = 20,
@@ -317,7 +276,8 @@ def feature_metrics(
     random_state: RandomState = 0,
 ) -> dict[str, float]:
     """FID, KID (mean, std), precision and recall with one feature extraction per set."""
-    fa, fb = extract(reference, features), extract(samples, features)
+    fn = resolve_features(features)
+    fa, fb = extract(reference, fn), extract(samples, fn)
     kid_mean, kid_std = kid_from_features(
         fa, fb, subsets=kid_subsets, subset_size=kid_subset_size, random_state=random_state
     )

@@ -1,11 +1,12 @@
-"""The LightningModule of diffusion training, its callbacks, EMA and sample grids.
+"""The LightningModule of diffusion training, its callbacks and sample grids.
 
-See :mod:`eoforge.diffusion.train` for the algorithm and the exact-resume design.
+The EMA of the weights is :class:`eoforge.nn.ema.EMA` (``module.ema``, averaged U-Net in
+``module.ema.module``) with the warm-up decay :func:`eoforge.nn.ema.warmup_decay`. See
+:mod:`eoforge.diffusion.train` for the algorithm and the exact-resume design.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,18 +21,10 @@ from eoforge.core.runs import RunDir
 from eoforge.diffusion.config import build_model
 from eoforge.diffusion.data import ImageDataset
 from eoforge.diffusion.losses import diffusion_loss, make_timestep_sampler
+from eoforge.nn.ema import EMA, warmup_decay
 
 if TYPE_CHECKING:
     from eoforge.diffusion.config import DiffusionConfig
-
-
-@torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """``theta_ema <- decay theta_ema + (1 - decay) theta`` (buffers copied)."""
-    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
-        p_ema.lerp_(p.detach().to(p_ema.dtype), 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
-        b_ema.copy_(b)
 
 
 def grid_figure(images: np.ndarray, title: str = "", ncols: int = 8) -> Any:
@@ -76,7 +69,7 @@ class DiffusionModule(pl.LightningModule):
         self.config = config
         self.dataset = dataset
         self.model = build_model(config)
-        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.ema = EMA(self.model, decay=config.ema_decay)  # averaged U-Net: self.ema.module
         self.schedule = config.make_schedule()
         self.tsampler = make_timestep_sampler(config.timestep_sampler, config.num_timesteps)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
@@ -121,8 +114,8 @@ class DiffusionModule(pl.LightningModule):
         n = int(self.global_step)  # steps done before this one
         decay = self.config.ema_decay
         if self.config.ema_warmup:
-            decay = min(decay, (1.0 + n) / (10.0 + n))
-        ema_update(self.ema, self.model, decay)
+            decay = warmup_decay(decay, n)
+        self.ema.update(self.model, decay=decay)
         if (n + 1) % self.config.log_every == 0 and self._acc:
             m = np.asarray(self._acc, dtype=np.float64).mean(axis=0)  # vlb: NaN when not learned
             self.log_rows.append(
@@ -141,6 +134,7 @@ class DiffusionModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        upgrade_state_dict(checkpoint.get("state_dict", {}))
         state = checkpoint["eoforge"]
         self.gen.set_state(state["generator"])
         self.tsampler.load_state_dict(state["tsampler"])
@@ -161,12 +155,25 @@ class DiffusionModule(pl.LightningModule):
         if cfg.num_classes is not None:
             kwargs["class_labels"] = torch.arange(n, device=self.device) % cfg.num_classes
         x = sample(
-            self.ema, self.schedule, (n, cfg.in_channels, cfg.image_size, cfg.image_size),
+            self.ema.module, self.schedule, (n, cfg.in_channels, cfg.image_size, cfg.image_size),
             sampler="dpm++", steps=steps, generator=torch.Generator().manual_seed(seed),
             variance=self.config.variance, prediction=self.config.prediction,
             model_kwargs=kwargs, device=self.device, clip_denoised=self.config.clip_denoised,
         )  # fmt: skip
         return x.float().cpu().numpy()
+
+
+def upgrade_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Rename (in place) the EMA keys of checkpoints written before ``eoforge.nn.EMA`` was used.
+
+    The EMA U-Net used to be the attribute ``ema`` itself (keys ``ema.<name>``); it is now
+    ``ema.module`` (keys ``ema.module.<name>``). Lightning calls ``on_load_checkpoint`` before
+    loading the state dict, so old ``last.ckpt`` files resume unchanged.
+    """
+    old = [k for k in state_dict if k.startswith("ema.") and not k.startswith("ema.module.")]
+    for key in old:
+        state_dict["ema.module." + key[len("ema.") :]] = state_dict.pop(key)
+    return state_dict
 
 
 class AtomicCheckpointIO(pl.plugins.io.TorchCheckpointIO):

@@ -15,7 +15,8 @@ number), and an exponential moving average of the weights after every step,
     theta_ema <- d theta_ema + (1 - d) theta,   d = min(ema_decay, (1 + n)/(10 + n))
 
 (the warm-up ``(1+n)/(10+n)``, n = optimiser steps so far, keeps a short run's EMA from being
-dominated by the random initial weights; disable it with ``ema_warmup=False``).
+dominated by the random initial weights; disable it with ``ema_warmup=False``), kept by
+:class:`eoforge.nn.ema.EMA` (``ema.safetensors`` holds the averaged U-Net's state dict).
 
 Exact resume: batches, timesteps and noise are drawn from one ``torch.Generator`` held by the
 module, not from a DataLoader, so that a checkpoint (model, EMA, optimiser, step, that
@@ -146,7 +147,7 @@ def train(
         trainer.save_checkpoint(run.checkpoints / "last.ckpt")
     seconds = time.perf_counter() - start
 
-    save_weights(module.ema, run.file("ema.safetensors"))
+    save_weights(module.ema.module, run.file("ema.safetensors"))
     save_weights(module.model, run.file("model.safetensors"))
     _write_log(run, module.log_rows)
     if module.config.sample_every == 0 or config.steps % config.sample_every:

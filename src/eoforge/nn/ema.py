@@ -7,9 +7,11 @@ After each optimiser step of the model :math:`\\theta` the averaged copy :math:`
     \\xi \\leftarrow m\\,\\xi + (1 - m)\\,\\theta ,
 
 with decay (momentum) :math:`m \\in [0, 1]`; :math:`m = 0` copies the model, :math:`m = 1`
-freezes the average. Floating-point buffers (e.g. batch-norm running statistics) follow the same
-rule; integer buffers are copied. The averaged copy is a submodule (``ema.module``), so it is saved
-in checkpoints, moved between devices and broadcast by DDP with its owner.
+freezes the average. Floating-point buffers (e.g. batch-norm running statistics) follow the
+same rule; integer buffers are copied. The averaged copy is a submodule (``ema.module``), so it
+is saved in checkpoints, moved between devices and broadcast by DDP with its owner.
+:func:`warmup_decay` is the warm-up rule :math:`m_n = \\min(m, (1 + n)/(10 + n))` used by
+diffusion training (pass it as ``decay=`` of :meth:`EMA.update`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,22 @@ def _check_decay(decay: float) -> float:
     if not 0.0 <= float(decay) <= 1.0:
         raise bad_value("decay", decay, "a float in [0, 1]", "Typical values: 0.996 to 0.9999.")
     return float(decay)
+
+
+def warmup_decay(decay: float, step: int) -> float:
+    """Decay with warm-up: ``min(decay, (1 + n) / (10 + n))`` after ``n = step`` updates.
+
+    The ratio is 0.1 at the first update (``n = 0``) and tends to 1, so a short run's average is
+    not dominated by the random initial weights (the rule of TensorFlow's
+    ``ExponentialMovingAverage(num_updates=...)``, used by DDPM-style training loops).
+
+    Args:
+        decay: The target decay ``m`` in [0, 1].
+        step: Number of updates already done (``n >= 0``), e.g. the optimiser step count.
+    """
+    if isinstance(step, bool) or int(step) != step or step < 0:
+        raise bad_value("step", step, "an int >= 0 (updates done so far)")
+    return min(_check_decay(decay), (1.0 + step) / (10.0 + step))
 
 
 class EMA(nn.Module):

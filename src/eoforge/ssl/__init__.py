@@ -21,6 +21,8 @@ _LAZY = {
     "probe_run": "eoforge.ssl.probe",
     "embed_dataset": "eoforge.ssl.embed",
     "load_teacher": "eoforge.ssl.embed",
+    "export_encoder": "eoforge.ssl.export",
+    "load_encoder": "eoforge.ssl.export",
 }
 
 
@@ -33,6 +35,8 @@ __all__ = [
     "MultiCropAugment",
     "SSLConfig",
     "embed_dataset",
+    "export_encoder",
+    "load_encoder",
     "load_teacher",
     "probe_features",
     "probe_run",
