@@ -16,8 +16,10 @@ Runs (every one sees the same number of images, ``budget`` full-data epochs' wor
 * ``random-init``     no training: the same network at its seeded initialisation (reference).
 
 Each run's frozen teacher is probed on a held-out synthetic set (same generator, other seed):
-logistic accuracy, rare-class recall (rarer half of the classes) of the plain and of a
-class-balanced logistic probe, ridge RMSE of wind speed and Hs.
+logistic accuracy, rare-class recall (mean recall of the five classes rarest in the
+*pre-training* set) of the plain and of a class-balanced logistic probe, ridge RMSE of wind
+speed and Hs. The probe set has a uniform class prior by default (``--probe-prior``), so every
+class has test items.
 The table shows mean +- std over seeds. Defaults are tiny (minutes on a CPU); scale up with
 ``--n``, ``--size``, ``--budget``, ``--width``, ``--depth``, ``--seeds``.
 
@@ -71,6 +73,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=600, help="training imagettes")
     ap.add_argument("--n-test", type=int, default=600, help="probe imagettes (other seed)")
+    ap.add_argument(
+        "--probe-prior", choices=["uniform", "long-tail"], default="uniform",
+        help="class prior of the held-out probe set (uniform: every class is probed equally; "
+        "the rare classes are those rare in the pre-training set either way)",
+    )  # fmt: skip
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--budget", type=float, default=6, help="full-data epochs of images seen")
     ap.add_argument("--ratio", type=float, default=0.5)
@@ -96,7 +103,10 @@ def main() -> None:
     rows["random-init"] = []
     for seed in args.seeds:
         train = synth_wv(args.n, size=args.size, seed=seed)
-        test = synth_wv(args.n_test, size=args.size, seed=10_000 + seed)
+        test = synth_wv(args.n_test, size=args.size, seed=10_000 + seed,
+                        class_prior=args.probe_prior)  # fmt: skip
+        counts = np.bincount(train.labels[train.labels >= 0], minlength=len(train.classes))
+        rare = [int(c) for c in np.argsort(counts, kind="stable")[: len(counts) // 2]]
         for name, (mode, epochs) in runs.items():
             cfg = SSLConfig(
                 encoder=args.encoder, encoder_dim=args.width, encoder_depth=args.depth,
@@ -116,7 +126,7 @@ def main() -> None:
             wall = time.perf_counter() - t0
             m = json.loads((folder / "metrics.json").read_text())
             feats = embed_run(folder, test)
-            res = probe_wv(feats, test, seed=seed)
+            res = probe_wv(feats, test, seed=seed, rare=rare)
             overhead = m["curation_seconds_embedding"] + m["curation_seconds_clustering"]
             row = {k: res.get(k) for k in METRICS}
             row.update(images_seen=m["images_seen"], epochs=epochs, seconds=wall,
@@ -127,7 +137,7 @@ def main() -> None:
             ), flush=True)  # fmt: skip
         _, normaliser, info = load_teacher(folder)  # same normaliser and view as the runs
         init = embed_images(build_seeded_encoder(cfg), test.images, normaliser, info["eval_size"])
-        res = probe_wv(init, test, seed=seed)
+        res = probe_wv(init, test, seed=seed, rare=rare)
         rows["random-init"].append({k: res.get(k) for k in METRICS} | dict(
             images_seen=0, epochs=0, seconds=0.0, curation_share=0.0))  # fmt: skip
 

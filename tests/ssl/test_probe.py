@@ -77,3 +77,14 @@ def test_balanced_probe_recovers_rare_classes_the_prior_hides():
     assert res["rare_classes"] == res["balanced_rare_classes"] == ["2", "3"]
     assert res["balanced_rare_class_recall"] > res["rare_class_recall"] + 0.3
     assert res["linear_accuracy"] >= res["balanced_linear_accuracy"]
+
+
+def test_rare_classes_can_be_given():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 200)
+    X = np.eye(3)[labels] * 4 + rng.normal(size=(600, 3))
+    X[labels == 2] = X[labels == 0] + 0.01  # class 2 is drawn like class 0: not separable
+    res = probe_features(X, labels, rare=[2], seed=0)
+    assert res["rare_classes"] == ["2"]
+    per = res["linear_recall_per_class"]
+    assert res["rare_class_recall"] == per["2"] < 0.8 < per["1"]

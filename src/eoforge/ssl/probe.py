@@ -17,6 +17,7 @@ label; regression: their mean).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ def probe_features(
     knn_k: int = 20,
     C: float = 1.0,
     alpha: float = 1.0,
+    rare: Sequence[int] | None = None,
     seed: RandomState = 0,
 ) -> dict[str, Any]:
     """Linear (logistic / ridge) and kNN probes of frozen features (see module docstring).
@@ -128,6 +130,9 @@ def probe_features(
         knn_k: Neighbours of the kNN probe.
         C: Inverse L2 strength of the logistic regression.
         alpha: Ridge penalty.
+        rare: Class indices whose mean recall is the rare-class recall (default: the rarer
+            half of the probe's training split). Pass the classes that were rare in the
+            *pre-training* data when the probe set has another prior (e.g. uniform).
         seed: Split seed.
 
     Returns:
@@ -157,7 +162,7 @@ def probe_features(
             clf = LogisticRegression(C=C, max_iter=3000, class_weight=weight)
             clf.fit(Xs[ctr], labels[ctr])
             m = classification_metrics(labels[cte], clf.predict(Xs[cte]), classes)
-            res.update(_with_rare_recall(m, labels[ctr], labels[cte], classes, prefix))
+            res.update(_with_rare_recall(m, labels[ctr], labels[cte], classes, prefix, rare))
         mk = classification_metrics(labels[cte], knn_predict(X[ctr], labels[ctr], X[cte], knn_k))
         res.update(knn_accuracy=mk["accuracy"], knn_macro_f1=mk["macro_f1"])
     for key, t in (targets or {}).items():
@@ -180,11 +185,14 @@ def _with_rare_recall(
     y_test: np.ndarray,
     classes: tuple[str, ...] | None,
     prefix: str,
+    rare: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Linear-probe keys (with ``prefix``) from metrics ``m``, plus the rare-class recall."""
-    counts = np.bincount(y_train)
-    present = [c for c in np.argsort(counts, kind="stable") if counts[c] > 0]
-    rare = [c for c in present[: max(1, len(present) // 2)] if np.any(y_test == c)]
+    if rare is None:
+        counts = np.bincount(y_train)
+        present = [c for c in np.argsort(counts, kind="stable") if counts[c] > 0]
+        rare = present[: max(1, len(present) // 2)]
+    rare = [int(c) for c in rare if np.any(y_test == c)]
     per = m["recall_per_class"]
     name = (lambda c: classes[c]) if classes else str
     return {
