@@ -123,6 +123,13 @@ def evaluate(
     size: Annotated[int, typer.Option(help="Scene side (pixels).")] = 256,
     fp_budget: Annotated[float, typer.Option(help="False plumes per 100 km2.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the held-out scenes.")] = 0,
+    surface: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Surface type(s) of the scenes (repeat; default: all four). The "
+            "threshold is re-selected on them: a per-region operating point."
+        ),
+    ] = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
     from eoforge.core.progress import progress_bar
@@ -130,7 +137,8 @@ def evaluate(
 
     cfg = EvaluateConfig.from_dict(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
-             seed=seed, weights=None if weights is None else str(weights)),
+             seed=seed, weights=None if weights is None else str(weights))
+        | ({"surfaces": tuple(surface)} if surface else {}),
         source="command line",
     )  # fmt: skip
     with progress_bar("evaluating", None) as prog:
