@@ -13,10 +13,9 @@
 # plus `eoforge ssl probe` as a sanity check (linear/kNN probe accuracy on the 10 classes).
 #
 # Defaults: 4000 imagettes of 32 px, 30 epochs = 1875 optimiser steps of 64 images (120 000 images
-# seen). One training step (6 views, student + teacher) timed in isolation takes 0.16-0.2 s on an
-# idle 2-core AMD EPYC, so pre-training should take about 7-10 minutes there, plus about a minute
-# for the data, the probe and the export: budget 10-15 minutes (not timed end to end; on a loaded
-# machine it is much slower: 6.5 s per step was measured at load average 5.7). Smoke test:
+# seen). Measured on a 2-core AMD EPYC: ~0.16 s per step when the job has the CPU to itself (about
+# 5 minutes of pre-training, plus a few minutes for the data, the probe and the export); the
+# shipped run shared the CPU with other jobs and took 35 minutes. Smoke test:
 #   N=128 EPOCHS=1 WORK=/tmp/fid-encoder OUT=/tmp/fid-encoder/wv_encoder scripts/train_fid_encoder.sh
 # A run interrupted in step 2 resumes from WORK/run/checkpoints/last.ckpt when started again.
 set -euo pipefail
