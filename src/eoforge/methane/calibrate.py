@@ -28,7 +28,7 @@ CALIBRATION_SEED = 1
 
 def calibrate_detector(
     detector: Detector,
-    n_negative: int = 40,
+    n_negative: int = 150,
     size: int = 256,
     fp_budget: float = 2.0,
     seed: int = CALIBRATION_SEED,

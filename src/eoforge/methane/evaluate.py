@@ -116,7 +116,7 @@ def evaluate_detector(
     rng = as_generator(config.seed)
     shape = (config.shape, config.shape)
     t_det = np.concatenate([np.linspace(0.05, 0.9, 35), 1.0 - np.logspace(-1, -4, 25)])
-    t_base = np.linspace(0.05, 4.0, 80)  # mol/m2
+    t_base = np.concatenate([np.linspace(0.05, 4.0, 80), np.geomspace(4.5, 40.0, 20)])  # mol/m2
     area_km2 = config.shape**2 * (config.pixel_size / 1000.0) ** 2
     rates = np.asarray(config.rates, dtype=float)
     jobs = [None] * config.n_negative + [float(q) for q in rates for _ in range(config.n_per_rate)]
