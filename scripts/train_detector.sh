@@ -19,6 +19,8 @@ WORKERS=${WORKERS:-1}
 THREADS=${THREADS:-1}
 SEED=${SEED:-0}
 EOFORGE=${EOFORGE:-.venv/bin/eoforge}
+INIT=${INIT:-}  # optional: fine-tune from these weights, e.g. src/eoforge/methane/weights/detector.safetensors
 "$EOFORGE" methane train --out "$OUT" --steps "$STEPS" --batch-size "$BATCH" --patch "$PATCH" \
-  --lr "$LR" --device "$DEVICE" --workers "$WORKERS" --threads "$THREADS" --seed "$SEED"
+  --lr "$LR" --device "$DEVICE" --workers "$WORKERS" --threads "$THREADS" --seed "$SEED" \
+  ${INIT:+--init "$INIT"}
 echo "weights: $OUT/detector.safetensors (+ detector.json)"

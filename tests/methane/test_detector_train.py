@@ -73,3 +73,19 @@ def test_tiny_training_run_writes_loadable_weights_and_resumes(tmp_path):
     x = torch.randn(1, n_channels(smooth=cfg.smooth_sigma), 32, 32)
     with torch.inference_mode():
         torch.testing.assert_close(again.model(x)[0], det.model(x)[0], rtol=0, atol=1e-6)
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    from eoforge.core.errors import InputError
+    from eoforge.methane.detector.weights import default_weights_path, load_default_detector
+
+    shipped = load_default_detector()
+    spec = shipped.config
+    cfg = DetectorConfig(steps=1, batch_size=2, patch=64, widths=tuple(spec["widths"]),
+                         lr=1e-12, threads=1, init=str(default_weights_path()))  # fmt: skip
+    tuned = load_detector(train_detector(cfg, tmp_path / "ft"))
+    for (name, a), b in zip(tuned.model.state_dict().items(),
+                            shipped.model.state_dict().values(), strict=True):  # fmt: skip
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+    with pytest.raises(InputError, match="widths"):
+        train_detector(cfg.updated(widths=(4, 8)), tmp_path / "bad")

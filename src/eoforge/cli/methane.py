@@ -101,6 +101,9 @@ def train(
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data stream and init.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML DetectorConfig.")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Fine-tune from these weights (e.g. the shipped ones).")
+    ] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
     from eoforge.methane.detector.train import DetectorConfig, train_detector
@@ -108,7 +111,8 @@ def train(
     cfg = DetectorConfig.load(config) if config is not None else DetectorConfig()
     cfg = cfg.updated(steps=steps, batch_size=batch_size, patch=patch, lr=lr, device=device,
                       devices=devices, precision=precision, num_workers=workers,
-                      threads=threads, seed=seed)  # fmt: skip
+                      threads=threads, seed=seed,
+                      init=None if init is None else str(init))  # fmt: skip
     path = train_detector(cfg, out)
     typer.echo(f"detector: {path}")
 

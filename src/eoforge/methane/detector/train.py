@@ -35,11 +35,12 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from eoforge.core.config import RunConfig
+from eoforge.core.errors import InputError
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
 from eoforge.methane.detector.features import build_inputs, channel_names
 from eoforge.methane.detector.model import PlumeUNet, UNetSpec
-from eoforge.methane.detector.weights import Detector, save_detector
+from eoforge.methane.detector.weights import Detector, load_detector, save_detector
 
 TRAIN_SEED_LIMIT = 2**30
 """Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
@@ -79,6 +80,10 @@ class DetectorConfig(RunConfig):
     precision: str = "32-true"
     num_workers: int = Field(0, ge=0)
     threads: int | None = Field(None, description="torch CPU threads (default: all cores)")
+    init: str | None = Field(
+        None, description="Start from these detector weights (fine-tuning) instead of a seeded "
+        "initialisation; their architecture and input features must match this config."
+    )  # fmt: skip
 
 
 def _simulate(cfg: DetectorConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -179,6 +184,20 @@ class DetectorModule(L.LightningModule):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.net = PlumeUNet(spec)
+        if config.init is not None:
+            self._load_init(config.init, spec)
+
+    def _load_init(self, path: str, spec: UNetSpec) -> None:
+        start = load_detector(path)
+        same = (start.model.spec == spec and tuple(start.context) == tuple(self.config.context)
+                and float(start.smooth) == float(self.config.smooth_sigma))  # fmt: skip
+        if not same:
+            raise InputError(
+                f"init weights {path!r} have spec {start.model.spec}, context {start.context} and "
+                f"smooth {start.smooth}; this run needs {spec}, {tuple(self.config.context)} and "
+                f"{self.config.smooth_sigma}: set widths/context/smooth_sigma to match them."
+            )
+        self.net.load_state_dict(start.model.state_dict())
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits, column = self.net(batch["x"])
