@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the shipped FID/KID/precision-recall encoder of the diffusion metrics
-# (src/eoforge/ssl/weights/wv_encoder.safetensors + wv_encoder.json).
+# (src/eoforge/nn/weights/wv_encoder.safetensors + wv_encoder.json).
 #
 # Three steps, all eoforge commands, all seeded:
 #   1. eoforge sar synth-wv   N synthetic Sentinel-1 WV imagettes (SIZE px, uniform class prior,
@@ -26,7 +26,7 @@ SIZE=${SIZE:-32}
 EPOCHS=${EPOCHS:-30}
 SEED=${SEED:-0}
 WORK=${WORK:-runs/fid-encoder}
-OUT=${OUT:-src/eoforge/ssl/weights/wv_encoder}
+OUT=${OUT:-src/eoforge/nn/weights/wv_encoder}
 
 mkdir -p "$WORK"
 cat > "$WORK/ssl_config.yaml" <<EOF

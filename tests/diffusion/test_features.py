@@ -13,6 +13,7 @@ from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
 from eoforge.diffusion.evaluate import evaluate
 from eoforge.diffusion.features import RandomConvFeatures, SSLFeatures, resolve_features
 from eoforge.diffusion.metrics import fid, fid_from_features
+from eoforge.nn import frozen
 from eoforge.sar.wv import CLASSES, synth_wv
 from eoforge.ssl import export
 from eoforge.ssl.embed import embed_images, load_teacher
@@ -85,7 +86,7 @@ def test_shapes_channels_and_sizes(run):
 
 
 def test_resolve_features_and_the_default_rule(run, tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "SHIPPED_ENCODER", tmp_path / "weights" / "wv_encoder.safetensors")
+    monkeypatch.setattr(frozen, "SHIPPED_ENCODER", tmp_path / "weights" / "wv_encoder.safetensors")
     with pytest.raises(DataNotFoundError, match=r"train_fid_encoder\.sh"):
         resolve_features("ssl")
     with pytest.warns(UserWarning, match=r"wv_encoder\.safetensors"):
@@ -114,7 +115,7 @@ def test_cli_features_option(run, tmp_path, monkeypatch):
 
     from eoforge.cli.diffusion_eval import register
 
-    monkeypatch.setattr(export, "SHIPPED_ENCODER", tmp_path / "missing.safetensors")
+    monkeypatch.setattr(frozen, "SHIPPED_ENCODER", tmp_path / "missing.safetensors")
     ref = synth_wv(12, size=16, seed=4).images
     np.save(tmp_path / "ref.npy", ref)
     app = typer.Typer()

@@ -4,8 +4,8 @@ A feature extractor is any callable ``features(images) -> (N, D)``. Two are defi
 
 - :class:`SSLFeatures` wraps the teacher backbone of an eoforge DINO pre-training run
   (:mod:`eoforge.ssl`), loaded from a run folder, from an exported encoder file pair
-  (:func:`eoforge.ssl.export.load_encoder`) or from the encoder shipped with the package
-  (:data:`eoforge.ssl.export.SHIPPED_ENCODER`, trained on synthetic wave-mode imagettes by
+  (:func:`eoforge.nn.frozen.load_encoder`) or from the encoder shipped with the package
+  (:data:`eoforge.nn.frozen.SHIPPED_ENCODER`, trained on synthetic wave-mode imagettes by
   ``scripts/train_fid_encoder.sh``). This is the default.
 - :class:`RandomConvFeatures`, a fixed-seed random convolutional net: deterministic and
   download-free, but a weak generic extractor (local texture and contrast statistics only).
@@ -129,7 +129,7 @@ class SSLFeatures:
 
     Sizes. ``resize="eval"`` (default) maps each image to the encoder's evaluation view, the
     whole image resized to ``eval_size`` x ``eval_size`` (area averaging when shrinking,
-    bilinear when enlarging; :func:`eoforge.ssl.augment.eval_view`), exactly as
+    bilinear when enlarging; :func:`eoforge.nn.frozen.eval_view`), exactly as
     :func:`eoforge.ssl.embed.embed_images` and the probes do; any ``H, W`` works, non-square
     images are stretched. ``resize="crop"`` keeps the pixel scale: the centre
     ``(H // p) p x (W // p) p`` window is used (``p`` the ViT patch size, 1 for ResNets; the ViT
@@ -193,17 +193,17 @@ class SSLFeatures:
     # -- constructors ---------------------------------------------------------------------
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], **kwargs: Any) -> SSLFeatures:
-        """The teacher of a pre-training run folder (:func:`eoforge.ssl.embed.load_teacher`)."""
-        from eoforge.ssl.embed import load_teacher
+        """The teacher of a pre-training run folder (:func:`eoforge.nn.frozen.load_run_encoder`)."""
+        from eoforge.nn.frozen import load_run_encoder
 
-        encoder, normaliser, info = load_teacher(run)
+        encoder, normaliser, info = load_run_encoder(run)
         kwargs.setdefault("source", f"run {run}")
         return cls(encoder, normaliser, info["eval_size"], **kwargs)
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike[str], **kwargs: Any) -> SSLFeatures:
-        """An exported encoder pair (:func:`eoforge.ssl.export.load_encoder`)."""
-        from eoforge.ssl.export import load_encoder
+        """An exported encoder pair (:func:`eoforge.nn.frozen.load_encoder`)."""
+        from eoforge.nn.frozen import load_encoder
 
         encoder, normaliser, info = load_encoder(path)
         kwargs.setdefault("source", f"weights {path}")
@@ -211,14 +211,14 @@ class SSLFeatures:
 
     @classmethod
     def shipped(cls, **kwargs: Any) -> SSLFeatures:
-        """The encoder shipped with eoforge (:data:`eoforge.ssl.export.SHIPPED_ENCODER`).
+        """The encoder shipped with eoforge (:data:`eoforge.nn.frozen.SHIPPED_ENCODER`).
 
         Raises:
             DataNotFoundError: The weights file is not installed.
         """
-        from eoforge.ssl import export
+        from eoforge.nn import frozen
 
-        path = export.SHIPPED_ENCODER
+        path = frozen.SHIPPED_ENCODER
         if not path.is_file():
             raise DataNotFoundError(
                 f"the shipped FID encoder {str(path)!r} is missing: create it with "
@@ -242,7 +242,7 @@ class SSLFeatures:
 
     def _view(self, x: Any) -> Any:
         """(B, 1, H, W) -> the view the encoder takes (see the class docstring)."""
-        from eoforge.ssl.augment import eval_view
+        from eoforge.nn.frozen import eval_view
 
         if self.resize == "eval":
             return eval_view(x, self.eval_size)
@@ -292,9 +292,9 @@ class SSLFeatures:
 
 def shipped_available() -> bool:
     """Whether the shipped encoder's weights file exists."""
-    from eoforge.ssl import export
+    from eoforge.nn import frozen
 
-    return export.SHIPPED_ENCODER.is_file()
+    return frozen.SHIPPED_ENCODER.is_file()
 
 
 def resolve_features(features: FeatureSpec = None) -> FeatureFn:
@@ -311,10 +311,10 @@ def resolve_features(features: FeatureSpec = None) -> FeatureFn:
     if features is None:
         if shipped_available():
             return SSLFeatures.shipped()
-        from eoforge.ssl import export
+        from eoforge.nn import frozen
 
         warnings.warn(
-            f"shipped FID encoder {export.SHIPPED_ENCODER} is missing; using the weak "
+            f"shipped FID encoder {frozen.SHIPPED_ENCODER} is missing; using the weak "
             f"RandomConvFeatures (create it with {TRAIN_SCRIPT}).",
             UserWarning,
             stacklevel=2,

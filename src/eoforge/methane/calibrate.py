@@ -43,11 +43,6 @@ def calibrate_detector(
     """
     if threshold is not None and not 0.0 < float(threshold) < 1.0:
         raise bad_value("threshold", threshold, "a probability in (0, 1), or None to scan")
-    cfg = EvaluateConfig.from_dict(
-        dict(n_negative=n_negative, rates=(5000.0,), n_per_rate=1, shape=size,
-             fp_budget=fp_budget, seed=seed),
-        source="arguments",
-    )  # fmt: skip
     n_scan = 0 if threshold is not None else n_negative + 1
 
     def scan_progress(done: int, total: int) -> None:
@@ -55,6 +50,11 @@ def calibrate_detector(
             progress(done, n_scan + n_rate_cases)
 
     if threshold is None:
+        cfg = EvaluateConfig.from_dict(
+            dict(n_negative=n_negative, rates=(5000.0,), n_per_rate=1, shape=size,
+                 fp_budget=fp_budget, seed=seed),
+            source="arguments",
+        )  # fmt: skip
         summary = evaluate_detector(cfg, model=detector, progress=scan_progress)
         threshold = float(summary["threshold"])
         threshold_note = (

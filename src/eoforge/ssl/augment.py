@@ -174,16 +174,3 @@ class MultiCropAugment:
             v = random_resized_crop(x, size, scale, gen, self.ratio, self.flip, self.rot90)
             views.append(self._photometric(v, gen, size))
         return views
-
-
-def eval_view(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Deterministic evaluation view: the whole image resized to ``size`` (area/bilinear).
-
-    (B, C, H, W) -> (B, C, size, size); the input is returned unchanged when already that size.
-    """
-    if x.ndim != 4:
-        raise ShapeError(f"eval_view expects (batch, channels, H, W), got {tuple(x.shape)}.")
-    if x.shape[-2:] == (size, size):
-        return x.float()
-    mode = "area" if x.shape[-1] >= size and x.shape[-2] >= size else "bilinear"
-    return F.interpolate(x.float(), size=(size, size), mode=mode)

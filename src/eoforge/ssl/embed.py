@@ -7,7 +7,6 @@ evaluation view (the whole imagette resized to the global-crop size) and the tea
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,36 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from eoforge.core.errors import DataNotFoundError, ShapeError
+from eoforge.core.errors import ShapeError
 from eoforge.core.progress import ProgressCallback
-from eoforge.nn.encoders import build_encoder
-from eoforge.ssl.augment import eval_view
+from eoforge.nn.frozen import eval_view, load_run_encoder
 
-
-def load_teacher(run: str | os.PathLike[str]) -> tuple[nn.Module, Any, dict[str, Any]]:
-    """The teacher backbone of a run (eval mode), its normaliser and its ``encoder.json``.
-
-    Raises:
-        DataNotFoundError: ``run`` is not a finished pre-training run folder.
-    """
-    from safetensors.torch import load_file
-
-    from eoforge.sar.normalise import DbNormaliser
-
-    root = Path(run)
-    needed = ["encoder.json", "normaliser.json", "teacher_backbone.safetensors"]
-    missing = [n for n in needed if not (root / n).is_file()]
-    if missing:
-        raise DataNotFoundError(
-            f"{str(root)!r} is not a finished pre-training run (missing {missing}); "
-            "run `eoforge ssl pretrain` first or check the path."
-        )
-    info = json.loads((root / "encoder.json").read_text())
-    encoder = build_encoder(**info["build_kwargs"])
-    encoder.load_state_dict(load_file(str(root / "teacher_backbone.safetensors")))
-    encoder.eval()
-    normaliser = DbNormaliser.from_dict(json.loads((root / "normaliser.json").read_text()))
-    return encoder, normaliser, info
+load_teacher = load_run_encoder
+"""The teacher backbone of a run (eval mode), its normaliser and its ``encoder.json``."""
 
 
 @torch.no_grad()

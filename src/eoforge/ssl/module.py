@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 from eoforge.core.errors import bad_value
 from eoforge.core.seeding import torch_generator
 from eoforge.nn.ema import EMA
-from eoforge.ssl.augment import MultiCropAugment, eval_view
+from eoforge.nn.frozen import eval_view
+from eoforge.ssl.augment import MultiCropAugment
 from eoforge.ssl.dino import (
     DINOHead,
     DINOLoss,
