@@ -49,7 +49,8 @@ def detect(
     """Detect plumes: writes probability.tif, column.tif, plumes.geojson and detection.png."""
     from eoforge.core.progress import progress_bar
     from eoforge.methane.detect import detect as run_detect
-    from eoforge.methane.detect import load_pair, write_outputs
+    from eoforge.methane.detect_outputs import write_outputs
+    from eoforge.methane.pair_files import load_pair
 
     t, r, geo, sza_, vza_ = load_pair(target, reference, sza, vza)
     with progress_bar("detecting", None) as prog:
@@ -76,7 +77,7 @@ def simulate(
     wind_direction: Annotated[float, typer.Option(help="Wind from (deg from north).")] = 270.0,
 ) -> None:
     """Simulate a target/reference GeoTIFF pair with a plume of known rate, plus its truth."""
-    from eoforge.methane.detect import simulate_to_files
+    from eoforge.methane.pair_files import simulate_to_files
 
     paths = simulate_to_files(out, surface=surface, rate_kg_h=rate, seed=seed, shape=size,
                               wind_speed=wind_speed, wind_direction=wind_direction)  # fmt: skip

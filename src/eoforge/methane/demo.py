@@ -14,7 +14,9 @@ import numpy as np
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.methane.detect import detect, load_pair, simulate_to_files, write_outputs
+from eoforge.methane.detect import detect
+from eoforge.methane.detect_outputs import write_outputs
+from eoforge.methane.pair_files import load_pair, simulate_to_files
 
 RATE_KG_H = 1750.0
 WIND_SPEED = 3.0
