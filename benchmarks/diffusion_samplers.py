@@ -37,11 +37,11 @@ import torch
 from eoforge.diffusion import NoiseSchedule
 from eoforge.diffusion.compare import (
     DEFAULT_CONFIGS,
-    StationaryGaussianDenoiser,
     compare_samplers,
     format_table,
     plot_quality_vs_nfe,
 )
+from eoforge.diffusion.gaussian_oracle import StationaryGaussianDenoiser
 
 M_DB, S_DB = -8.0, 4.0
 PHASE_SCALE = 3.0  # radians per model unit (InSAR analytic mode)

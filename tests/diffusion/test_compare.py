@@ -18,12 +18,12 @@ import torch
 from eoforge.core.errors import InputError, ShapeError
 from eoforge.diffusion import NoiseSchedule
 from eoforge.diffusion.compare import (
-    StationaryGaussianDenoiser,
     compare_samplers,
     format_table,
     plot_quality_vs_nfe,
 )
 from eoforge.diffusion.evaluate import evaluate, load_images, plot_evaluation, run_evaluate
+from eoforge.diffusion.gaussian_oracle import StationaryGaussianDenoiser
 from eoforge.sar.insar import synth_interferograms, to_cos_sin
 
 M_DB, S_DB = -8.0, 4.0

@@ -16,8 +16,8 @@ A configuration is ``(sampler, steps)`` with sampler ``"ddpm"``, ``"ddim"``, ``"
 ``"heun"`` (respaced trained schedule, see :func:`eoforge.diffusion.sample`) or
 ``"rebuilt-<sampler>"`` for the paper code's rebuilt schedule (``spacing="rebuilt"``).
 
-:class:`StationaryGaussianDenoiser` is an exact noise predictor for periodic stationary Gaussian
-images, used to check samplers (and this comparison) without training.
+Tables and figures of the rows: :mod:`.compare_report`; an exact denoiser to check samplers (and
+this comparison) without training: :class:`eoforge.diffusion.gaussian_oracle.StationaryGaussianDenoiser`.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from eoforge.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from eoforge.core.atomic import atomic_write_json, atomic_write_text
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
+from eoforge.diffusion.compare_report import default_columns, format_table, plot_quality_vs_nfe
 from eoforge.diffusion.evaluate import KINDS, evaluate
 from eoforge.diffusion.features import FeatureSpec, resolve_features
 from eoforge.diffusion.samplers import SAMPLERS, sample
@@ -56,69 +57,6 @@ STAT_KEYS: dict[str, tuple[str, ...]] = {
     "sar": ("enl_samples", "mean_intensity_samples", "std_db_samples"),
     "insar": ("residue_density_samples", "gradient_circvar_samples", "std_samples"),
 }
-
-
-# --------------------------------------------------------------------------- analytic model
-
-
-class StationaryGaussianDenoiser:
-    """Exact eps-prediction for periodic stationary Gaussian images ``x_0 ~ N(mu, C)``.
-
-    ``C`` is diagonal in the unitary 2-D Fourier basis with per-frequency variances ``s2(k)``
-    (``spectrum``). Under ``x_t = sqrt(a) x_0 + sqrt(1-a) eps`` the MMSE noise prediction is
-
-        eps*(x_t, t) = sqrt(1 - a) F^-1[ F(x_t - sqrt(a) mu) / (a s2(k) + 1 - a) ],  a = abar_t,
-
-    so every correct sampler must reproduce the data distribution (mean, spectrum).
-
-    Args:
-        schedule: The trained schedule whose indices ``t`` the model receives.
-        spectrum: ``(H, W)`` per-frequency variances ``s2 >= 0`` (unitary FFT convention;
-            white noise of variance v has ``s2 = v``).
-        mean: Constant mean ``mu`` of every pixel.
-    """
-
-    def __init__(self, schedule: NoiseSchedule, spectrum: np.ndarray, mean: float = 0.0) -> None:
-        s2 = np.asarray(spectrum, dtype=np.float64)
-        if s2.ndim != 2 or np.any(s2 < 0) or not np.all(np.isfinite(s2)):
-            raise bad_value("spectrum", f"array of shape {s2.shape}", "an (H, W) array >= 0")
-        self.abar = schedule.alphas_cumprod
-        self.spectrum = torch.from_numpy(s2)
-        self.mean = float(mean)
-
-    @classmethod
-    def powerlaw(
-        cls,
-        schedule: NoiseSchedule,
-        size: int,
-        *,
-        beta: float = 8.0 / 3.0,
-        texture_var: float = 0.6,
-        white_var: float = 0.4,
-        mean: float = 0.0,
-    ) -> StationaryGaussianDenoiser:
-        """Spectrum ``white_var + c |k|^-beta`` (c so that the power-law part has variance
-        ``texture_var``): a speckle-like white component plus correlated texture."""
-        k = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
-        law = np.zeros_like(k)
-        law[k > 0] = k[k > 0] ** -beta
-        law *= texture_var / law.mean()
-        return cls(schedule, white_var + law, mean)
-
-    def sample_data(self, n: int, random_state: int | np.random.Generator = 0) -> np.ndarray:
-        """``n`` exact draws ``(n, 1, H, W)`` from the data distribution."""
-        rng = np.random.default_rng(random_state)
-        h, w = self.spectrum.shape
-        white = rng.standard_normal((n, h, w))
-        f = np.fft.fft2(white, norm="ortho") * np.sqrt(self.spectrum.numpy())
-        return (self.mean + np.fft.ifft2(f, norm="ortho").real)[:, None]
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, **_: Any) -> torch.Tensor:
-        a = self.abar[t.cpu()].reshape(-1, 1, 1, 1)  # (B, 1, 1, 1) float64
-        xd = x.to(torch.float64).cpu() - a.sqrt() * self.mean  # (B, C, H, W)
-        f = torch.fft.fft2(xd, norm="ortho") / (a * self.spectrum + 1.0 - a)
-        eps = (1.0 - a).sqrt() * torch.fft.ifft2(f, norm="ortho").real
-        return eps.to(device=x.device, dtype=x.dtype)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -277,80 +215,6 @@ def _relative_errors(rows: list[dict[str, Any]], stat_keys: tuple[str, ...]) -> 
             row[f"rel_err_{k}"] = abs(row[k] - ref[k]) / denom if denom > 1e-12 else float("nan")
         errs = [row[f"rel_err_{k}"] for k in stat_keys if f"rel_err_{k}" in row]
         row["max_rel_err"] = float(np.nanmax(errs)) if errs else float("nan")
-
-
-# --------------------------------------------------------------------------- output
-
-
-def default_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Columns shown by default: sampler, steps, NFE, s/sample, max_rel_err and key metrics."""
-    wanted = ("sampler", "steps", "nfe", "seconds_per_sample", "max_rel_err", "psd_distance",
-              "log_hist_w1_db", "semivariogram_distance", "enl_samples", "std_db_samples",
-              "residue_density_samples", "fid", "kid", "precision", "recall")  # fmt: skip
-    return [k for k in wanted if k in rows[0]]
-
-
-def format_table(rows: Sequence[dict[str, Any]], keys: Sequence[str] | None = None) -> str:
-    """A markdown table of the rows (columns ``keys``, default :func:`default_columns`)."""
-    if not rows:
-        raise InputError("format_table got no rows.")
-    keys = default_columns(rows) if keys is None else list(keys)
-
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def plot_quality_vs_nfe(
-    rows: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str] | None = None,
-    metrics: Sequence[str] | None = None,
-) -> Any:
-    """Plot each metric against NFE (log axis), one line per sampler family.
-
-    The reference row (the first) is drawn as a dashed horizontal line. When ``path`` is given
-    the PNG is written atomically there and the figure closed; else the figure is returned.
-    """
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    if not rows:
-        raise InputError("plot_quality_vs_nfe got no rows.")
-    if metrics is None:
-        wanted = ("max_rel_err", "psd_distance", "log_hist_w1_db", "semivariogram_distance",
-                  "enl_samples", "residue_density_samples", "fid", "kid")  # fmt: skip
-        metrics = [m for m in wanted if m in rows[0]]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.8 * len(metrics), 3.3), squeeze=False)
-    families: dict[str, list[dict[str, Any]]] = {}
-    for r in rows[1:]:
-        families.setdefault(r["sampler"], []).append(r)
-    for ax, m in zip(axes[0], metrics, strict=True):
-        for name, fam in families.items():
-            fam = sorted(fam, key=lambda r: r["nfe"])
-            style = "s--" if name.startswith("rebuilt") else "o-"
-            ax.plot([r["nfe"] for r in fam], [r[m] for r in fam], style, label=name)
-        ref = rows[0]
-        ax.axhline(ref[m], color="k", ls=":", label=f"{ref['sampler']}-{ref['steps']} (ref)")
-        ax.set_xscale("log")
-        ax.set_xlabel("NFE")
-        ax.set_title(m)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    if path is None:
-        return fig
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------- job
