@@ -55,6 +55,26 @@ METRICS = (
 )  # fmt: skip
 
 
+PAIRED = ("linear_accuracy", "rare_class_recall", "balanced_rare_class_recall")
+
+
+def paired_differences(rows: dict[str, list[dict]], base: str = "full") -> dict[str, dict]:
+    """Per-seed differences of each run against ``base`` (runs share data and probe set per
+    seed, so pairing removes the seed-to-seed spread): mean, standard error, wins, n."""
+    if len(rows.get(base, [])) < 2:
+        return {}
+    out = {}
+    for name, rs in rows.items():
+        if name == base or len(rs) != len(rows[base]):
+            continue
+        out[name] = {}
+        for k in PAIRED:
+            d = np.array([r[k] - b[k] for r, b in zip(rs, rows[base], strict=True)], dtype=float)
+            out[name][k] = {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(d.size)),
+                            "wins": int((d > 0).sum()), "n": int(d.size)}  # fmt: skip
+    return out
+
+
 def plan(budget: float, ratio: float, warmup: int) -> dict[str, tuple[str, int]]:
     """(curation mode, epochs) of every run so that images seen match (see module docstring)."""
     cur_epochs = max(1, round(warmup + (budget - warmup) / ratio))
@@ -156,8 +176,21 @@ def main() -> None:
             fmt = ".0f" if c == "images_seen" else ".3f"
             cells.append(f"{np.nanmean(v):{fmt}} +- {np.nanstd(v):{fmt}}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    paired = paired_differences(rows)
+    if paired:
+        print(
+            "\nPaired against full data (same seed = same training and probe images): "
+            "mean difference +- standard error over seeds, and seeds where the run is higher"
+        )
+        print("| run | " + " | ".join(f"d {k}" for k in PAIRED) + " |")
+        print("|---" * (len(PAIRED) + 1) + "|")
+        for name, d in paired.items():
+            print(f"| {name} | " + " | ".join(
+                f"{d[k]['mean']:+.3f} +- {d[k]['se']:.3f} ({d[k]['wins']}/{d[k]['n']})"
+                for k in PAIRED) + " |")  # fmt: skip
     (root / "results.json").write_text(json.dumps({"args": vars(args) | {"out": str(root)},
-                                                   "rows": rows, "summary": summary}, indent=2,
+                                                   "rows": rows, "summary": summary,
+                                                   "paired": paired}, indent=2,
                                                   default=str))  # fmt: skip
     print(f"\nrun folders and results.json in {root}")
 
