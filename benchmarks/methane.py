@@ -92,6 +92,10 @@ def main() -> None:
         help="surface types of the held-out scenes (default: all four); the threshold is then "
         "re-selected on these surfaces' plume-free scenes (a per-region operating point)",
     )  # fmt: skip
+    ap.add_argument(
+        "--noise-scale", type=float, default=1.0,
+        help="sensor noise x this (1: the MSI requirement; 0.5: roughly in-flight)",
+    )  # fmt: skip
     args = ap.parse_args()
 
     from eoforge.methane.detector import load_default_detector, load_detector
@@ -105,6 +109,7 @@ def main() -> None:
         n_negative=10 if args.quick else 60,
         n_per_rate=3 if args.quick else 10,
         seed=args.seed,
+        noise_scale=args.noise_scale,
         **({"surfaces": tuple(args.surfaces)} if args.surfaces else {}),
     )
     t0 = time.perf_counter()
@@ -113,7 +118,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s for the detection benchmark)\n")  # fmt: skip
     print(f"held-out scenes ({', '.join(cfg.surfaces)}): {cfg.n_negative} plume-free "
           f"({s['scanned_negative_km2']:.0f} km2), {cfg.n_per_rate} per rate; FP budget "
-          f"{cfg.fp_budget} / 100 km2\n")  # fmt: skip
+          f"{cfg.fp_budget} / 100 km2; sensor noise x {cfg.noise_scale:g}\n")  # fmt: skip
     print("| rate (kg/h) | POD detector | POD MBMP baseline |")
     print("|---:|---:|---:|")
     for q, a, b in zip(s["rates_kg_h"], s["pod_detector"], s["pod_mbmp_baseline"], strict=True):

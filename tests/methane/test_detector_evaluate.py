@@ -39,3 +39,22 @@ def test_small_evaluation_respects_the_budget_and_equal_recall(tmp_path):
     assert s["recall_mbmp_at_equal_recall"] >= s["recall_detector"] - 1e-9
     assert (tmp_path / "eval" / "figures" / "pod_vs_rate.png").is_file()
     assert (tmp_path / "eval" / "metrics.json").is_file()
+
+
+def test_noise_scale_reaches_every_simulated_scene(monkeypatch):
+    from eoforge.methane import scenes
+
+    seen = []
+    for name in ("simulate_pair", "simulate_plume_pair"):
+        real = getattr(scenes, name)
+
+        def spy(*args, _real=real, **kwargs):
+            seen.append(kwargs.get("noise_scale"))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(scenes, name, spy)
+    cfg = EvaluateConfig(n_negative=1, n_per_rate=1, rates=(3000.0,), shape=64, noise_scale=0.5)
+    evaluate_detector(cfg, model=load_default_detector())
+    assert seen == [0.5, 0.5]
+    with pytest.raises(ValueError, match="noise_scale"):
+        EvaluateConfig(noise_scale=-1.0)

@@ -135,6 +135,10 @@ def evaluate(
             "threshold is re-selected on them: a per-region operating point."
         ),
     ] = None,
+    noise_scale: Annotated[
+        float,
+        typer.Option(help="Sensor noise x this (1: MSI requirement; 0.5: about in-flight)."),
+    ] = 1.0,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
     from eoforge.core.progress import progress_bar
@@ -142,7 +146,8 @@ def evaluate(
 
     cfg = EvaluateConfig.from_dict(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
-             seed=seed, weights=None if weights is None else str(weights))
+             seed=seed, weights=None if weights is None else str(weights),
+             noise_scale=noise_scale)
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="command line",
     )  # fmt: skip

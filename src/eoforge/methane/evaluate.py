@@ -57,6 +57,10 @@ class EvaluateConfig(RunConfig):
     wind_max: float = Field(6.0, gt=0)
     weights: str | None = None
     pixel_size: float = 20.0
+    noise_scale: float = Field(
+        1.0, ge=0, description="Sensor noise x this: 1 = the MSI SNR requirement (conservative), "
+        "0.5 = roughly in-flight performance."
+    )  # fmt: skip
 
 
 def _components(binary: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
@@ -127,7 +131,8 @@ def evaluate_detector(
         surface = str(rng.choice(config.surfaces))
         seed = TRAIN_SEED_LIMIT + int(rng.integers(0, TRAIN_SEED_LIMIT))
         if rate is None:
-            pair, truth = scenes.simulate_pair(shape, surface, seed), None
+            pair = scenes.simulate_pair(shape, surface, seed, noise_scale=config.noise_scale)
+            truth = None
             wind = float(rng.uniform(config.wind_min, config.wind_max))
         else:
             wind = float(rng.uniform(config.wind_min, config.wind_max))
@@ -135,6 +140,7 @@ def evaluate_detector(
             pair, _, truth, _ = scenes.simulate_plume_pair(
                 shape, surface, seed, emission_rate_kg_h=rate, wind_speed=wind,
                 wind_direction=float(rng.uniform(0, 360)), source=src,
+                noise_scale=config.noise_scale,
             )  # fmt: skip
             truth = np.asarray(truth, dtype=bool)
         prob, column = predict(pair.target, pair.reference, pair.sza, pair.vza, model=det,
