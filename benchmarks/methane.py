@@ -96,6 +96,11 @@ def main() -> None:
         "--noise-scale", type=float, default=1.0,
         help="sensor noise x this (1: the MSI requirement; 0.5: roughly in-flight)",
     )  # fmt: skip
+    ap.add_argument(
+        "--threshold", default=None,
+        help="score at a fixed threshold ('detector': the weights' own) instead of re-selecting "
+        "the lowest within the FP budget on the benchmark's negatives",
+    )  # fmt: skip
     args = ap.parse_args()
 
     from eoforge.methane.detector import load_default_detector, load_detector
@@ -105,11 +110,15 @@ def main() -> None:
         _print_tile(args.weights)
         return
     det = load_default_detector() if args.weights is None else load_detector(args.weights)
+    fixed = {None: None, "detector": det.threshold}.get(args.threshold)
+    if fixed is None and args.threshold is not None:
+        fixed = float(args.threshold)
     cfg = EvaluateConfig(
         n_negative=10 if args.quick else 60,
         n_per_rate=3 if args.quick else 10,
         seed=args.seed,
         noise_scale=args.noise_scale,
+        threshold=fixed,
         **({"surfaces": tuple(args.surfaces)} if args.surfaces else {}),
     )
     t0 = time.perf_counter()

@@ -107,3 +107,5 @@ def test_cli_calibrate_rewrites_the_json(tmp_path):
     back = load_detector(tmp_path / "d.safetensors")
     assert back.threshold == 0.9 and back.rate_calibration.n >= 3
     assert "1000-1007" in back.calibration["rate_calibration"]
+    # a changed threshold does not inherit the old scan's provenance
+    assert back.calibration["threshold"].startswith("0.9, set by the user")

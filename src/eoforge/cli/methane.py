@@ -139,20 +139,39 @@ def evaluate(
         float,
         typer.Option(help="Sensor noise x this (1: MSI requirement; 0.5: about in-flight)."),
     ] = 1.0,
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            help="Score at this fixed threshold: a number, or 'detector' for the weights' own "
+            "(default: the lowest within the FP budget on these scenes)."
+        ),
+    ] = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
+    from eoforge.core.errors import InputError
     from eoforge.core.progress import progress_bar
     from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector
 
+    model = _detector(weights)
+    fixed = None
+    if threshold == "detector":
+        fixed = model.threshold
+    elif threshold is not None:
+        try:
+            fixed = float(threshold)
+        except ValueError:
+            raise InputError(
+                f"--threshold {threshold!r}: pass a number in (0, 1) or 'detector'."
+            ) from None
     cfg = EvaluateConfig.from_dict(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
              seed=seed, weights=None if weights is None else str(weights),
-             noise_scale=noise_scale)
+             noise_scale=noise_scale, threshold=fixed)
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="command line",
     )  # fmt: skip
     with progress_bar("evaluating", None) as prog:
-        summary = evaluate_detector(cfg, out, model=_detector(weights), progress=prog)
+        summary = evaluate_detector(cfg, out, model=model, progress=prog)
     typer.echo(json.dumps(summary, indent=2))
 
 

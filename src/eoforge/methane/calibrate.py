@@ -62,8 +62,10 @@ def calibrate_detector(
             f"simulated plume-free {size} x {size} px scenes (seed {seed}); measured "
             f"{summary['fp_per_100km2_at_threshold']:.3g}"
         )
-    else:
+    elif float(threshold) == float(detector.threshold):
         threshold_note = detector.calibration.get("threshold", "given by the user")
+    else:
+        threshold_note = f"{float(threshold):g}, set by the user (no false-positive scan)"
 
     def rate_progress(done: int, total: int) -> None:
         if progress is not None:

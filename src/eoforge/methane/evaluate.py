@@ -12,7 +12,9 @@ own simulator):
 3. The detector's threshold t* is the lowest with FP(t*) <= ``fp_budget`` (default 2 per
    100 km2, Orbio's 2 plumes per 500 x 500 px). A plume is detected when a component overlaps
    its true mask; POD(Q) is the detected fraction at rate Q, and Q50 the rate at which POD
-   crosses 50 % (log-linear interpolation).
+   crosses 50 % (log-linear interpolation). With ``threshold`` set (e.g. the detector's own saved
+   threshold, ``"detector"`` on the command line), t* is that value instead, and the FP rate at
+   it is reported as measured: the operating point as shipped, not re-selected.
 4. Baseline: connected components of the MBMP column retrieve_column(mbmp(T, R), AMF)
    (Varon et al. 2021) above tau. At equal recall (the lowest-FP tau whose recall over all
    plumes reaches the detector's), the FP rates of both are reported with their ratio.
@@ -57,6 +59,10 @@ class EvaluateConfig(RunConfig):
     wind_max: float = Field(6.0, gt=0)
     weights: str | None = None
     pixel_size: float = 20.0
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="Fixed detector threshold (default: the lowest within the "
+        "FP budget on these negatives)."
+    )  # fmt: skip
     noise_scale: float = Field(
         1.0, ge=0, description="Sensor noise x this: 1 = the MSI SNR requirement (conservative), "
         "0.5 = roughly in-flight performance."
@@ -120,6 +126,8 @@ def evaluate_detector(
     rng = as_generator(config.seed)
     shape = (config.shape, config.shape)
     t_det = np.concatenate([np.linspace(0.05, 0.9, 35), 1.0 - np.logspace(-1, -4, 25)])
+    if config.threshold is not None:
+        t_det = np.unique(np.append(t_det, config.threshold))
     t_base = np.concatenate([np.linspace(0.05, 4.0, 80), np.geomspace(4.5, 40.0, 20)])  # mol/m2
     area_km2 = config.shape**2 * (config.pixel_size / 1000.0) ** 2
     rates = np.asarray(config.rates, dtype=float)
@@ -164,6 +172,8 @@ def evaluate_detector(
     ok_det = np.nonzero(per100_det <= config.fp_budget)[0]
     ok_base = np.nonzero(per100_base <= config.fp_budget)[0]
     i_det = int(ok_det[0]) if len(ok_det) else len(t_det) - 1
+    if config.threshold is not None:
+        i_det = int(np.searchsorted(t_det, config.threshold))
     i_base = int(ok_base[0]) if len(ok_base) else len(t_base) - 1
     hits_det_a, hits_base_a = np.array(hits_det), np.array(hits_base)
     rate_arr = np.array(rate_of)
