@@ -52,6 +52,28 @@ def test_loss_is_small_for_the_truth_and_large_for_its_opposite():
     assert float(parts["col"]) == pytest.approx(expected, rel=1e-5)
 
 
+def test_noise_range_is_drawn_per_scene_and_checked(monkeypatch):
+    from eoforge.methane import scenes
+
+    seen = []
+    for name in ("simulate_pair", "simulate_plume_pair"):
+        real = getattr(scenes, name)
+
+        def spy(*args, _real=real, **kwargs):
+            seen.append(kwargs.get("noise_scale"))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(scenes, name, spy)
+    cfg = DetectorConfig(patch=32, noise_min=0.4, noise_max=0.6)
+    list(zip(range(6), SimulatedPairs(cfg, seed=3), strict=False))
+    assert len(seen) == 6 and all(0.4 <= v <= 0.6 for v in seen) and len(set(seen)) == 6
+    seen.clear()
+    list(zip(range(2), SimulatedPairs(DetectorConfig(patch=32), seed=3), strict=False))
+    assert seen == [None, None]  # default: the scene generator's own noise (x 1)
+    with pytest.raises(ConfigError, match="noise_min"):
+        DetectorConfig.from_dict({"noise_min": 0.8, "noise_max": 0.5})
+
+
 def test_config_rejects_unknown_keys():
     with pytest.raises(ConfigError, match="stepz"):
         DetectorConfig.from_dict({"stepz": 3})

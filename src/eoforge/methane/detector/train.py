@@ -5,8 +5,9 @@ surface type, clouds and confounders (albedo changes, shadows, wet soil, burn sc
 the scene generator, and with probability ``1 - negative_fraction`` a plume injected into the
 target date with an emission rate Q log-uniform in [rate_min, rate_max] kg/h, wind speed uniform
 in [wind_min, wind_max] m/s and a uniform wind direction. Cloud cover (in ``cloud_prob`` of the
-scenes, up to ``cloud_max``), 0..``confounders_max`` confounders and the time gap between the
-dates are drawn per scene. The plume label is the scene's mask (Orbio's |T_B12/T_B11 - 1| > 1e-3)
+scenes, up to ``cloud_max``), 0..``confounders_max`` confounders, the time gap between the
+dates and (when ``noise_min``/``noise_max`` are not both 1) the sensor noise scale are drawn per
+scene. The plume label is the scene's mask (Orbio's |T_B12/T_B11 - 1| > 1e-3)
 restricted to dOmega >= ``label_min_column`` (0.05 mol/m2, a 0.3 % B12 signal at AMF 2): the
 faint fringe of weak plumes is far below the scene noise and would only teach noise. Scenes seeds are drawn from
 [0, 2^30); :mod:`eoforge.methane.evaluate` uses seeds >= 2^30, so evaluation scenes are never
@@ -30,7 +31,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -63,6 +64,11 @@ class DetectorConfig(RunConfig):
     cloud_max: float = Field(0.3, ge=0, le=1, description="Largest cloud fraction drawn.")
     confounders_max: int = Field(3, ge=0, description="Confounders per scene ~ U{0..max}.")
     time_gap_max: float = Field(60.0, gt=0, description="Days between dates ~ U(2, max).")
+    noise_min: float = Field(
+        1.0, ge=0, description="Sensor noise scale ~ U(noise_min, noise_max) per scene (1: the "
+        "MSI SNR requirement; 0.5: about in-flight)."
+    )  # fmt: skip
+    noise_max: float = Field(1.0, ge=0)
     rate_min: float = Field(500.0, gt=0, description="kg/h")
     rate_max: float = Field(8000.0, gt=0, description="kg/h")
     wind_min: float = Field(1.5, gt=0, description="m/s")
@@ -85,6 +91,15 @@ class DetectorConfig(RunConfig):
         "initialisation; their architecture and input features must match this config."
     )  # fmt: skip
 
+    @model_validator(mode="after")
+    def _check_noise_range(self) -> DetectorConfig:
+        if self.noise_max < self.noise_min:
+            raise ValueError(
+                f"noise_max ({self.noise_max}) is below noise_min ({self.noise_min}): "
+                "give a range with noise_min <= noise_max."
+            )
+        return self
+
 
 def _simulate(cfg: DetectorConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One training sample: inputs (C, P, P), mask, column, valid (all float32)."""
@@ -99,6 +114,8 @@ def _simulate(cfg: DetectorConfig, rng: np.random.Generator) -> dict[str, np.nda
         "confounders": int(rng.integers(0, cfg.confounders_max + 1)),
         "time_gap_days": float(rng.uniform(2.0, max(2.0, cfg.time_gap_max))),
     }
+    if cfg.noise_max != 1.0 or cfg.noise_min != 1.0:  # the default draws nothing: old streams kept
+        kwargs["noise_scale"] = float(rng.uniform(cfg.noise_min, cfg.noise_max))
     if rng.random() < cfg.negative_fraction:
         pair = scenes.simulate_pair(shape, surface, seed, **kwargs)
         column = np.zeros(shape, dtype=np.float32)
