@@ -101,6 +101,13 @@ def main() -> None:
         help="score at a fixed threshold ('detector': the weights' own) instead of re-selecting "
         "the lowest within the FP budget on the benchmark's negatives",
     )  # fmt: skip
+    ap.add_argument(
+        "--confounders-max",
+        type=int,
+        default=0,
+        help="confounders per scene ~ U{0..N}, as in training (0: plain scenes)",
+    )
+    ap.add_argument("--cloud-prob", type=float, default=0.0, help="share of cloudy scenes")
     args = ap.parse_args()
 
     from eoforge.methane.detector import load_default_detector, load_detector
@@ -119,6 +126,8 @@ def main() -> None:
         seed=args.seed,
         noise_scale=args.noise_scale,
         threshold=fixed,
+        confounders_max=args.confounders_max,
+        cloud_prob=args.cloud_prob,
         **({"surfaces": tuple(args.surfaces)} if args.surfaces else {}),
     )
     t0 = time.perf_counter()
@@ -127,7 +136,8 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s for the detection benchmark)\n")  # fmt: skip
     print(f"held-out scenes ({', '.join(cfg.surfaces)}): {cfg.n_negative} plume-free "
           f"({s['scanned_negative_km2']:.0f} km2), {cfg.n_per_rate} per rate; FP budget "
-          f"{cfg.fp_budget} / 100 km2; sensor noise x {cfg.noise_scale:g}\n")  # fmt: skip
+          f"{cfg.fp_budget} / 100 km2; sensor noise x {cfg.noise_scale:g}; confounders <= "
+          f"{cfg.confounders_max}, cloudy share {cfg.cloud_prob:g}\n")  # fmt: skip
     print("| rate (kg/h) | POD detector | POD MBMP baseline |")
     print("|---:|---:|---:|")
     for q, a, b in zip(s["rates_kg_h"], s["pod_detector"], s["pod_mbmp_baseline"], strict=True):

@@ -41,7 +41,7 @@ def test_small_evaluation_respects_the_budget_and_equal_recall(tmp_path):
     assert (tmp_path / "eval" / "metrics.json").is_file()
 
 
-def test_noise_scale_reaches_every_simulated_scene(monkeypatch):
+def test_scene_options_reach_every_simulated_scene(monkeypatch):
     from eoforge.methane import scenes
 
     seen = []
@@ -49,12 +49,18 @@ def test_noise_scale_reaches_every_simulated_scene(monkeypatch):
         real = getattr(scenes, name)
 
         def spy(*args, _real=real, **kwargs):
-            seen.append(kwargs.get("noise_scale"))
+            seen.append(kwargs)
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(scenes, name, spy)
+    det = load_default_detector()
     cfg = EvaluateConfig(n_negative=1, n_per_rate=1, rates=(3000.0,), shape=64, noise_scale=0.5)
-    evaluate_detector(cfg, model=load_default_detector())
-    assert seen == [0.5, 0.5]
+    evaluate_detector(cfg, model=det)
+    assert [k.get("noise_scale") for k in seen] == [0.5, 0.5]
+    assert not any("confounders" in k or "cloud_fraction" in k for k in seen)  # plain scenes
+    seen.clear()
+    hard = cfg.model_copy(update={"n_negative": 3, "confounders_max": 3, "cloud_prob": 1.0})
+    evaluate_detector(hard, model=det)
+    assert all(0 <= k["confounders"] <= 3 and 0 <= k["cloud_fraction"] <= 0.3 for k in seen)
     with pytest.raises(ValueError, match="noise_scale"):
         EvaluateConfig(noise_scale=-1.0)

@@ -139,6 +139,10 @@ def evaluate(
         float,
         typer.Option(help="Sensor noise x this (1: MSI requirement; 0.5: about in-flight)."),
     ] = 1.0,
+    confounders_max: Annotated[
+        int, typer.Option(help="Confounders per scene ~ U{0..N} (0: plain scenes).")
+    ] = 0,
+    cloud_prob: Annotated[float, typer.Option(help="Share of scenes with clouds.")] = 0.0,
     threshold: Annotated[
         str | None,
         typer.Option(
@@ -166,7 +170,8 @@ def evaluate(
     cfg = EvaluateConfig.from_dict(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
              seed=seed, weights=None if weights is None else str(weights),
-             noise_scale=noise_scale, threshold=fixed)
+             noise_scale=noise_scale, threshold=fixed, confounders_max=confounders_max,
+             cloud_prob=cloud_prob)
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="command line",
     )  # fmt: skip

@@ -5,7 +5,8 @@ own simulator):
 
 1. ``n_negative`` plume-free pairs and ``n_per_rate`` pairs per emission rate are simulated with
    scene seeds >= 2^30, never used in training (:data:`~.detector.train.TRAIN_SEED_LIMIT`), on
-   every surface type, random wind.
+   every surface type, random wind; plain scenes by default, or with 0..``confounders_max``
+   confounders and (in ``cloud_prob`` of the scenes) clouds, as in training: harder negatives.
 2. A detection map is thresholded at t; its 8-connected components of >= ``min_area_px`` pixels
    are candidate plumes. On plume-free scenes each one is a false positive; the FP rate is
    FP(t) = (number of components) / (scanned area) x 100 km2.
@@ -59,6 +60,11 @@ class EvaluateConfig(RunConfig):
     wind_max: float = Field(6.0, gt=0)
     weights: str | None = None
     pixel_size: float = 20.0
+    confounders_max: int = Field(
+        0, ge=0, description="Confounders per scene ~ U{0..max} (0: plain scenes, as before)."
+    )
+    cloud_prob: float = Field(0.0, ge=0, le=1, description="Share of scenes with clouds.")
+    cloud_max: float = Field(0.3, ge=0, le=1, description="Largest cloud fraction drawn.")
     threshold: float | None = Field(
         None, gt=0, lt=1, description="Fixed detector threshold (default: the lowest within the "
         "FP budget on these negatives)."
@@ -105,6 +111,16 @@ def _rate_at(pod: np.ndarray, rates: np.ndarray, level: float = 0.5) -> float | 
     return float(np.exp(lo + f * (hi - lo)))
 
 
+def _scene_effects(rng: np.random.Generator, config: EvaluateConfig) -> dict:
+    """Clouds and confounders of one scene, drawn only when asked for (default streams kept)."""
+    out: dict = {}
+    if config.confounders_max > 0:
+        out["confounders"] = int(rng.integers(0, config.confounders_max + 1))
+    if config.cloud_prob > 0 and rng.random() < config.cloud_prob:
+        out["cloud_fraction"] = float(rng.uniform(0.0, config.cloud_max))
+    return out
+
+
 def evaluate_detector(
     config: EvaluateConfig,
     out: str | os.PathLike[str] | None = None,
@@ -138,8 +154,11 @@ def evaluate_detector(
     for k, rate in enumerate(jobs):
         surface = str(rng.choice(config.surfaces))
         seed = TRAIN_SEED_LIMIT + int(rng.integers(0, TRAIN_SEED_LIMIT))
+        extra = _scene_effects(rng, config)
         if rate is None:
-            pair = scenes.simulate_pair(shape, surface, seed, noise_scale=config.noise_scale)
+            pair = scenes.simulate_pair(
+                shape, surface, seed, noise_scale=config.noise_scale, **extra
+            )
             truth = None
             wind = float(rng.uniform(config.wind_min, config.wind_max))
         else:
@@ -148,7 +167,7 @@ def evaluate_detector(
             pair, _, truth, _ = scenes.simulate_plume_pair(
                 shape, surface, seed, emission_rate_kg_h=rate, wind_speed=wind,
                 wind_direction=float(rng.uniform(0, 360)), source=src,
-                noise_scale=config.noise_scale,
+                noise_scale=config.noise_scale, **extra,
             )  # fmt: skip
             truth = np.asarray(truth, dtype=bool)
         prob, column = predict(pair.target, pair.reference, pair.sza, pair.vza, model=det,
