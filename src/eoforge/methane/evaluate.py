@@ -141,7 +141,8 @@ def evaluate_detector(
         det = load_default_detector() if config.weights is None else load_detector(config.weights)
     rng = as_generator(config.seed)
     shape = (config.shape, config.shape)
-    t_det = np.concatenate([np.linspace(0.05, 0.9, 35), 1.0 - np.logspace(-1, -4, 25)])
+    t_det = np.concatenate([np.geomspace(0.002, 0.04, 8), np.linspace(0.05, 0.9, 35),
+                            1.0 - np.logspace(-1, -4, 25)])  # fmt: skip
     if config.threshold is not None:
         t_det = np.unique(np.append(t_det, config.threshold))
     t_base = np.concatenate([np.linspace(0.05, 4.0, 80), np.geomspace(4.5, 40.0, 20)])  # mol/m2
