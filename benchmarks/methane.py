@@ -111,21 +111,18 @@ def main() -> None:
     args = ap.parse_args()
 
     from eoforge.methane.detector import load_default_detector, load_detector
-    from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector
+    from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector, fixed_threshold
 
     if args.tile_only:
         _print_tile(args.weights)
         return
     det = load_default_detector() if args.weights is None else load_detector(args.weights)
-    fixed = {None: None, "detector": det.threshold}.get(args.threshold)
-    if fixed is None and args.threshold is not None:
-        fixed = float(args.threshold)
     cfg = EvaluateConfig(
         n_negative=10 if args.quick else 60,
         n_per_rate=3 if args.quick else 10,
         seed=args.seed,
         noise_scale=args.noise_scale,
-        threshold=fixed,
+        threshold=fixed_threshold(args.threshold, det),
         confounders_max=args.confounders_max,
         cloud_prob=args.cloud_prob,
         **({"surfaces": tuple(args.surfaces)} if args.surfaces else {}),

@@ -152,21 +152,11 @@ def evaluate(
     ] = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
-    from eoforge.core.errors import InputError
     from eoforge.core.progress import progress_bar
-    from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector
+    from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector, fixed_threshold
 
     model = _detector(weights)
-    fixed = None
-    if threshold == "detector":
-        fixed = model.threshold
-    elif threshold is not None:
-        try:
-            fixed = float(threshold)
-        except ValueError:
-            raise InputError(
-                f"--threshold {threshold!r}: pass a number in (0, 1) or 'detector'."
-            ) from None
+    fixed = fixed_threshold(threshold, model)
     cfg = EvaluateConfig.from_dict(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
              seed=seed, weights=None if weights is None else str(weights),

@@ -34,6 +34,7 @@ from pydantic import Field
 from scipy import ndimage
 
 from eoforge.core.config import RunConfig
+from eoforge.core.errors import InputError
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
@@ -109,6 +110,19 @@ def _rate_at(pod: np.ndarray, rates: np.ndarray, level: float = 0.5) -> float | 
     lo, hi = np.log(rates[i - 1]), np.log(rates[i])
     f = (level - pod[i - 1]) / max(pod[i] - pod[i - 1], 1e-12)
     return float(np.exp(lo + f * (hi - lo)))
+
+
+def fixed_threshold(value: str | float | None, detector: Detector) -> float | None:
+    """``--threshold`` of the evaluation: None (re-select for the budget), ``"detector"`` (the
+    weights' own threshold) or a number."""
+    if value is None:
+        return None
+    if value == "detector":
+        return float(detector.threshold)
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"--threshold {value!r}: pass a number in (0, 1) or 'detector'.") from None
 
 
 def _scene_effects(rng: np.random.Generator, config: EvaluateConfig) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from eoforge.core.atomic import atomic_write_json
-from eoforge.core.errors import InputError, ShapeError, bad_value
+from eoforge.core.errors import InputError, bad_value
 from eoforge.io.raster import GeoInfo, write_geotiff
 
 DETECTOR_BANDS = ("B11", "B12", "B8A", "B04")
@@ -49,19 +49,13 @@ def load_pair(
         ShapeError: If the two files are not on the same grid (shape, transform or CRS).
         InputError: If a band or an angle is missing.
     """
-    from eoforge.io.sentinel2 import read_s2_geotiff
+    from eoforge.io.sentinel2 import check_same_grid, read_s2_geotiff
 
     t, geo_t = read_s2_geotiff(target, bands)
     r, geo_r = read_s2_geotiff(reference, bands)
-    shape_t, shape_r = np.shape(t[bands[0]]), np.shape(r[bands[0]])
-    same_transform = np.allclose(tuple(geo_t.transform)[:6], tuple(geo_r.transform)[:6])
-    if shape_t != shape_r or not same_transform or geo_t.crs != geo_r.crs:
-        raise ShapeError(
-            f"target {str(target)!r} ({shape_t}, {geo_t.crs}, origin "
-            f"{geo_t.transform.c:.1f},{geo_t.transform.f:.1f}) and reference {str(reference)!r} "
-            f"({shape_r}, {geo_r.crs}, origin {geo_r.transform.c:.1f},{geo_r.transform.f:.1f}) "
-            "are not on the same grid; warp the reference onto the target grid first."
-        )  # type: ignore[attr-defined]
+    check_same_grid(geo_t, geo_r, np.shape(t[bands[0]]), np.shape(r[bands[0]]),
+                    f"target {str(target)!r} and reference {str(reference)!r} are not on the same "
+                    "grid (warp the reference onto the target grid first)")  # fmt: skip
     tags = _angle_tags(Path(target))
     sza = tags.get("sza") if sza is None else sza
     vza = tags.get("vza", 5.0) if vza is None else vza
