@@ -35,6 +35,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.strategies import DDPStrategy
 from pydantic import Field
 
 from eoforge.core.atomic import atomic_path, atomic_write_json
@@ -184,9 +185,23 @@ def _check_resume(run: RunDir, config: SSLConfig) -> None:
         )
 
 
-def _trainer_kwargs(config: SSLConfig) -> dict[str, Any]:
-    from lightning.pytorch.strategies import DDPStrategy
+class _CpuSpawnDDP(DDPStrategy):
+    """gloo DDP in spawned CPU processes that destroys its process group at teardown.
 
+    A gloo group still alive when a spawned worker's interpreter exits can abort that worker
+    (``std::terminate`` from a joinable thread), which fails a finished run at random.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(process_group_backend="gloo", start_method="spawn")
+
+    def teardown(self) -> None:
+        super().teardown()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _trainer_kwargs(config: SSLConfig) -> dict[str, Any]:
     gpu = config.accelerator != "cpu" and torch.cuda.is_available()
     precision = config.precision
     if precision == "auto":
@@ -194,11 +209,7 @@ def _trainer_kwargs(config: SSLConfig) -> dict[str, Any]:
     kw: dict[str, Any] = dict(accelerator="gpu" if gpu else "cpu", devices=config.devices,
                               num_nodes=config.num_nodes, precision=precision)  # fmt: skip
     if config.devices > 1 or config.num_nodes > 1:
-        kw["strategy"] = (
-            DDPStrategy()
-            if gpu
-            else DDPStrategy(process_group_backend="gloo", start_method="spawn")
-        )
+        kw["strategy"] = DDPStrategy() if gpu else _CpuSpawnDDP()
     return kw
 
 
