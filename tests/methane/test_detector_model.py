@@ -136,3 +136,55 @@ def test_prior_shortcut_starts_from_the_mbmp_retrieval():
     assert UNetSpec.from_dict(net.spec.to_dict()) == net.spec
     with pytest.raises(InputError, match="prior_channel"):
         PlumeUNet(UNetSpec(4, (8, 16), prior_channel=7))
+
+
+@pytest.mark.parametrize("max_fit", [1_000_000, 2000])
+def test_noise_channel_measures_the_planted_mbmp_noise(monkeypatch, max_fit):
+    """Per-band relative noise s in both dates on a texture that cancels in the band ratio:
+    MBMP ~ n12_t - n11_t - n12_r + n11_r has standard deviation 2 s (closed form), with or
+    without the subsampling of large scenes (neighbour pairs stay at full resolution)."""
+    from eoforge.methane.detector import features
+
+    monkeypatch.setattr(features, "_MAX_FIT_PIXELS", max_fit)
+    t, r = _pair((160, 150), seed=4)  # s = 0.002
+    const = features.scene_constants(t, r, 30.0, 5.0)
+    assert const.noise == pytest.approx(0.004, rel=0.06)
+    x = build_inputs(t, r, 30.0, 5.0, smooth=1.5, noise=True)
+    names = channel_names(smooth=1.5, noise=True)
+    assert names[-2:] == ["noise", "valid"] and x.shape[0] == len(names)
+    np.testing.assert_allclose(x[names.index("noise")], 100.0 * const.noise, rtol=1e-6)
+    # The other channels are exactly those of a detector without the noise channel.
+    plain = build_inputs(t, r, 30.0, 5.0, smooth=1.5)
+    np.testing.assert_array_equal(np.delete(x, names.index("noise"), axis=0), plain)
+
+
+def test_noise_channel_follows_the_sensor_noise_of_simulated_scenes():
+    from eoforge.methane import scenes
+    from eoforge.methane.detector.features import scene_constants
+
+    levels = []
+    for scale in (0.5, 1.0):
+        p = scenes.simulate_pair((64, 64), "desert", 3, noise_scale=scale)
+        levels.append(scene_constants(p.target, p.reference, p.sza, p.vza).noise)
+    assert 0.002 < levels[0] < levels[1] < 0.012 and levels[1] > 1.5 * levels[0]
+
+
+def test_inserted_input_channel_keeps_the_outputs_and_round_trips(tmp_path):
+    from eoforge.methane.detector.model import insert_input_channel
+
+    names = channel_names(smooth=1.5)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        net = PlumeUNet(UNetSpec(len(names), (8, 16), names.index("col_mbmp_smooth"))).eval()
+        x = torch.randn(1, len(names), 16, 16)
+    wide = insert_input_channel(net, len(names) - 1)  # before "valid"
+    assert wide.spec.in_channels == len(names) + 1 and wide.spec.prior_channel == 12
+    assert insert_input_channel(net, 0).spec.prior_channel == 13
+    x_wide = torch.cat([x[:, :-1], torch.full_like(x[:, :1], 3.0), x[:, -1:]], dim=1)
+    with torch.no_grad():
+        for a, b in zip(net(x), wide(x_wide), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    back = load_detector(save_detector(Detector(wide, smooth=1.5, noise=True), tmp_path / "d"))
+    assert back.noise and back.model.spec == wide.spec
+    with pytest.raises(InputError, match="index"):
+        insert_input_channel(net, len(names) + 1)

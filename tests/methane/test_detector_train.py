@@ -111,3 +111,25 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
     with pytest.raises(InputError, match="widths"):
         train_detector(cfg.updated(widths=(4, 8)), tmp_path / "bad")
+
+
+def test_fine_tuning_can_add_the_noise_channel(tmp_path):
+    """A detector without the noise channel starts a run that has it: same outputs at step 0
+    (zero weights on the new channel), saved as a noise-channel detector."""
+    from eoforge.methane.detector.features import channel_names
+
+    base = load_detector(train_detector(
+        DetectorConfig(steps=1, batch_size=2, patch=64, widths=(4, 8), threads=1), tmp_path / "a"
+    ))  # fmt: skip
+    cfg = DetectorConfig(steps=1, batch_size=2, patch=64, widths=(4, 8), threads=1, lr=1e-12,
+                         noise_channel=True, init=str(tmp_path / "a" / "detector.safetensors"))  # fmt: skip
+    tuned = load_detector(train_detector(cfg, tmp_path / "b"))
+    names = channel_names(smooth=cfg.smooth_sigma, noise=True)
+    assert tuned.noise and tuned.model.spec.in_channels == len(names)
+    x = torch.randn(1, len(names), 32, 32)
+    x_plain = torch.cat([x[:, : names.index("noise")], x[:, -1:]], dim=1)
+    with torch.inference_mode():
+        torch.testing.assert_close(tuned.model(x)[0], base.model(x_plain)[0], atol=1e-5, rtol=0)
+    with pytest.raises(Exception, match="noise"):  # a noise-channel init cannot drop the channel
+        train_detector(cfg.updated(noise_channel=False, init=str(tmp_path / "b" / "detector")),
+                       tmp_path / "c")  # fmt: skip

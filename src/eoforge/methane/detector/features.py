@@ -20,7 +20,17 @@ O(1) on typical scenes; constants, not per-scene statistics, so tiles and whole 
     10..  D_b of each context band (B8A, B04)       x 20   (albedo/shadow changes darken these too)
     (opt) G_s * dOmega_MBMP, Gaussian-smoothed (sigma s px) when ``smooth`` > 0: a matched-filter
           hint that raises the per-pixel SNR of extended plumes and speeds up training
+    (opt) sigma_MBMP, the scene's MBMP noise level, x 100 (constant over the scene), when
+          ``noise`` is set: lets one network serve scenes of different sensor noise (below)
     last  valid mask (finite, positive reflectances) 0/1
+
+The noise level is a robust standard deviation of the MBMP difference between horizontally
+adjacent pixels, sigma_MBMP = 1.4826 MAD(MBMP_i,j - MBMP_i,j+1) / sqrt(2). Plumes, surfaces
+and confounders are smooth on the 20 m grid and mostly cancel in the difference, so it measures
+the pixel-scale noise of the retrieval: sensor noise plus the texture left by misregistration.
+It is ~0.4 % over a desert at in-flight noise and ~0.8 % at the MSI requirement, more over
+vegetation and towns. It is a scene-wide constant (one value from the scene's subsample), not a
+local estimate: a local one would rise on plume edges and hide the plume it measures.
 
 Every channel is clipped to [-10, 10] and set to 0 where the pixel is invalid. The scene-wide
 constants (c_t, c_r and the medians) are fitted on a regular subsample of at most ~1e6 valid
@@ -47,20 +57,25 @@ _CLIP = 10.0
 _MAX_FIT_PIXELS = 1_000_000
 
 
-def channel_names(context: Sequence[str] = DEFAULT_CONTEXT, smooth: float = 0.0) -> list[str]:
+def channel_names(
+    context: Sequence[str] = DEFAULT_CONTEXT, smooth: float = 0.0, noise: bool = False
+) -> list[str]:
     """Names of the input channels for the given context bands (module docstring)."""
     return (
         ["lnB11_t", "lnB12_t", "lnB11_r", "lnB12_r", "dB11", "dB12", "mbsp", "mbmp",
          "col_mbmp", "col_mbsp"]
         + [f"d{b}" for b in context]
         + (["col_mbmp_smooth"] if smooth > 0 else [])
+        + (["noise"] if noise else [])
         + ["valid"]
     )  # fmt: skip
 
 
-def n_channels(context: Sequence[str] = DEFAULT_CONTEXT, smooth: float = 0.0) -> int:
+def n_channels(
+    context: Sequence[str] = DEFAULT_CONTEXT, smooth: float = 0.0, noise: bool = False
+) -> int:
     """Number of input channels C."""
-    return len(channel_names(context, smooth))
+    return len(channel_names(context, smooth, noise))
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class SceneConstants:
     med_mbmp: float
     med_change: dict[str, float]
     amf: float
+    noise: float = 0.0
 
 
 def check_pair(
@@ -147,7 +163,33 @@ def scene_constants(
         med_mbmp=float(np.median(ratio_t[ok] - ratio_r[ok])),
         med_change=change,
         amf=float(air_mass_factor(sza, vza)),
+        noise=_mbmp_noise(target, reference, c_t, c_r, step),
     )
+
+
+def _mbmp_noise(
+    target: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    c_t: float,
+    c_r: float,
+    step: int,
+) -> float:
+    """sigma_MBMP of the module docstring, from pixel pairs (i, j), (i, j + 1) on the subsample
+    grid (rows and columns every ``step``); 0 when fewer than 100 pairs are valid."""
+    w = np.shape(target["B11"])[1]
+    cols = np.arange(0, w - 1, step)
+    mbmp = []
+    for shift in (0, 1):
+        bands = [np.asarray(d[b][::step][:, cols + shift], dtype=np.float64)
+                 for d in (target, reference) for b in SWIR]  # fmt: skip
+        t11, t12, r11, r12 = bands
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mbmp.append(np.where(_valid(*bands), c_t * t12 / t11 - c_r * r12 / r11, np.nan))
+    d = (mbmp[0] - mbmp[1]).ravel()
+    d = d[np.isfinite(d)]
+    if d.size < 100:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
 def compute_features(
@@ -157,6 +199,7 @@ def compute_features(
     window: tuple[slice, slice] | None = None,
     context: Sequence[str] = DEFAULT_CONTEXT,
     smooth: float = 0.0,
+    noise: bool = False,
 ) -> np.ndarray:
     """Features (C, h, w) float32 of ``window`` (default: whole grid) given the scene constants.
 
@@ -191,11 +234,15 @@ def compute_features(
         col_mbsp,
     ]
     chans += [20.0 * (ln_t[b] - ln_r[b] - const.med_change[b]) for b in context]
-    out = np.empty((len(chans) + 1 + (smooth > 0), *ok.shape), dtype=np.float32)
+    out = np.empty((len(chans) + (smooth > 0) + noise + 1, *ok.shape), dtype=np.float32)
     for i, c in enumerate(chans):
         out[i] = np.where(ok, np.clip(c, -_CLIP, _CLIP), 0.0)
-    if smooth > 0:
-        out[-2] = gaussian_filter(out[8], sigma=float(smooth), mode="nearest")
+    k = len(chans)
+    if smooth > 0:  # smoothed over the masked column; not re-masked (the shipped weights' input)
+        out[k] = gaussian_filter(out[8], sigma=float(smooth), mode="nearest")
+        k += 1
+    if noise:
+        out[k] = np.where(ok, min(100.0 * const.noise, _CLIP), 0.0)
     out[-1] = ok
     return out
 
@@ -207,6 +254,7 @@ def build_inputs(
     vza: float,
     context: Sequence[str] = DEFAULT_CONTEXT,
     smooth: float = 0.0,
+    noise: bool = False,
 ) -> np.ndarray:
     """Detector inputs (C, H, W) float32 of a scene pair (module docstring).
 
@@ -218,9 +266,10 @@ def build_inputs(
         vza: Viewing zenith angle (degrees).
         context: Extra bands whose temporal change is given to the network.
         smooth: Sigma (pixels) of the smoothed MBMP column channel (0: no such channel).
+        noise: Add the scene's MBMP noise-level channel.
 
     Returns:
         (C, H, W) float32 array, channels named by :func:`channel_names`.
     """
     const = scene_constants(target, reference, sza, vza, context)
-    return compute_features(target, reference, const, None, context, smooth)
+    return compute_features(target, reference, const, None, context, smooth, noise)

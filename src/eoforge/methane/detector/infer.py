@@ -117,7 +117,7 @@ def predict(
         for c0, c1 in cols:
             win = (slice(r0, r1), slice(c0, c1))
             x = compute_features(
-                target, reference, const, win, det.context, det.smooth
+                target, reference, const, win, det.context, det.smooth, det.noise
             )  # (C, h, w)
             prob, column = _run(net, x, device)
             th, tw = prob.shape

@@ -164,3 +164,27 @@ class PlumeUNet(nn.Module):
         logits = self.head_logit(h)[:, 0] + prior[:, 0]  # (B, H, W)
         column = self.head_column(h)[:, 0] + prior[:, 1]  # (B, H, W) mol/m2
         return logits, column
+
+
+def insert_input_channel(model: PlumeUNet, index: int) -> PlumeUNet:
+    """A copy of ``model`` taking one more input channel, at ``index``, with zero weights.
+
+    The copy computes exactly what ``model`` computes on the other channels, so a trained
+    detector can be fine-tuned with a new input (e.g. the noise-level channel of
+    :mod:`.features`) starting from its current behaviour. The only layers that see the raw
+    inputs are the first convolution and the 1x1 shortcut; their weights get a zero slice.
+    """
+    spec = model.spec
+    if not 0 <= index <= spec.in_channels:
+        raise bad_value("index", index, f"a channel position in [0, {spec.in_channels}]")
+    prior = spec.prior_channel
+    if prior is not None and prior >= index:
+        prior += 1
+    new = PlumeUNet(UNetSpec(spec.in_channels + 1, spec.widths, prior))
+    state = model.state_dict()
+    for key in ("down.0.0.weight", "shortcut.weight"):
+        w = state[key]  # (out, C, k, k)
+        zero = torch.zeros_like(w[:, :1])
+        state[key] = torch.cat([w[:, :index], zero, w[:, index:]], dim=1)
+    new.load_state_dict(state)
+    return new.train(model.training)

@@ -40,7 +40,7 @@ from eoforge.core.errors import InputError
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
 from eoforge.methane.detector.features import build_inputs, channel_names
-from eoforge.methane.detector.model import PlumeUNet, UNetSpec
+from eoforge.methane.detector.model import PlumeUNet, UNetSpec, insert_input_channel
 from eoforge.methane.detector.weights import Detector, load_detector, save_detector
 
 TRAIN_SEED_LIMIT = 2**30
@@ -56,6 +56,10 @@ class DetectorConfig(RunConfig):
     widths: tuple[int, ...] = (12, 24, 48)
     context: tuple[str, ...] = ("B8A", "B04")
     smooth_sigma: float = Field(1.5, ge=0, description="Smoothed MBMP column channel (px).")
+    noise_channel: bool = Field(
+        False, description="Give the network the scene's MBMP noise level as an input channel "
+        "(features module); an init detector without it gets the channel with zero weights."
+    )  # fmt: skip
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     surfaces: tuple[str, ...] = ("desert", "semi-arid", "vegetated", "urban")
@@ -133,7 +137,10 @@ def _simulate(cfg: DetectorConfig, rng: np.random.Generator) -> dict[str, np.nda
             source=src,
             **kwargs,
         )
-    x = build_inputs(pair.target, pair.reference, pair.sza, pair.vza, cfg.context, cfg.smooth_sigma)
+    x = build_inputs(
+        pair.target, pair.reference, pair.sza, pair.vza, cfg.context, cfg.smooth_sigma,
+        cfg.noise_channel,
+    )  # fmt: skip
     # Loss on every pixel with data: clouds, shadows and water are negatives the detector must
     # learn to ignore (plumes are only injected on clear land, so their label is 0 there).
     valid = x[-1].astype(np.float32)
@@ -194,7 +201,7 @@ class DetectorModule(L.LightningModule):
     def __init__(self, config: DetectorConfig) -> None:
         super().__init__()
         self.config = config
-        names = channel_names(config.context, config.smooth_sigma)
+        names = channel_names(config.context, config.smooth_sigma, config.noise_channel)
         prior = names.index("col_mbmp_smooth") if config.smooth_sigma > 0 else None
         spec = UNetSpec(len(names), tuple(config.widths), prior)
         # Seeded initialisation without leaving a trace on the global torch generator.
@@ -206,15 +213,22 @@ class DetectorModule(L.LightningModule):
 
     def _load_init(self, path: str, spec: UNetSpec) -> None:
         start = load_detector(path)
-        same = (start.model.spec == spec and tuple(start.context) == tuple(self.config.context)
-                and float(start.smooth) == float(self.config.smooth_sigma))  # fmt: skip
+        net = start.model
+        if self.config.noise_channel and not start.noise:  # add the channel, zero weights
+            names = channel_names(start.context, start.smooth, noise=True)
+            net = insert_input_channel(net, names.index("noise"))
+        same = (net.spec == spec and tuple(start.context) == tuple(self.config.context)
+                and float(start.smooth) == float(self.config.smooth_sigma)
+                and (start.noise <= self.config.noise_channel))  # fmt: skip
         if not same:
             raise InputError(
-                f"init weights {path!r} have spec {start.model.spec}, context {start.context} and "
-                f"smooth {start.smooth}; this run needs {spec}, {tuple(self.config.context)} and "
-                f"{self.config.smooth_sigma}: set widths/context/smooth_sigma to match them."
+                f"init weights {path!r} have spec {start.model.spec}, context {start.context}, "
+                f"smooth {start.smooth} and noise channel {start.noise}; this run needs {spec}, "
+                f"{tuple(self.config.context)}, {self.config.smooth_sigma} and "
+                f"{self.config.noise_channel}: set widths/context/smooth_sigma/noise_channel to "
+                "match them."
             )
-        self.net.load_state_dict(start.model.state_dict())
+        self.net.load_state_dict(net.state_dict())
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits, column = self.net(batch["x"])
@@ -284,7 +298,11 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
     run.save_metrics({"final_" + k: v for k, v in metrics.items()} | {"steps": config.steps})
     path = save_detector(
         Detector(
-            module.net.cpu().eval(), tuple(config.context), config.to_dict(), config.smooth_sigma
+            module.net.cpu().eval(),
+            tuple(config.context),
+            config.to_dict(),
+            config.smooth_sigma,
+            noise=config.noise_channel,
         ),
         run.file("detector.safetensors"),
     )

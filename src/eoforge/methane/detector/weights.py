@@ -38,6 +38,7 @@ class Detector:
             detector's masks (:mod:`.rates`; ``eoforge methane calibrate`` sets it); the
             generic IME calibration with no growth when never calibrated.
         calibration: Provenance of the threshold and rate calibration (plain text per item).
+        noise: Whether the inputs include the scene noise-level channel (:mod:`.features`).
     """
 
     model: PlumeUNet
@@ -47,6 +48,7 @@ class Detector:
     threshold: float = 0.5
     rate_calibration: RateCalibration = field(default_factory=RateCalibration)
     calibration: dict = field(default_factory=dict)
+    noise: bool = False
 
 
 def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
@@ -63,6 +65,7 @@ def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
         "spec": detector.model.spec.to_dict(),
         "context": list(detector.context),
         "smooth": detector.smooth,
+        "noise_channel": detector.noise,
         "threshold": detector.threshold,
         "rate_calibration": detector.rate_calibration.to_dict(),
         "calibration": detector.calibration,
@@ -110,6 +113,7 @@ def load_detector(path: str | os.PathLike[str]) -> Detector:
         float(meta.get("threshold", 0.5)),
         RateCalibration.from_dict(meta.get("rate_calibration")),
         dict(meta.get("calibration", {})),
+        bool(meta.get("noise_channel", False)),
     )
 
 
