@@ -144,7 +144,9 @@ def main() -> None:
           "mol/m2)\n")  # fmt: skip
     print("| at equal recall | recall | FP / 100 km2 |")
     print("|---|---:|---:|")
-    print(f"| detector | {s['recall_detector']:.2f} | {s['fp_per_100km2_at_threshold']:.2f} |")
+    lo, hi = s["fp_per_100km2_ci90"]
+    print(f"| detector | {s['recall_detector']:.2f} | {s['fp_per_100km2_at_threshold']:.2f} "
+          f"(90 % bootstrap interval {lo:.2f}-{hi:.2f}) |")  # fmt: skip
     print(f"| MBMP threshold | {s['recall_mbmp_at_equal_recall']:.2f} | "
           f"{s['fp_per_100km2_mbmp_at_equal_recall']:.2f} |")  # fmt: skip
     print(f"\nFP ratio MBMP / detector: {s['fp_ratio_mbmp_over_detector']}")

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from eoforge.methane.detector import load_default_detector
-from eoforge.methane.evaluate import EvaluateConfig, _components, _rate_at, evaluate_detector
+from eoforge.methane.evaluate import (
+    EvaluateConfig,
+    _components,
+    _rate_at,
+    evaluate_detector,
+    fp_bootstrap,
+)
 
 torch.set_num_threads(1)
 
@@ -39,6 +45,25 @@ def test_small_evaluation_respects_the_budget_and_equal_recall(tmp_path):
     assert s["recall_mbmp_at_equal_recall"] >= s["recall_detector"] - 1e-9
     assert (tmp_path / "eval" / "figures" / "pod_vs_rate.png").is_file()
     assert (tmp_path / "eval" / "metrics.json").is_file()
+    lo, hi = s["fp_per_100km2_ci90"]
+    assert lo <= s["fp_per_100km2_at_threshold"] <= hi
+    # Selecting on the bootstrap's 90 % quantile can only raise the threshold.
+    sure = evaluate_detector(cfg.updated(fp_confidence=0.9), model=load_default_detector())
+    assert sure["threshold"] >= s["threshold"] and sure["fp_confidence"] == 0.9
+    assert sure["fp_per_100km2_ci90"][1] <= cfg.fp_budget + 1e-9 or sure["threshold"] > 0.999
+
+
+def test_fp_bootstrap_resamples_scenes_not_plumes():
+    # Equal counts in every scene: no spread at all.
+    flat = fp_bootstrap(np.full((20, 3), 2), seed=0)
+    assert flat.shape == (2000, 3) and np.all(flat == 40)
+    # All 20 false plumes in one of 20 scenes: totals are 20 x Binomial(20, 1/20), so the 90 %
+    # interval is [0, 60], far wider than a Poisson interval for 20 counts (13-28).
+    one = np.zeros((20, 1), dtype=int)
+    one[7] = 20
+    totals = fp_bootstrap(one, seed=0)[:, 0]
+    assert np.all(totals % 20 == 0) and totals.mean() == pytest.approx(20, rel=0.1)
+    assert np.quantile(totals, [0.05, 0.95]).tolist() == [0.0, 60.0]
 
 
 def test_scene_options_reach_every_simulated_scene(monkeypatch):

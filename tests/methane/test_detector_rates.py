@@ -109,3 +109,14 @@ def test_cli_calibrate_rewrites_the_json(tmp_path):
     assert "1000-1007" in back.calibration["rate_calibration"]
     # a changed threshold does not inherit the old scan's provenance
     assert back.calibration["threshold"].startswith("0.9, set by the user")
+
+
+def test_cli_calibrate_scan_reports_the_fp_interval_and_confidence_rule(tmp_path):
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(default_weights_path().with_suffix(suffix), tmp_path / f"d{suffix}")
+    res = CliRunner().invoke(app, ["methane", "calibrate", str(tmp_path / "d.safetensors"),
+                                   "--n-negative", "3", "--size", "64", "--n-rate-cases", "8",
+                                   "--fp-confidence", "0.9"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    note = load_detector(tmp_path / "d.safetensors").calibration["threshold"]
+    assert "bootstrap confidence 0.9" in note and "90 % interval" in note

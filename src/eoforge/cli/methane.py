@@ -150,6 +150,13 @@ def evaluate(
             "(default: the lowest within the FP budget on these scenes)."
         ),
     ] = None,
+    fp_confidence: Annotated[
+        float | None,
+        typer.Option(
+            help="Pick the threshold on the bootstrap upper quantile (e.g. 0.9) of the FP rate "
+            "instead of its point estimate: holds the budget with that confidence."
+        ),
+    ] = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
     from eoforge.core.progress import progress_bar
@@ -161,7 +168,7 @@ def evaluate(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
              seed=seed, weights=None if weights is None else str(weights),
              noise_scale=noise_scale, threshold=fixed, confounders_max=confounders_max,
-             cloud_prob=cloud_prob)
+             cloud_prob=cloud_prob, fp_confidence=fp_confidence)
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="command line",
     )  # fmt: skip
@@ -183,6 +190,13 @@ def calibrate(
     threshold: Annotated[
         float | None, typer.Option(help="Keep this threshold (no scan); calibrate rates only.")
     ] = None,
+    fp_confidence: Annotated[
+        float | None,
+        typer.Option(
+            help="Pick the threshold on the bootstrap upper quantile (e.g. 0.9) of the FP rate "
+            "instead of its point estimate: holds the budget with that confidence."
+        ),
+    ] = None,
 ) -> None:
     """Set a trained detector's threshold (false-positive budget) and emission-rate calibration.
 
@@ -194,7 +208,8 @@ def calibrate(
     with progress_bar("calibrating", None) as prog:
         det = calibrate_file(weights, n_negative=n_negative, size=size, fp_budget=fp_budget,
                              seed=seed, n_rate_cases=n_rate_cases, grow_px=grow,
-                             threshold=threshold, progress=prog)  # fmt: skip
+                             threshold=threshold, fp_confidence=fp_confidence,
+                             progress=prog)  # fmt: skip
     typer.echo(json.dumps({"threshold": det.threshold,
                            "rate_calibration": det.rate_calibration.to_dict(),
                            "calibration": det.calibration}, indent=2))  # fmt: skip

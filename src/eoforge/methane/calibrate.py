@@ -2,7 +2,8 @@
 
 1. Threshold: the lowest probability threshold whose false plumes on simulated plume-free scenes
    stay within ``fp_budget`` per 100 km2 (the scan of :func:`eoforge.methane.evaluate
-   .evaluate_detector`, run here on its own seed so the evaluation's scenes stay unseen).
+   .evaluate_detector`, run here on its own seed so the evaluation's scenes stay unseen); with
+   ``fp_confidence`` c, the lowest whose bootstrap c-quantile of the FP rate is within it.
 2. Rates: U_eff = a U10 + b for the detector's masks at that threshold, fitted on simulated
    plumes of known rate (:func:`eoforge.methane.detector.rates.calibrate_detector_rates`).
 
@@ -35,6 +36,7 @@ def calibrate_detector(
     n_rate_cases: int = len(DETECTOR_CALIBRATION_SEEDS),
     grow_px: int = 3,
     threshold: float | None = None,
+    fp_confidence: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> Detector:
     """Return ``detector`` with its threshold and rate calibration set (module docstring).
@@ -52,15 +54,17 @@ def calibrate_detector(
     if threshold is None:
         cfg = EvaluateConfig.from_dict(
             dict(n_negative=n_negative, rates=(5000.0,), n_per_rate=1, shape=size,
-                 fp_budget=fp_budget, seed=seed),
+                 fp_budget=fp_budget, seed=seed, fp_confidence=fp_confidence),
             source="arguments",
         )  # fmt: skip
         summary = evaluate_detector(cfg, model=detector, progress=scan_progress)
         threshold = float(summary["threshold"])
+        lo, hi = summary["fp_per_100km2_ci90"]
+        rule = "" if fp_confidence is None else f" at bootstrap confidence {fp_confidence:g}"
         threshold_note = (
-            f"lowest threshold with <= {fp_budget} false plumes / 100 km2 on {n_negative} "
+            f"lowest threshold with <= {fp_budget} false plumes / 100 km2{rule} on {n_negative} "
             f"simulated plume-free {size} x {size} px scenes (seed {seed}); measured "
-            f"{summary['fp_per_100km2_at_threshold']:.3g}"
+            f"{summary['fp_per_100km2_at_threshold']:.3g} (90 % interval {lo:.3g}-{hi:.3g})"
         )
     elif float(threshold) == float(detector.threshold):
         threshold_note = detector.calibration.get("threshold", "given by the user")
