@@ -20,6 +20,14 @@ Weights = Annotated[
     typer.Option(help="Detector NAME.safetensors (with NAME.json); default: the shipped one."),
 ]
 
+FpConfidence = Annotated[
+    float | None,
+    typer.Option(
+        help="Pick the threshold on the bootstrap upper quantile (e.g. 0.9) of the FP rate "
+        "instead of its point estimate: holds the budget with that confidence."
+    ),
+]
+
 
 def _detector(weights: Path | None):
     from eoforge.methane.detector import load_default_detector, load_detector
@@ -150,13 +158,7 @@ def evaluate(
             "(default: the lowest within the FP budget on these scenes)."
         ),
     ] = None,
-    fp_confidence: Annotated[
-        float | None,
-        typer.Option(
-            help="Pick the threshold on the bootstrap upper quantile (e.g. 0.9) of the FP rate "
-            "instead of its point estimate: holds the budget with that confidence."
-        ),
-    ] = None,
+    fp_confidence: FpConfidence = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
     from eoforge.core.progress import progress_bar
@@ -190,13 +192,7 @@ def calibrate(
     threshold: Annotated[
         float | None, typer.Option(help="Keep this threshold (no scan); calibrate rates only.")
     ] = None,
-    fp_confidence: Annotated[
-        float | None,
-        typer.Option(
-            help="Pick the threshold on the bootstrap upper quantile (e.g. 0.9) of the FP rate "
-            "instead of its point estimate: holds the budget with that confidence."
-        ),
-    ] = None,
+    fp_confidence: FpConfidence = None,
 ) -> None:
     """Set a trained detector's threshold (false-positive budget) and emission-rate calibration.
 
