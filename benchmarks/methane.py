@@ -135,10 +135,12 @@ def main() -> None:
           f"({s['scanned_negative_km2']:.0f} km2), {cfg.n_per_rate} per rate; FP budget "
           f"{cfg.fp_budget} / 100 km2; sensor noise x {cfg.noise_scale:g}; confounders <= "
           f"{cfg.confounders_max}, cloudy share {cfg.cloud_prob:g}\n")  # fmt: skip
-    print("| rate (kg/h) | POD detector | POD MBMP baseline |")
+    print("| rate (kg/h) | POD detector (90 % Wilson interval) | POD MBMP baseline |")
     print("|---:|---:|---:|")
-    for q, a, b in zip(s["rates_kg_h"], s["pod_detector"], s["pod_mbmp_baseline"], strict=True):
-        print(f"| {q:.0f} | {a:.2f} | {b:.2f} |")
+    rows = zip(s["rates_kg_h"], s["pod_detector"], s["pod_detector_ci90"], s["pod_mbmp_baseline"],
+               strict=True)  # fmt: skip
+    for q, a, (lo, hi), b in rows:
+        print(f"| {q:.0f} | {a:.2f} ({lo:.2f}-{hi:.2f}) | {b:.2f} |")
     print(f"\nQ50: detector {s['q50_detector_kg_h']} kg/h, MBMP {s['q50_mbmp_kg_h']} kg/h "
           f"(detector threshold {s['threshold']:.3f}, MBMP {s['mbmp_threshold_mol_m2']:.2f} "
           "mol/m2)\n")  # fmt: skip

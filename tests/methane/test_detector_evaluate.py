@@ -11,6 +11,7 @@ from eoforge.methane.evaluate import (
     _rate_at,
     evaluate_detector,
     fp_bootstrap,
+    wilson_interval,
 )
 
 torch.set_num_threads(1)
@@ -47,6 +48,8 @@ def test_small_evaluation_respects_the_budget_and_equal_recall(tmp_path):
     assert (tmp_path / "eval" / "metrics.json").is_file()
     lo, hi = s["fp_per_100km2_ci90"]
     assert lo <= s["fp_per_100km2_at_threshold"] <= hi
+    for pod, (p_lo, p_hi) in zip(s["pod_detector"], s["pod_detector_ci90"], strict=True):
+        assert 0 <= p_lo <= pod <= p_hi <= 1
     # Selecting on the bootstrap's 90 % quantile can only raise the threshold.
     sure = evaluate_detector(cfg.updated(fp_confidence=0.9), model=load_default_detector())
     assert sure["threshold"] >= s["threshold"] and sure["fp_confidence"] == 0.9
@@ -89,3 +92,11 @@ def test_scene_options_reach_every_simulated_scene(monkeypatch):
     assert all(0 <= k["confounders"] <= 3 and 0 <= k["cloud_fraction"] <= 0.3 for k in seen)
     with pytest.raises(ValueError, match="noise_scale"):
         EvaluateConfig(noise_scale=-1.0)
+
+
+@pytest.mark.parametrize(("hits", "n"), [(0, 10), (5, 10), (9, 10), (30, 30), (7, 60)])
+def test_wilson_interval_matches_scipy(hits, n):
+    from scipy.stats import binomtest
+
+    ref = binomtest(hits, n).proportion_ci(confidence_level=0.9, method="wilson")
+    assert wilson_interval(hits, n, 0.9) == pytest.approx((ref.low, ref.high), abs=1e-12)

@@ -134,6 +134,19 @@ def fixed_threshold(value: str | float | None, detector: Detector) -> float | No
         raise InputError(f"--threshold {value!r}: pass a number in (0, 1) or 'detector'.") from None
 
 
+def wilson_interval(hits: int, n: int, confidence: float = 0.9) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion hits / n (two-sided ``confidence``)."""
+    from scipy.stats import norm
+
+    if n <= 0:
+        return (0.0, 1.0)
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def fp_bootstrap(counts: np.ndarray, seed: int, n_boot: int = 2000) -> np.ndarray:
     """Bootstrap totals (n_boot, T) of per-scene false-plume counts (n_scenes, T): scenes are
     resampled with replacement, each keeping its counts at every threshold."""
@@ -258,6 +271,10 @@ def evaluate_detector(
         "rates_kg_h": rates.tolist(),
         "pod_detector": pod_det.tolist(),
         "pod_mbmp_baseline": pod_base.tolist(),
+        "pod_detector_ci90": [
+            wilson_interval(int(hits_det_a[rate_arr == q, i_det].sum()), int((rate_arr == q).sum()))
+            for q in rates
+        ],
         "mbmp_threshold_mol_m2": float(t_base[i_base]),
         "q50_detector_kg_h": _rate_at(pod_det, rates),
         "q50_mbmp_kg_h": _rate_at(pod_base, rates),
