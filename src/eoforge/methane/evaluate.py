@@ -20,7 +20,7 @@ own simulator):
    cluster in a few hard scenes, so a Poisson interval would be too narrow). With
    ``fp_confidence`` c set, t* is instead the lowest threshold whose bootstrap c-quantile of the
    FP rate is within the budget: an operating point that holds the budget with confidence c on
-   scenes like these, and moves less between negative sets than the point estimate.
+   scenes like these (it still moves between negative sets: the FP curve is flat there).
 4. Baseline: connected components of the MBMP column retrieve_column(mbmp(T, R), AMF)
    (Varon et al. 2021) above tau. At equal recall (the lowest-FP tau whose recall over all
    plumes reaches the detector's), the FP rates of both are reported with their ratio.
