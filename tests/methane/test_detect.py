@@ -168,6 +168,9 @@ def test_outputs_are_georeferenced(prior_case, tmp_path):
     assert ring[:, 0].min() - 1e-3 < lon < ring[:, 0].max() + 1e-3
     assert ring[:, 1].min() - 1e-3 < lat < ring[:, 1].max() + 1e-3
     assert paths["figure"].read_bytes().startswith(b"\x89PNG")
+    # the scene checks travel with the plumes: a clean simulated pair raises no warning
+    assert doc["scene"]["warnings"] == [] and doc["scene"]["valid_fraction"] == 1.0
+    assert 0.003 < doc["scene"]["mbmp_noise"] < 0.029
 
 
 def test_geojson_without_crs_names_pixel_coordinates(prior_case):

@@ -67,6 +67,8 @@ def detect(
                             progress=prog)  # fmt: skip
     paths = write_outputs(result, out)
     typer.echo(json.dumps(result.table(), indent=2))
+    for warning in result.scene.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"{len(result.plumes)} plume(s); outputs in {out}: "
                + ", ".join(p.name for p in paths.values()))  # fmt: skip
 

@@ -26,7 +26,9 @@ from scipy import ndimage
 from eoforge.core.errors import bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.io.raster import GeoInfo
+from eoforge.methane.detector.features import scene_constants
 from eoforge.methane.detector.infer import predict
+from eoforge.methane.detector.scene_quality import scene_report
 from eoforge.methane.detector.weights import Detector, load_default_detector
 
 
@@ -60,6 +62,9 @@ class DetectionResult:
     threshold: float
     wind_speed: float
     labels: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    scene: dict = field(default_factory=dict)
+    """Scene checks (:func:`~.detector.scene_quality.scene_report`): MBMP noise, valid fraction,
+    warnings when the pair is unlike the training pairs."""
 
     def table(self) -> list[dict]:
         """The plumes as plain dicts (no geometry), e.g. for a report table."""
@@ -149,8 +154,9 @@ def detect(
         raise bad_value("min_area_px", min_area_px, "a positive number of pixels")
     if not np.isfinite(wind_speed) or wind_speed <= 0:
         raise bad_value("wind_speed", wind_speed, "a positive 10 m wind speed in m/s")
-    prob, column = predict(target, reference, sza, vza, model=model, tile=tile,
-                           overlap=overlap, threads=threads, progress=progress)  # fmt: skip
+    const = scene_constants(target, reference, sza, vza, model.context)
+    prob, column = predict(target, reference, sza, vza, model=model, tile=tile, overlap=overlap,
+                           threads=threads, progress=progress, constants=const)  # fmt: skip
     dx, dy = _pixel_size(geo)
     labels, _ = ndimage.label(prob > threshold, structure=np.ones((3, 3), dtype=bool))
     boxes = ndimage.find_objects(labels)
@@ -203,4 +209,5 @@ def detect(
                 geometry=_outline(labels, i + 1, box, geo),
             )
         )
-    return DetectionResult(prob, column, plumes, geo, float(threshold), float(wind_speed), labels)
+    return DetectionResult(prob, column, plumes, geo, float(threshold), float(wind_speed), labels,
+                           scene_report(const))  # fmt: skip

@@ -41,6 +41,7 @@ def plumes_geojson(result: DetectionResult) -> dict:
         doc["crs"] = {"type": "name", "properties": {"name": name or "pixel coordinates"}}
     doc["threshold"] = result.threshold
     doc["wind_speed_m_s"] = result.wind_speed
+    doc["scene"] = result.scene
     return doc
 
 

@@ -89,6 +89,7 @@ class SceneConstants:
     med_change: dict[str, float]
     amf: float
     noise: float = 0.0
+    valid_fraction: float = 1.0
 
 
 def check_pair(
@@ -164,6 +165,7 @@ def scene_constants(
         med_change=change,
         amf=float(air_mass_factor(sza, vza)),
         noise=_mbmp_noise(target, reference, c_t, c_r, step),
+        valid_fraction=float(ok.mean()),
     )
 
 

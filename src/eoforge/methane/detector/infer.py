@@ -25,7 +25,12 @@ import torch
 
 from eoforge.core.errors import bad_value
 from eoforge.core.progress import ProgressCallback
-from eoforge.methane.detector.features import check_pair, compute_features, scene_constants
+from eoforge.methane.detector.features import (
+    SceneConstants,
+    check_pair,
+    compute_features,
+    scene_constants,
+)
 from eoforge.methane.detector.weights import Detector, load_default_detector, set_threads
 
 
@@ -78,6 +83,7 @@ def predict(
     device: str = "cpu",
     threads: int | None = None,
     progress: ProgressCallback | None = None,
+    constants: SceneConstants | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Plume probability and column enhancement maps of a scene pair, by blended tiles.
 
@@ -92,6 +98,7 @@ def predict(
         device: Torch device.
         threads: Torch CPU threads (default: all available cores).
         progress: Optional ``progress(done, total)`` callback.
+        constants: The pair's :func:`scene_constants` when already computed (else fitted here).
 
     Returns:
         ``(prob, column)``: (H, W) float32 plume probability in [0, 1] and column in mol/m2.
@@ -105,7 +112,9 @@ def predict(
     if device == "cpu":
         set_threads(threads)
     h, w = check_pair(target, reference, det.context)
-    const = scene_constants(target, reference, sza, vza, det.context)
+    const = constants
+    if const is None:
+        const = scene_constants(target, reference, sza, vza, det.context)
     mult = net.multiple
     rows = _windows(h, tile, tile - overlap, mult)
     cols = _windows(w, tile, tile - overlap, mult)
