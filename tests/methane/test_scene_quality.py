@@ -1,5 +1,7 @@
 """Scene checks: pairs unlike the training pairs (misregistered, mostly invalid) are flagged."""
 
+import json
+
 import numpy as np
 from typer.testing import CliRunner
 
@@ -46,13 +48,23 @@ def test_cli_detect_prints_the_warnings(tmp_path):
     res = runner.invoke(app, ["methane", "simulate", "--out", str(tmp_path / "sim"), "--surface",
                               "urban", "--size", "128", "--rate", "0", "--seed", "7"])  # fmt: skip
     assert res.exit_code == 0, res.output
-    ref = tmp_path / "sim" / "reference.tif"
-    with rasterio.open(ref) as src:  # misregister the reference by one pixel
+    clean = tmp_path / "sim" / "reference.tif"
+    ref = tmp_path / "sim" / "shifted.tif"
+    with rasterio.open(clean) as src:  # misregister a copy of the reference by one pixel
         data, profile, desc = src.read(), src.profile, src.descriptions
     with rasterio.open(ref, "w", **profile) as dst:
         dst.write(np.roll(data, 1, axis=2))
         dst.descriptions = desc
-    res = runner.invoke(app, ["methane", "detect", str(tmp_path / "sim" / "target.tif"),
-                              "--reference", str(ref), "--out", str(tmp_path / "det")])  # fmt: skip
+    target = str(tmp_path / "sim" / "target.tif")
+    res = runner.invoke(app, ["methane", "detect", target, "--reference", str(ref),
+                              "--out", str(tmp_path / "det")])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "warning: the pair's MBMP scatter" in res.output
+    # two reference dates: the warning names the bad one; the GeoJSON keeps both reports
+    res = runner.invoke(app, ["methane", "detect", target, "--reference", str(clean),
+                              "--reference", str(ref), "--out", str(tmp_path / "det2")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "warning: reference 2: the pair's MBMP scatter" in res.output
+    assert "reference 1:" not in res.output
+    scene = json.loads((tmp_path / "det2" / "plumes.geojson").read_text())["scene"]
+    assert len(scene["per_reference"]) == 2 and scene["mbmp_noise"] > 0.03

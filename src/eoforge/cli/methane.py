@@ -39,7 +39,13 @@ def _detector(weights: Path | None):
 @fail_on_error
 def detect(
     target: Annotated[Path, typer.Argument(help="Target-date GeoTIFF (bands B04, B8A, B11, B12).")],
-    reference: Annotated[Path, typer.Option(help="Plume-free reference-date GeoTIFF, same grid.")],
+    reference: Annotated[
+        list[Path],
+        typer.Option(
+            help="Plume-free reference-date GeoTIFF on the same grid; repeat for several dates "
+            "(a plume must then stand out against each)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/methane-detect"),
     wind_speed: Annotated[float, typer.Option(help="10 m wind speed (m/s).")] = 3.0,
     threshold: Annotated[
@@ -60,9 +66,10 @@ def detect(
     from eoforge.methane.detect_outputs import write_outputs
     from eoforge.methane.pair_files import load_pair
 
-    t, r, geo, sza_, vza_ = load_pair(target, reference, sza, vza)
+    t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza)
+    refs = [r] + [load_pair(target, path, sza_, vza_)[1] for path in reference[1:]]
     with progress_bar("detecting", None) as prog:
-        result = run_detect(t, r, geo, sza_, vza_, threshold=threshold, min_area_px=min_area,
+        result = run_detect(t, refs, geo, sza_, vza_, threshold=threshold, min_area_px=min_area,
                             wind_speed=wind_speed, model=_detector(weights), tile=tile,
                             progress=prog)  # fmt: skip
     paths = write_outputs(result, out)

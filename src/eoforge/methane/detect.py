@@ -3,7 +3,10 @@
 Pipeline (Rouet-Leduc, Kerdreux et al., arXiv 2308.11003, as reconstructed in the project notes):
 
 1. the detector (:mod:`.detector`) gives a plume probability p and a column enhancement
-   dOmega (mol/m2) per pixel, by blended tiles;
+   dOmega (mol/m2) per pixel, by blended tiles; with several reference dates R_1..R_n it runs
+   once per pair (T, R_k) and keeps p = min_k p_k and dOmega = mean_k dOmega_k: a plume must
+   stand out against every reference, so a change that happened on one reference date only
+   (a wet, dark or disturbed patch then) cannot raise a false plume;
 2. plumes are the 8-connected components of {p > threshold} with at least ``min_area_px``
    pixels; each gets a score max_i p_i, a probability-weighted centroid, an area
    n_pixels * |pixel area| (m2) and a polygon outline;
@@ -17,7 +20,7 @@ Output files: :mod:`.detect_outputs`; reading and simulating pairs on disk: :mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -28,7 +31,7 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.detector.features import scene_constants
 from eoforge.methane.detector.infer import predict
-from eoforge.methane.detector.scene_quality import scene_report
+from eoforge.methane.detector.scene_quality import combine_reports, scene_report
 from eoforge.methane.detector.weights import Detector, load_default_detector
 
 
@@ -105,7 +108,7 @@ def _outline(labels: np.ndarray, k: int, box: tuple[slice, slice], geo: GeoInfo)
 
 def detect(
     target: Mapping[str, np.ndarray],
-    reference: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]],
     geo: GeoInfo,
     sza: float,
     vza: float,
@@ -124,7 +127,8 @@ def detect(
 
     Args:
         target: Target-date bands (B11, B12, B8A, B04), band -> (H, W) reflectance.
-        reference: Plume-free reference-date bands on the same grid.
+        reference: Plume-free reference-date bands on the same grid, or a sequence of several
+            reference dates (module docstring).
         geo: Georeferencing of the grid (e.g. from ``read_s2_geotiff``).
         sza: Solar zenith angle (degrees).
         vza: Viewing zenith angle (degrees).
@@ -154,9 +158,26 @@ def detect(
         raise bad_value("min_area_px", min_area_px, "a positive number of pixels")
     if not np.isfinite(wind_speed) or wind_speed <= 0:
         raise bad_value("wind_speed", wind_speed, "a positive 10 m wind speed in m/s")
-    const = scene_constants(target, reference, sza, vza, model.context)
-    prob, column = predict(target, reference, sza, vza, model=model, tile=tile, overlap=overlap,
-                           threads=threads, progress=progress, constants=const)  # fmt: skip
+    refs = [reference] if isinstance(reference, Mapping) else list(reference)
+    if not refs:
+        raise bad_value("reference", "[]", "at least one reference date")
+    reports = []
+    for k, ref in enumerate(refs):
+        const = scene_constants(target, ref, sza, vza, model.context)
+        reports.append(scene_report(const))
+
+        def step(done: int, total: int, k: int = k) -> None:
+            if progress is not None:
+                progress(k * total + done, len(refs) * total)
+
+        p_k, c_k = predict(target, ref, sza, vza, model=model, tile=tile, overlap=overlap,
+                           threads=threads, progress=step, constants=const)  # fmt: skip
+        if k == 0:
+            prob, column = p_k, c_k
+        else:
+            np.minimum(prob, p_k, out=prob)
+            column += c_k
+    column /= len(refs)
     dx, dy = _pixel_size(geo)
     labels, _ = ndimage.label(prob > threshold, structure=np.ones((3, 3), dtype=bool))
     boxes = ndimage.find_objects(labels)
@@ -210,4 +231,4 @@ def detect(
             )
         )
     return DetectionResult(prob, column, plumes, geo, float(threshold), float(wind_speed), labels,
-                           scene_report(const))  # fmt: skip
+                           combine_reports(reports))  # fmt: skip

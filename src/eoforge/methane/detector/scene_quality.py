@@ -49,3 +49,18 @@ def scene_report(const: SceneConstants) -> dict:
         "valid_fraction": float(const.valid_fraction),
         "warnings": warnings,
     }
+
+
+def combine_reports(reports: list[dict]) -> dict:
+    """One report for a target checked against several reference dates: the worst MBMP scatter,
+    the smallest valid fraction, every warning (prefixed by its reference's number), and the
+    per-reference reports under ``"per_reference"``; a single report is returned as is."""
+    if len(reports) == 1:
+        return reports[0]
+    warnings = [f"reference {k + 1}: {w}" for k, r in enumerate(reports) for w in r["warnings"]]
+    return {
+        "mbmp_noise": max(r["mbmp_noise"] for r in reports),
+        "valid_fraction": min(r["valid_fraction"] for r in reports),
+        "warnings": warnings,
+        "per_reference": reports,
+    }
