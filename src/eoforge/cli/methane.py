@@ -192,7 +192,7 @@ def evaluate(
 @fail_on_error
 def calibrate(
     weights: Annotated[Path, typer.Argument(help="Detector NAME.safetensors (NAME.json beside).")],
-    n_negative: Annotated[int, typer.Option(help="Plume-free scenes of the threshold scan.")] = 150,
+    n_negative: Annotated[int, typer.Option(help="Plume-free scenes of the threshold scan.")] = 400,
     size: Annotated[int, typer.Option(help="Scene side (pixels).")] = 256,
     fp_budget: Annotated[float, typer.Option(help="False plumes per 100 km2.")] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the plume-free scenes.")] = 1,

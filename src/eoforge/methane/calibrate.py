@@ -29,7 +29,7 @@ CALIBRATION_SEED = 1
 
 def calibrate_detector(
     detector: Detector,
-    n_negative: int = 150,
+    n_negative: int = 400,
     size: int = 256,
     fp_budget: float = 2.0,
     seed: int = CALIBRATION_SEED,
