@@ -32,15 +32,7 @@ def mercator_to_lonlat(x, y):
     return lon, lat
 
 
-# A known limitation of the shipped CPU-trained weights, kept visible: a strict xfail fails as
-# soon as retrained weights stay silent on these scenes too (then drop the mark).
-CONFOUNDER_FP = pytest.mark.xfail(
-    reason="the shipped CPU-trained weights still fire once on this scene that piles up four "
-    "confounders: inside a weakly burnt hole of a burn scar, where B12 fell 2 % more than B11 "
-    "(benchmarks/RESULTS.md, v11); the 2 FP / 100 km2 budget is checked on random scenes by "
-    "'eoforge methane evaluate'",
-    strict=True,
-)
+FOUR_CONFOUNDERS = ["albedo", "shadow", "wet_soil", "burn_scar"]
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +118,7 @@ def test_shipped_detector_finds_a_2000_kg_h_plume(plume_case, detector):
 @pytest.mark.parametrize(
     ("surface", "seed", "kwargs"),
     [("desert", 101, {}), ("vegetated", 102, {}), ("urban", 103, {}),
-     pytest.param("semi-arid", 104, {"confounders": ["albedo", "shadow", "wet_soil", "burn_scar"]},
-                  marks=CONFOUNDER_FP),
+     ("semi-arid", 104, {"confounders": FOUR_CONFOUNDERS}),
      ("desert", 105, {"confounders": 3, "cloud_fraction": 0.1}),
      # about in-flight sensor noise (half the MSI requirement the weights were trained at)
      ("desert", 101, {"noise_scale": 0.5}), ("vegetated", 102, {"noise_scale": 0.5}),
@@ -227,3 +218,16 @@ def test_several_reference_dates_veto_a_change_on_one_of_them(plume_case, detect
     assert both.scene["warnings"] == [] and len(both.scene["per_reference"]) == 2
     with pytest.raises(InputError, match="reference"):
         run([])
+
+
+def test_the_context_veto_silences_the_stacked_confounder_scene(detector):
+    """Without the veto the network fires on the 4-confounder scene (a burn scar's weakly burnt
+    hole, B8A down 5.8 %); the veto drops that candidate because the NIR changed too."""
+    pair = simulate_pair((192, 192), "semi-arid", 104, confounders=FOUR_CONFOUNDERS)
+    raw = detect(pair.target, pair.reference, GEO, pair.sza, pair.vza, model=detector,
+                 tile=128, overlap=32, max_context_change=None)  # fmt: skip
+    assert len(raw.plumes) == 1 and raw.scene["vetoed_for_surface_change"] == 0
+    vetoed = detect(pair.target, pair.reference, GEO, pair.sza, pair.vza, model=detector,
+                    tile=128, overlap=32)  # fmt: skip
+    assert vetoed.plumes == [] and vetoed.scene["vetoed_for_surface_change"] == 1
+    assert (vetoed.labels == 0).all()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
 
 app = typer.Typer(
     help="Methane plumes in Sentinel-2: simulate pairs, train the detector, detect, evaluate.",
@@ -18,6 +19,14 @@ app = typer.Typer(
 Weights = Annotated[
     Path | None,
     typer.Option(help="Detector NAME.safetensors (with NAME.json); default: the shipped one."),
+]
+
+MaxContextChange = Annotated[
+    float,
+    typer.Option(
+        help="Veto plumes whose B04/B8A changed by more than this median log change (surface "
+        "change, not methane); 0 keeps them all."
+    ),
 ]
 
 FpConfidence = Annotated[
@@ -59,6 +68,7 @@ def detect(
     ] = None,
     tile: Annotated[int, typer.Option(help="Inference window (pixels).")] = 512,
     weights: Weights = None,
+    max_context_change: MaxContextChange = DEFAULT_MAX_CONTEXT_CHANGE,
 ) -> None:
     """Detect plumes: writes probability.tif, column.tif, plumes.geojson and detection.png."""
     from eoforge.core.progress import progress_bar
@@ -71,7 +81,7 @@ def detect(
     with progress_bar("detecting", None) as prog:
         result = run_detect(t, refs, geo, sza_, vza_, threshold=threshold, min_area_px=min_area,
                             wind_speed=wind_speed, model=_detector(weights), tile=tile,
-                            progress=prog)  # fmt: skip
+                            progress=prog, max_context_change=max_context_change or None)  # fmt: skip
     paths = write_outputs(result, out)
     typer.echo(json.dumps(result.table(), indent=2))
     for warning in result.scene.get("warnings", []):
@@ -168,6 +178,7 @@ def evaluate(
         ),
     ] = None,
     fp_confidence: FpConfidence = None,
+    max_context_change: MaxContextChange = DEFAULT_MAX_CONTEXT_CHANGE,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
     from eoforge.core.progress import progress_bar
@@ -179,7 +190,8 @@ def evaluate(
         dict(n_negative=n_negative, n_per_rate=n_per_rate, shape=size, fp_budget=fp_budget,
              seed=seed, weights=None if weights is None else str(weights),
              noise_scale=noise_scale, threshold=fixed, confounders_max=confounders_max,
-             cloud_prob=cloud_prob, fp_confidence=fp_confidence)
+             cloud_prob=cloud_prob, fp_confidence=fp_confidence,
+             max_context_change=max_context_change or None)
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="command line",
     )  # fmt: skip

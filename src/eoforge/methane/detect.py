@@ -8,8 +8,9 @@ Pipeline (Rouet-Leduc, Kerdreux et al., arXiv 2308.11003, as reconstructed in th
    stand out against every reference, so a change that happened on one reference date only
    (a wet, dark or disturbed patch then) cannot raise a false plume;
 2. plumes are the 8-connected components of {p > threshold} with at least ``min_area_px``
-   pixels; each gets a score max_i p_i, a probability-weighted centroid, an area
-   n_pixels * |pixel area| (m2) and a polygon outline;
+   pixels whose visible/NIR bands did not change as well (:mod:`.context_veto`); each gets a
+   score max_i p_i, a probability-weighted centroid, an area n_pixels * |pixel area| (m2) and
+   a polygon outline;
 3. each plume's emission rate and uncertainty come from the integrated mass enhancement of
    the detector's column inside the component grown by a few pixels, Q = U_eff IME / L, with
    U_eff = a U10 + b calibrated for this detector's masks (:mod:`.detector.rates`; the
@@ -29,6 +30,7 @@ from scipy import ndimage
 from eoforge.core.errors import bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.io.raster import GeoInfo
+from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE, context_changes, veto
 from eoforge.methane.detector.features import scene_constants
 from eoforge.methane.detector.infer import predict
 from eoforge.methane.detector.scene_quality import combine_reports, scene_report
@@ -122,6 +124,7 @@ def detect(
     overlap: int = 64,
     threads: int | None = None,
     progress: ProgressCallback | None = None,
+    max_context_change: float | None = DEFAULT_MAX_CONTEXT_CHANGE,
 ) -> DetectionResult:
     """Detect and quantify methane plumes in a target/reference pair (module docstring).
 
@@ -142,6 +145,9 @@ def detect(
         overlap: Window overlap (pixels).
         threads: Torch threads (default: all cores).
         progress: Optional ``progress(done, total)`` callback over windows.
+        max_context_change: Veto plumes whose context bands (B04, B8A) changed by more than
+            this (median log change) against every reference: surface change, not methane
+            (:mod:`.context_veto`); None keeps them.
 
     Returns:
         A :class:`DetectionResult`.
@@ -161,30 +167,24 @@ def detect(
     refs = [reference] if isinstance(reference, Mapping) else list(reference)
     if not refs:
         raise bad_value("reference", "[]", "at least one reference date")
-    reports = []
-    for k, ref in enumerate(refs):
-        const = scene_constants(target, ref, sza, vza, model.context)
-        reports.append(scene_report(const))
-
-        def step(done: int, total: int, k: int = k) -> None:
-            if progress is not None:
-                progress(k * total + done, len(refs) * total)
-
-        p_k, c_k = predict(target, ref, sza, vza, model=model, tile=tile, overlap=overlap,
-                           threads=threads, progress=step, constants=const)  # fmt: skip
-        if k == 0:
-            prob, column = p_k, c_k
-        else:
-            np.minimum(prob, p_k, out=prob)
-            column += c_k
-    column /= len(refs)
+    consts = [scene_constants(target, ref, sza, vza, model.context) for ref in refs]
+    prob, column = _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads,
+                                progress)  # fmt: skip
     dx, dy = _pixel_size(geo)
     labels, _ = ndimage.label(prob > threshold, structure=np.ones((3, 3), dtype=bool))
+    vetoed: set[int] = set()
+    if max_context_change is not None:  # surface change against every reference date
+        for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
+            changes = context_changes(target, ref, const, model.context)
+            ids = {int(i) for i in veto(labels, changes, float(max_context_change))}
+            vetoed = ids if k == 0 else vetoed & ids
     boxes = ndimage.find_objects(labels)
     kept: list[tuple[int, tuple[slice, slice], np.ndarray]] = []
     for k, box in enumerate(boxes, start=1):
+        if box is None:
+            continue
         comp = labels[box] == k
-        if comp.sum() >= min_area_px:
+        if comp.sum() >= min_area_px and k not in vetoed:
             kept.append((k, box, comp))
         else:
             labels[box][comp] = 0
@@ -230,5 +230,27 @@ def detect(
                 geometry=_outline(labels, i + 1, box, geo),
             )
         )
+    scene = combine_reports([scene_report(c) for c in consts])
+    scene["vetoed_for_surface_change"] = len(vetoed)
     return DetectionResult(prob, column, plumes, geo, float(threshold), float(wind_speed), labels,
-                           combine_reports(reports))  # fmt: skip
+                           scene)  # fmt: skip
+
+
+def _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads, progress):
+    """(prob, column) of the target against each reference: min of the probabilities, mean of
+    the columns (module docstring)."""
+    for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
+
+        def step(done: int, total: int, k: int = k) -> None:
+            if progress is not None:
+                progress(k * total + done, len(refs) * total)
+
+        p_k, c_k = predict(target, ref, sza, vza, model=model, tile=tile, overlap=overlap,
+                           threads=threads, progress=step, constants=const)  # fmt: skip
+        if k == 0:
+            prob, column = p_k, c_k
+        else:
+            np.minimum(prob, p_k, out=prob)
+            column += c_k
+    column /= len(refs)
+    return prob, column

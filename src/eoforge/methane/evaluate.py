@@ -8,7 +8,7 @@ own simulator):
    every surface type, random wind; plain scenes by default, or with 0..``confounders_max``
    confounders and (in ``cloud_prob`` of the scenes) clouds, as in training: harder negatives.
 2. A detection map is thresholded at t; its 8-connected components of >= ``min_area_px`` pixels
-   are candidate plumes. On plume-free scenes each one is a false positive; the FP rate is
+   that the context veto keeps (:mod:`.context_veto`, as in ``detect``) are candidate plumes. On plume-free scenes each one is a false positive; the FP rate is
    FP(t) = (number of components) / (scanned area) x 100 km2.
 3. The detector's threshold t* is the lowest with FP(t*) <= ``fp_budget`` (default 2 per
    100 km2, Orbio's 2 plumes per 500 x 500 px). A plume is detected when a component overlaps
@@ -43,6 +43,8 @@ from eoforge.core.errors import InputError
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
+from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE, context_changes, veto
+from eoforge.methane.detector.features import scene_constants
 from eoforge.methane.detector.infer import predict
 from eoforge.methane.detector.train import TRAIN_SEED_LIMIT
 from eoforge.methane.detector.weights import Detector, load_default_detector, load_detector
@@ -79,6 +81,10 @@ class EvaluateConfig(RunConfig):
         1.0, ge=0, description="Sensor noise x this: 1 = the MSI SNR requirement (conservative), "
         "0.5 = roughly in-flight performance."
     )  # fmt: skip
+    max_context_change: float | None = Field(
+        DEFAULT_MAX_CONTEXT_CHANGE, gt=0, description="Veto detections whose B04/B8A changed by "
+        "more than this (context_veto); None: no veto."
+    )  # fmt: skip
     fp_confidence: float | None = Field(
         None, gt=0.5, lt=1, description="Select the threshold on the bootstrap upper quantile "
         "of the FP rate (e.g. 0.9) instead of its point estimate."
@@ -96,12 +102,33 @@ def _components(binary: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
     return labels, int((~small[1:]).sum())
 
 
-def _scan(score: np.ndarray, truth: np.ndarray | None, thresholds: np.ndarray, min_area: int):
+def _detections(
+    score: np.ndarray, t: float, min_area: int, changes: list[np.ndarray] | None, max_change: float
+) -> tuple[np.ndarray, int]:
+    """Components of {score > t} of >= ``min_area`` px, less those the context veto drops
+    (``changes`` None: no veto)."""
+    labels, n = _components(score > t, min_area)
+    if changes and n:
+        drop = veto(labels, changes, max_change)
+        if drop.size:
+            labels[np.isin(labels, drop)] = 0
+            n -= int(drop.size)
+    return labels, n
+
+
+def _scan(
+    score: np.ndarray,
+    truth: np.ndarray | None,
+    thresholds: np.ndarray,
+    min_area: int,
+    changes: list[np.ndarray] | None = None,
+    max_change: float = 0.0,
+):
     """Per threshold: (number of components, detected?) of one map."""
     n_comp = np.zeros(len(thresholds), dtype=int)
     hit = np.zeros(len(thresholds), dtype=bool)
     for i, t in enumerate(thresholds):
-        labels, n = _components(score > t, min_area)
+        labels, n = _detections(score, t, min_area, changes, max_change)
         n_comp[i] = n
         if truth is not None and n:
             hit[i] = bool(np.any(labels[truth] > 0))
@@ -192,6 +219,7 @@ def evaluate_detector(
     t_base = np.concatenate([np.linspace(0.05, 4.0, 80), np.geomspace(4.5, 40.0, 20)])  # mol/m2
     area_km2 = config.shape**2 * (config.pixel_size / 1000.0) ** 2
     rates = np.asarray(config.rates, dtype=float)
+    max_change = float(config.max_context_change or 0.0)
     jobs = [None] * config.n_negative + [float(q) for q in rates for _ in range(config.n_per_rate)]
     neg_det = []  # per plume-free scene: false plumes at each t_det
     fp_base = np.zeros(len(t_base))
@@ -215,11 +243,15 @@ def evaluate_detector(
                 noise_scale=config.noise_scale, **extra,
             )  # fmt: skip
             truth = np.asarray(truth, dtype=bool)
+        const = scene_constants(pair.target, pair.reference, pair.sza, pair.vza, det.context)
         prob, column = predict(pair.target, pair.reference, pair.sza, pair.vza, model=det,
-                               tile=max(config.shape, 64), overlap=32)  # fmt: skip
+                               tile=max(config.shape, 64), overlap=32, constants=const)  # fmt: skip
+        changes = None
+        if config.max_context_change is not None:
+            changes = context_changes(pair.target, pair.reference, const, det.context)
         amf = air_mass_factor(pair.sza, pair.vza)
         base = np.nan_to_num(retrieve_column(mbmp(pair.target, pair.reference), amf), nan=0.0)
-        nd, hd = _scan(prob, truth, t_det, config.min_area_px)
+        nd, hd = _scan(prob, truth, t_det, config.min_area_px, changes, max_change)
         nb, hb = _scan(base, truth, t_base, config.min_area_px)
         if rate is None:
             neg_det.append(nd)
@@ -228,7 +260,7 @@ def evaluate_detector(
             hits_det.append(hd)
             hits_base.append(hb)
             rate_of.append(rate)
-            outs.append((prob, column, truth, wind, rate))
+            outs.append((prob, column, truth, wind, rate, changes))
         if progress is not None:
             progress(k + 1, len(jobs))
     to_per100 = 100.0 / (config.n_negative * area_km2)
@@ -255,8 +287,8 @@ def evaluate_detector(
     fp_equal_det, fp_equal_base = float(per100_det[i_det]), float(per100_base[j])
     errors = []
     thr = float(t_det[i_det])
-    for prob, column, truth, wind, rate in outs:
-        labels, n = _components(prob > thr, config.min_area_px)
+    for prob, column, truth, wind, rate, changes in outs:
+        labels, n = _detections(prob, thr, config.min_area_px, changes, max_change)
         ids = np.unique(labels[truth & (labels > 0)])
         if n == 0 or len(ids) == 0:
             continue
