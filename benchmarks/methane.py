@@ -35,11 +35,15 @@ bands = {d: {b: np.load(f"{folder}/{d}_{b}.npy", mmap_mode="r") for b in ("B11",
 angles = json.load(open(f"{folder}/angles.json"))
 t0 = time.perf_counter()
 if mode == "detector":
-    from eoforge.methane.detector import load_default_detector, load_detector, predict
+    # the whole detect pipeline: tiled network, components, context veto, emission rates
+    from eoforge.io.raster import GeoInfo
+    from eoforge.methane.detect import detect
+    from eoforge.methane.detector import load_default_detector, load_detector
     det = load_default_detector() if weights == "-" else load_detector(weights)
-    prob, col = predict(bands["target"], bands["reference"], angles["sza"], angles["vza"],
-                        model=det, tile=512, overlap=64)
-    extra = {"max_prob": float(prob.max())}
+    geo = GeoInfo.from_bounds(west=600000.0, north=3500000.0, resolution=20.0, crs="EPSG:32631")
+    res = detect(bands["target"], bands["reference"], geo, angles["sza"], angles["vza"],
+                 model=det, tile=512, overlap=64)
+    extra = {"max_prob": float(res.prob.max()), "plumes": len(res.plumes)}
 else:
     from eoforge.methane.physics import air_mass_factor
     from eoforge.methane.retrievals import mbmp, retrieve_column
