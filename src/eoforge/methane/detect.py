@@ -172,22 +172,24 @@ def detect(
                                 progress)  # fmt: skip
     dx, dy = _pixel_size(geo)
     labels, _ = ndimage.label(prob > threshold, structure=np.ones((3, 3), dtype=bool))
+    boxes = ndimage.find_objects(labels)
+    kept: list[tuple[int, tuple[slice, slice], np.ndarray]] = []
+    for k, box in enumerate(boxes, start=1):
+        comp = labels[box] == k
+        if comp.sum() >= min_area_px:
+            kept.append((k, box, comp))
+        else:
+            labels[box][comp] = 0
     vetoed: set[int] = set()
-    if max_context_change is not None:  # surface change against every reference date
+    if max_context_change is not None and kept:  # surface change against every reference date
         for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
             changes = context_changes(target, ref, const, model.context)
             ids = {int(i) for i in veto(labels, changes, float(max_context_change))}
             vetoed = ids if k == 0 else vetoed & ids
-    boxes = ndimage.find_objects(labels)
-    kept: list[tuple[int, tuple[slice, slice], np.ndarray]] = []
-    for k, box in enumerate(boxes, start=1):
-        if box is None:
-            continue
-        comp = labels[box] == k
-        if comp.sum() >= min_area_px and k not in vetoed:
-            kept.append((k, box, comp))
-        else:
-            labels[box][comp] = 0
+        for k, box, comp in kept:
+            if k in vetoed:
+                labels[box][comp] = 0
+        kept = [item for item in kept if item[0] not in vetoed]
     rows, cols, xs, ys = [], [], [], []
     for _, box, comp in kept:
         w = prob[box] * comp
