@@ -333,14 +333,22 @@ def evaluate_detector(
 def _pod_figure(summary: dict):
     import matplotlib.pyplot as plt
 
+    rates = np.asarray(summary["rates_kg_h"])
+    pod = np.asarray(summary["pod_detector"])
+    lo, hi = np.asarray(summary["pod_detector_ci90"]).T
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.semilogx(summary["rates_kg_h"], summary["pod_detector"], "o-", label="detector")
-    ax.semilogx(summary["rates_kg_h"], summary["pod_mbmp_baseline"], "s--", label="MBMP threshold")
+    ax.fill_between(rates, lo, hi, color="C0", alpha=0.2, lw=0, label="detector, 90 % interval")
+    ax.plot(rates, pod, "o-", color="C0", label="detector")
+    ax.plot(rates, summary["pod_mbmp_baseline"], "s--", color="C1", label="MBMP threshold")
+    ax.set_xscale("log")
     ax.axhline(0.5, color="0.6", lw=0.8)
     ax.set_xlabel("emission rate (kg/h)")
     ax.set_ylabel("probability of detection")
-    ax.set_title(f"POD at {summary['fp_per_100km2_at_threshold']:.2g} FP / 100 km2")
+    f_lo, f_hi = summary["fp_per_100km2_ci90"]
+    ax.set_title(f"POD at {summary['fp_per_100km2_at_threshold']:.2g} FP / 100 km2 "
+                 f"({f_lo:.2g}-{f_hi:.2g}), threshold {summary['threshold']:.3g}")  # fmt: skip
     ax.legend()
+    fig.tight_layout()
     return fig
 
 
