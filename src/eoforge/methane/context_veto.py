@@ -57,12 +57,13 @@ def context_changes(
 
 def veto(labels: np.ndarray, changes: Sequence[np.ndarray], max_change: float) -> np.ndarray:
     """Ids (sorted) of the components of ``labels`` (0 = background) that the rule vetoes."""
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
+    inside = labels > 0
+    lab = labels[inside]  # only the labelled pixels: ndimage.median sorts whatever it is given
+    ids = np.unique(lab)
     if ids.size == 0 or not changes:
         return ids[:0]
     worst = np.zeros(ids.size)
     for d in changes:
-        med = np.asarray(ndimage.median(d, labels, ids), dtype=np.float64)
+        med = np.asarray(ndimage.median(d[inside], lab, ids), dtype=np.float64)
         np.maximum(worst, np.abs(med), out=worst)
     return ids[worst > max_change]

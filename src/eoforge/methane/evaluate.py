@@ -8,7 +8,8 @@ own simulator):
    every surface type, random wind; plain scenes by default, or with 0..``confounders_max``
    confounders and (in ``cloud_prob`` of the scenes) clouds, as in training: harder negatives.
 2. A detection map is thresholded at t; its 8-connected components of >= ``min_area_px`` pixels
-   that the context veto keeps (:mod:`.context_veto`, as in ``detect``) are candidate plumes. On plume-free scenes each one is a false positive; the FP rate is
+   that the context veto keeps (:mod:`.context_veto`, as in ``detect``) are candidate plumes.
+   On plume-free scenes each one is a false positive; the FP rate is
    FP(t) = (number of components) / (scanned area) x 100 km2.
 3. The detector's threshold t* is the lowest with FP(t*) <= ``fp_budget`` (default 2 per
    100 km2, Orbio's 2 plumes per 500 x 500 px). A plume is detected when a component overlaps
