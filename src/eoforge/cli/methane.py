@@ -74,10 +74,10 @@ def detect(
     from eoforge.core.progress import progress_bar
     from eoforge.methane.detect import detect as run_detect
     from eoforge.methane.detect_outputs import write_outputs
-    from eoforge.methane.pair_files import load_pair
+    from eoforge.methane.pair_files import load_pair, load_reference
 
     t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza)
-    refs = [r] + [load_pair(target, path, sza_, vza_)[1] for path in reference[1:]]
+    refs = [r] + [load_reference(path, t, geo, target) for path in reference[1:]]
     with progress_bar("detecting", None) as prog:
         result = run_detect(t, refs, geo, sza_, vza_, threshold=threshold, min_area_px=min_area,
                             wind_speed=wind_speed, model=_detector(weights), tile=tile,

@@ -49,13 +49,10 @@ def load_pair(
         ShapeError: If the two files are not on the same grid (shape, transform or CRS).
         InputError: If a band or an angle is missing.
     """
-    from eoforge.io.sentinel2 import check_same_grid, read_s2_geotiff
+    from eoforge.io.sentinel2 import read_s2_geotiff
 
     t, geo_t = read_s2_geotiff(target, bands)
-    r, geo_r = read_s2_geotiff(reference, bands)
-    check_same_grid(geo_t, geo_r, np.shape(t[bands[0]]), np.shape(r[bands[0]]),
-                    f"target {str(target)!r} and reference {str(reference)!r} are not on the same "
-                    "grid (warp the reference onto the target grid first)")  # fmt: skip
+    r = load_reference(reference, t, geo_t, target, bands)
     tags = _angle_tags(Path(target))
     sza = tags.get("sza") if sza is None else sza
     vza = tags.get("vza", 5.0) if vza is None else vza
@@ -65,6 +62,27 @@ def load_pair(
             "granule metadata MTD_TL.xml) or tag the GeoTIFF with SZA."
         )
     return t, r, geo_t, float(sza), float(vza)
+
+
+def load_reference(
+    reference: str | os.PathLike[str],
+    target_bands: dict,
+    target_geo: GeoInfo,
+    target: str | os.PathLike[str],
+    bands: tuple[str, ...] = DETECTOR_BANDS,
+) -> dict:
+    """Read one more reference date for an already read target (same checks as load_pair).
+
+    Raises:
+        ShapeError: If the file is not on the target's grid.
+    """
+    from eoforge.io.sentinel2 import check_same_grid, read_s2_geotiff
+
+    r, geo_r = read_s2_geotiff(reference, bands)
+    check_same_grid(target_geo, geo_r, np.shape(target_bands[bands[0]]), np.shape(r[bands[0]]),
+                    f"target {str(target)!r} and reference {str(reference)!r} are not on the same "
+                    "grid (warp the reference onto the target grid first)")  # fmt: skip
+    return r
 
 
 def simulate_to_files(
