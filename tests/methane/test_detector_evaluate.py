@@ -4,15 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from eoforge.methane.detection_stats import fp_bootstrap, wilson_interval
 from eoforge.methane.detector import load_default_detector
-from eoforge.methane.evaluate import (
-    EvaluateConfig,
-    _components,
-    _rate_at,
-    evaluate_detector,
-    fp_bootstrap,
-    wilson_interval,
-)
+from eoforge.methane.evaluate import EvaluateConfig, _components, _rate_at, evaluate_detector
 
 torch.set_num_threads(1)
 

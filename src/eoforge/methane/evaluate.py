@@ -45,6 +45,7 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE, context_changes, veto
+from eoforge.methane.detection_stats import fp_bootstrap, wilson_interval
 from eoforge.methane.detector.features import scene_constants
 from eoforge.methane.detector.infer import predict
 from eoforge.methane.detector.train import TRAIN_SEED_LIMIT
@@ -160,27 +161,6 @@ def fixed_threshold(value: str | float | None, detector: Detector) -> float | No
         return float(value)
     except ValueError:
         raise InputError(f"--threshold {value!r}: pass a number in (0, 1) or 'detector'.") from None
-
-
-def wilson_interval(hits: int, n: int, confidence: float = 0.9) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion hits / n (two-sided ``confidence``)."""
-    from scipy.stats import norm
-
-    if n <= 0:
-        return (0.0, 1.0)
-    z = float(norm.ppf(0.5 + confidence / 2.0))
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def fp_bootstrap(counts: np.ndarray, seed: int, n_boot: int = 2000) -> np.ndarray:
-    """Bootstrap totals (n_boot, T) of per-scene false-plume counts (n_scenes, T): scenes are
-    resampled with replacement, each keeping its counts at every threshold."""
-    counts = np.asarray(counts)
-    idx = as_generator(seed).integers(0, counts.shape[0], size=(n_boot, counts.shape[0]))
-    return np.stack([counts[row].sum(axis=0) for row in idx])
 
 
 def _scene_effects(rng: np.random.Generator, config: EvaluateConfig) -> dict:
