@@ -13,6 +13,7 @@ from eoforge.curation.dynamic import (
     DynamicCurator,
     load_selection,
 )
+from tests.gloo import retry_gloo_mesh
 
 N = 240
 
@@ -190,24 +191,12 @@ def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
         dist.destroy_process_group()
 
 
-def _spawn_two_ranks(tmp_path, attempts: int = 3) -> None:
-    """Run _ddp_worker on 2 gloo ranks over loopback. Gloo's TCP mesh set-up itself fails now and
-    then on a loaded CI machine ("connectFullMesh failed ... Connection closed by peer", before
-    any of our code runs); such attempts are retried with a fresh rendezvous file."""
+def test_sampler_reads_rank_from_torch_distributed(tmp_path):
     import torch.multiprocessing as mp
 
-    for attempt in range(attempts):
-        init = tmp_path / f"init{attempt}"
-        try:
-            mp.spawn(_ddp_worker, args=(2, str(init), str(tmp_path)), nprocs=2, join=True)
-            return
-        except mp.ProcessRaisedException as err:
-            if "connectFullMesh" not in str(err) or attempt == attempts - 1:
-                raise
-
-
-def test_sampler_reads_rank_from_torch_distributed(tmp_path):
-    _spawn_two_ranks(tmp_path)
+    retry_gloo_mesh(lambda attempt: mp.spawn(
+        _ddp_worker, args=(2, str(tmp_path / f"init{attempt}"), str(tmp_path)), nprocs=2, join=True
+    ))  # fmt: skip
     shards = [np.load(tmp_path / f"rank{r}.npy") for r in range(2)]
     assert shards[0].size == shards[1].size == 11  # 21 indices, one padded repeat
     assert set(np.concatenate(shards)) == set(range(50, 71))

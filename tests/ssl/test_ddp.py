@@ -9,6 +9,7 @@ import torch
 from eoforge.curation.dynamic import CurationConfig
 from eoforge.sar.wv import synth_wv
 from eoforge.ssl.pretrain import SSLConfig, pretrain
+from tests.gloo import retry_gloo_mesh
 
 torch.set_num_threads(1)
 
@@ -18,23 +19,13 @@ TINY = dict(encoder="vit-tiny/8", encoder_dim=16, encoder_depth=1, batch_size=8,
             curation=CurationConfig(mode="static", ratio=0.5, n_clusters=(6, 2)))  # fmt: skip
 
 
-def _pretrain_two_ranks(wv, tmp_path, attempts: int = 3):
-    """The 2-process run, retried when gloo's own TCP mesh set-up fails (it does now and then on
-    a loaded CI machine: "connectFullMesh failed ... Connection closed by peer")."""
-    for attempt in range(attempts):
-        try:
-            return pretrain(SSLConfig(**TINY, epochs=1, devices=2), wv, tmp_path / f"two{attempt}")
-        except Exception as err:  # the spawn wrapper re-raises the worker's error as text
-            if "connectFullMesh" not in str(err) or attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 @pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs gloo")
 def test_two_cpu_processes_match_single_process_curation(tmp_path):
     wv = synth_wv(64, size=16, seed=3)
     single = pretrain(SSLConfig(**TINY, epochs=1, devices=1), wv, tmp_path / "one")
-    ddp = _pretrain_two_ranks(wv, tmp_path)
+    ddp = retry_gloo_mesh(lambda attempt: pretrain(
+        SSLConfig(**TINY, epochs=1, devices=2), wv, tmp_path / f"two{attempt}"
+    ))  # fmt: skip
     # static curation at epoch 0 embeds with the (identical) initial teacher: the selection made
     # from embeddings sharded over two ranks and gathered equals the single-process one
     sel1 = np.load(single / "selections" / "epoch_0000.npz")["indices"]
