@@ -59,3 +59,17 @@ def test_run_dir_layout(tmp_path):
     assert (run.path / "config.yaml").read_text().count("seed: 5") == 1
     assert {"config.yaml", "metrics.json", "figures/line.png"} <= set(manifest["files"])
     assert run.checkpoints.is_dir()
+
+
+def test_files_written_through_a_library_get_the_umask_permissions(tmp_path):
+    """safetensors creates 0600 files; a weight file must be readable by others (umask 022)."""
+    import os
+    import stat
+
+    from eoforge.core.atomic import _UMASK, atomic_path
+
+    target = tmp_path / "w.bin"
+    with atomic_path(target) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_UMASK

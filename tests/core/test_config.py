@@ -51,3 +51,32 @@ def test_frozen_and_updated():
     assert new.n_clusters == 5 and new.method == cfg.method
     with pytest.raises(ConfigError, match="threshold"):
         cfg.updated(threshold="high")
+
+
+def test_unknown_key_lists_the_nearest_valid_keys_not_all_of_them():
+    from pydantic import BaseModel
+
+    from eoforge.core.config import RunConfig
+    from eoforge.core.errors import ConfigError
+
+    class Inner(BaseModel):
+        model_config = {"extra": "forbid"}
+        ratio: float = 0.5
+        refresh_every: int = 2
+
+    class Cfg(RunConfig):
+        batch_size: int = 8
+        base_lr: float = 1e-3
+        epochs: int = 3
+        warmup_epochs: int = 1
+        inner: Inner = Inner()
+
+    with pytest.raises(ConfigError) as err:
+        Cfg.from_dict({"batch_sise": 4})
+    msg = str(err.value)
+    assert "batch_sise: unknown key (did you mean batch_size?)" in msg
+    assert "epochs" not in msg  # not the whole list
+    with pytest.raises(ConfigError, match=r"inner.ratoi: unknown key \(did you mean ratio\?\)"):
+        Cfg.from_dict({"inner": {"ratoi": 0.2}})
+    with pytest.raises(ConfigError, match="check the spelling"):
+        Cfg.from_dict({"zzz": 1})

@@ -90,6 +90,13 @@ def test_tiny_training_run_writes_loadable_weights_and_resumes(tmp_path):
     train_detector(cfg.updated(steps=4), tmp_path / "run")
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 4
+    # Other settings on the same folder stop with the options named; nothing is rewritten.
+    saved = [(tmp_path / "run" / n).read_bytes() for n in ("config.yaml", "detector.json")]
+    for change, named in (({"batch_size": 4}, "--batch-size 2 -> 4"), ({"patch": 96}, "--patch"),
+                          ({"lr": 1e-2}, "--lr"), ({"seed": 3}, "--seed 0 -> 3")):  # fmt: skip
+        with pytest.raises(ConfigError, match=named):
+            train_detector(cfg.updated(steps=4, **change), tmp_path / "run")
+    assert saved == [(tmp_path / "run" / n).read_bytes() for n in ("config.yaml", "detector.json")]
     # The same config in a fresh folder reproduces the first weights exactly (seeded).
     again = load_detector(train_detector(cfg, tmp_path / "again"))
     x = torch.randn(1, n_channels(smooth=cfg.smooth_sigma), 32, 32)

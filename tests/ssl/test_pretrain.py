@@ -79,9 +79,20 @@ def test_outputs_load_back_and_differ_from_init(wv, tmp_path):
     assert metrics["final"]["teacher_entropy"] <= np.log(32) + 1e-4
 
 
-def test_resume_with_other_settings_is_refused(wv, tmp_path):
-    pretrain(SSLConfig(**TINY, epochs=1), wv, tmp_path / "run")
-    with pytest.raises(ConfigError, match="different settings"):
+def test_resume_with_other_settings_or_data_is_refused(wv, tmp_path):
+    cfg = SSLConfig(**TINY, epochs=1)
+    pretrain(cfg, wv, tmp_path / "run")
+    before = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match="config key 'out_dim' 32 -> 64"):
         pretrain(SSLConfig(**{**TINY, "out_dim": 64}, epochs=1), wv, tmp_path / "run")
+    with pytest.raises(ConfigError, match="--batch-size 16 -> 8"):
+        pretrain(SSLConfig(**{**TINY, "batch_size": 8}, epochs=1), wv, tmp_path / "run")
+    # a store of another seed (same shape) or another length: the data differ, not a crash
+    for other in (synth_wv(96, size=16, seed=7), synth_wv(80, size=16, seed=1)):
+        with pytest.raises(ConfigError, match="training data 96x16x16"):
+            pretrain(cfg, other, tmp_path / "run")
+    assert (tmp_path / "run" / "config.yaml").read_text() == before
+    # more epochs on the same data: allowed
+    pretrain(cfg.updated(epochs=2), wv, tmp_path / "run")
     with pytest.raises(DataNotFoundError):
         pretrain(SSLConfig(**TINY), tmp_path / "missing.zarr", tmp_path / "other")

@@ -1,9 +1,14 @@
-"""Shared CLI helpers: turn eoforge errors into one red line and exit code 2."""
+"""Shared CLI helpers: one red line and exit code 2 for errors, 130 for Ctrl-C, no partial runs."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import os
+import shutil
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -13,16 +18,74 @@ from eoforge.core.errors import EoforgeError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    ckpts = folder / "checkpoints"
+    return ckpts.is_dir() and any(p.is_file() for p in ckpts.rglob("*"))
+
+
+def _discard_new_run(out: Path | None, created: bool) -> bool:
+    """Remove a run folder this command created if it holds no checkpoint; ``True`` if removed."""
+    if out is None or not created or not out.is_dir() or _has_checkpoint(out):
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    return True
+
+
+@contextlib.contextmanager
+def _sigint_flag() -> Iterator[list[bool]]:
+    """Record whether SIGINT arrived: libraries may turn Ctrl-C into ``SystemExit(1)``."""
+    hit: list[bool] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        hit.append(True)
+        signal.default_int_handler(signum, frame)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield hit
+        return
+    try:
+        yield hit
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def fail_on_error(func: F) -> F:
-    """Decorator: an :class:`EoforgeError` prints ``error: ...`` on stderr and exits with code 2."""
+    """Decorator of every command: one line and a clear exit code, and no half-made run folder.
+
+    - An :class:`EoforgeError` prints ``error: ...`` on stderr and exits with code 2.
+    - Ctrl-C exits with code 130 and says whether rerunning the command resumes.
+    - A command that fails before its first checkpoint removes the ``--out`` folder it created,
+      so the corrected command can use the same ``--out``.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EoforgeError as err:
-            typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(code=2) from None
+        out = kwargs.get("out")
+        out = Path(out) if isinstance(out, str | os.PathLike) else None
+        created = out is not None and not out.exists()
+        with _sigint_flag() as sigint:
+            try:
+                return func(*args, **kwargs)
+            except EoforgeError as err:
+                _discard_new_run(out, created)
+                typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
+                raise typer.Exit(code=2) from None
+            except (KeyboardInterrupt, SystemExit) as err:
+                if isinstance(err, SystemExit) and not sigint:
+                    raise
+                _discard_new_run(out, created)
+                again = "resume" if out is not None and _has_checkpoint(out) else "start again"
+                typer.secho(f"interrupted; rerun the same command to {again}.", err=True)
+                raise typer.Exit(code=INTERRUPTED) from None
+            except Exception:
+                _discard_new_run(out, created)
+                raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -16,6 +16,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process umask, read once (reading it means setting it).
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
@@ -44,6 +54,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to the temporary path {tmp} for {final}")
+        if tmp.is_file():  # some writers (safetensors) create 0600 files: use the umask
+            os.chmod(tmp, 0o666 & ~_UMASK)
         if final.is_dir() and not final.is_symlink():
             backup = final.with_name(f".{final.name}.old")
             shutil.rmtree(backup, ignore_errors=True)

@@ -43,14 +43,8 @@ class RunConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}"
-                for e in err.errors()
-            )
-            raise ConfigError(
-                f"invalid {cls.__name__} in {source}: {problems}. "
-                f"Fix these keys; allowed keys are {sorted(cls.model_fields)}."
-            ) from None
+            problems = "; ".join(_describe(cls, e) for e in err.errors())
+            raise ConfigError(f"invalid {cls.__name__} in {source}: {problems}.") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
@@ -72,3 +66,21 @@ class RunConfig(BaseModel):
         """A validated copy with some fields changed (e.g. from command-line overrides)."""
         merged = {**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}}
         return type(self).from_dict(merged, source="overrides")
+
+
+def _describe(cls: type[BaseModel], error: Any) -> str:
+    """One pydantic error as ``key: message``; an unknown key comes with its nearest valid keys."""
+    import difflib
+
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc) or "<root>"
+    if error["type"] != "extra_forbidden":
+        return f"{key}: {error['msg']}"
+    model: Any = cls
+    for part in loc[:-1]:  # the model the unknown key was given to
+        field = getattr(model, "model_fields", {}).get(part)
+        model = getattr(field, "annotation", None)
+    valid = sorted(getattr(model, "model_fields", {}) or {})
+    near = difflib.get_close_matches(loc[-1], valid, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(near)}?" if near else "check the spelling"
+    return f"{key}: unknown key ({hint})"

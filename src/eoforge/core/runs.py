@@ -25,7 +25,7 @@ from eoforge.core.config import RunConfig
 
 
 class RunDir:
-    """A run folder. Creating one makes the folder and its ``figures/`` sub-folder.
+    """A run folder. Creating one makes the folder; ``figures/`` appears with the first figure.
 
     Args:
         path: Folder of the run (created if missing).
@@ -35,7 +35,6 @@ class RunDir:
     def __init__(self, path: str | os.PathLike[str], config: RunConfig | None = None) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.figures.mkdir(exist_ok=True)
         self._started = time.perf_counter()
         self._files: list[str] = []
         if config is not None:
@@ -43,7 +42,7 @@ class RunDir:
 
     @property
     def figures(self) -> Path:
-        """Folder for figures."""
+        """Folder for figures (created by :meth:`save_figure`)."""
         return self.path / "figures"
 
     @property

@@ -40,6 +40,7 @@ import torch
 from eoforge.core.atomic import atomic_path, atomic_write_json, atomic_write_text
 from eoforge.core.errors import ConfigError, ShapeError
 from eoforge.core.progress import ProgressCallback
+from eoforge.core.resume import check_resume, data_fingerprint, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.diffusion.config import RESUMABLE_CHANGES, DiffusionConfig, build_model
 from eoforge.diffusion.data import ImageDataset, make_dataset, normaliser_from_dict
@@ -74,17 +75,16 @@ def save_weights(module: torch.nn.Module, path: Path) -> Path:
     return path
 
 
-def _check_resume(run_path: Path, config: DiffusionConfig) -> Any:
-    """Compare with the saved config (only RESUMABLE_CHANGES may differ); return the normaliser."""
-    saved = DiffusionConfig.load(run_path / "config.yaml").to_dict()
-    new = config.to_dict()
-    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and new[k] != saved.get(k))
-    if diff:
-        raise ConfigError(
-            f"cannot resume {run_path}: its config differs in {diff}. Only {RESUMABLE_CHANGES} "
-            "may change on resume; use a new --out folder or resume=False."
-        )
-    return normaliser_from_dict(json.loads((run_path / "normaliser.json").read_text()))
+#: Command-line option of each config key (named in resume errors).
+OPTIONS = {
+    "kind": "--kind", "steps": "--steps", "batch_size": "--batch-size",
+    "accumulate": "--accumulate", "unet.image_size": "--image-size",
+    "unet.learned_variance": "--learned-variance/--fixed-variance",
+    "prediction": "--prediction", "unet.num_classes": "--class-cond",
+    "num_timesteps": "--timesteps", "lr": "--lr", "ema_decay": "--ema-decay",
+    "checkpoint_every": "--checkpoint-every", "sample_every": "--sample-every",
+    "seed": "--seed", "accelerator": "--device",
+}  # fmt: skip
 
 
 def train(
@@ -117,11 +117,19 @@ def train(
     """
     run_path = Path(out)
     ckpt = run_path / "checkpoints" / "last.ckpt"
-    resuming = resume and ckpt.is_file()
-    normaliser = _check_resume(run_path, config) if resuming else None
+    data = data_fingerprint(images, labels)
+    same = resume and check_resume(
+        run_path, config, data, allowed=RESUMABLE_CHANGES, options=OPTIONS
+    )
+    resuming = same and ckpt.is_file()
+    normaliser = None
+    if resuming:
+        saved = json.loads((run_path / "normaliser.json").read_text())
+        normaliser = normaliser_from_dict(saved)
     dataset, normaliser = make_dataset(images, labels, kind=config.kind, normaliser=normaliser)
     _check_data(config, dataset)
     run = RunDir(run_path, config)
+    record_fingerprint(run.path, config, data)
     atomic_write_json(run.file("normaliser.json"), normaliser.to_dict())
 
     cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu")

@@ -42,12 +42,16 @@ from eoforge.core.atomic import atomic_path, atomic_write_json
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import ConfigError, DataNotFoundError
 from eoforge.core.progress import ProgressCallback
+from eoforge.core.resume import check_resume, data_fingerprint, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.curation.dynamic import CurationConfig, DynamicCurator
 from eoforge.nn.encoders import build_encoder
 
-#: Config fields that may change when a run is resumed.
-RESUMABLE_CHANGES = ("epochs", "devices", "num_nodes", "num_workers", "accelerator", "data")
+#: Config fields that may change when a run is resumed (the data may move: their content is
+#: compared by fingerprint, not their path).
+RESUMABLE_CHANGES = (
+    "epochs", "devices", "num_nodes", "num_workers", "accelerator", "precision", "data",
+)  # fmt: skip
 
 
 class SSLConfig(RunConfig):
@@ -171,18 +175,18 @@ def build_seeded_encoder(config: SSLConfig) -> torch.nn.Module:
         return build_encoder(**encoder_kwargs(config))
 
 
-def _check_resume(run: RunDir, config: SSLConfig) -> None:
-    path = run.path / "config.yaml"
-    if not path.exists():
-        return
-    old = type(config).load(path).to_dict()
-    new = config.to_dict()
-    diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
-    if diff:
-        raise ConfigError(
-            f"run folder {str(run.path)!r} holds a run with different settings ({diff}); "
-            "use a new --out folder or the same settings to resume."
-        )
+#: Command-line option of each config key (named in resume errors).
+OPTIONS = {
+    "epochs": "--epochs", "encoder": "--encoder", "encoder_dim": "--encoder-dim",
+    "encoder_depth": "--encoder-depth", "batch_size": "--batch-size", "lr": "--lr",
+    "devices": "--devices", "num_nodes": "--num-nodes", "accelerator": "--device",
+    "precision": "--precision", "global_size": "--global-size", "local_size": "--local-size",
+    "n_local_crops": "--n-local-crops", "num_workers": "--workers", "seed": "--seed",
+    "curation.mode": "--curation", "curation.ratio": "--ratio",
+    "curation.warmup_epochs": "--warmup-epochs", "curation.refresh_every": "--refresh-every",
+    "curation.n_clusters": "--n-clusters", "curation.eta": "--eta",
+    "curation.pool_size": "--pool-size", "curation.seed": "--seed",
+}  # fmt: skip
 
 
 class _CpuSpawnDDP(DDPStrategy):
@@ -300,8 +304,10 @@ def pretrain(
     from eoforge.ssl.module import CuratedDataModule, DINOModule
 
     wv = load_data(data)
+    fingerprint = data_fingerprint(wv.images, getattr(wv, "labels", None))
+    check_resume(out, config, fingerprint, allowed=RESUMABLE_CHANGES, options=OPTIONS)
     run = RunDir(out)
-    _check_resume(run, config)
+    record_fingerprint(run.path, config, fingerprint)
     run.save_config(config)
     norm_path = run.file("normaliser.json")
     if norm_path.exists():

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import InputError
+from eoforge.core.resume import check_resume, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
 from eoforge.methane.detector.features import build_inputs, channel_names
@@ -253,6 +254,18 @@ class DetectorModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+#: Config keys that may change when a run is resumed: more steps (the cosine schedule then
+#: stretches to the new total from the step reached), and where and how fast it runs.
+RESUMABLE_CHANGES = ("steps", "device", "devices", "threads")
+
+#: Command-line option of each config key (named in resume errors).
+OPTIONS = {
+    "steps": "--steps", "batch_size": "--batch-size", "patch": "--patch", "lr": "--lr",
+    "device": "--device", "devices": "--devices", "precision": "--precision",
+    "num_workers": "--workers", "threads": "--threads", "seed": "--seed", "init": "--init",
+}  # fmt: skip
+
+
 def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
     """Train a detector and write ``OUT/detector.safetensors`` + ``OUT/detector.json``.
 
@@ -266,7 +279,9 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
     Returns:
         Path of the written ``detector.safetensors``.
     """
+    check_resume(out, config, allowed=RESUMABLE_CHANGES, options=OPTIONS)
     run = RunDir(out, config)
+    record_fingerprint(run.path, config)
     if config.threads is not None or config.device in ("cpu", "auto"):
         from eoforge.methane.detector.weights import set_threads
 
