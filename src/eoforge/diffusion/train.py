@@ -53,6 +53,8 @@ from eoforge.diffusion.module import (
     grid_figure,
     save_sample_grid,
 )
+from eoforge.nn.device import resolve_device
+from eoforge.nn.lightning_quiet import quiet_lightning
 
 __all__ = [
     "RESUMABLE_CHANGES",
@@ -116,6 +118,7 @@ def train(
         The run folder path.
     """
     run_path = Path(out)
+    cuda = resolve_device(config.accelerator, "--device") == "gpu"
     ckpt = run_path / "checkpoints" / "last.ckpt"
     data = data_fingerprint(images, labels)
     same = resume and check_resume(
@@ -132,12 +135,10 @@ def train(
     record_fingerprint(run.path, config, data)
     atomic_write_json(run.file("normaliser.json"), normaliser.to_dict())
 
-    cuda = torch.cuda.is_available() and config.accelerator in ("auto", "gpu")
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), quiet_lightning():
         torch.manual_seed(config.seed)
         module = DiffusionModule(config, dataset)
-        _quiet_lightning()
         trainer = pl.Trainer(
             accelerator="gpu" if cuda else "cpu", devices=1,
             precision="bf16-mixed" if cuda else "32-true",
@@ -195,18 +196,6 @@ def _write_log(run: RunDir, rows: list[dict[str, float]]) -> None:
         f"{int(r['step'])},{r['loss']:.6g},{r['mse']:.6g},{r['vlb']:.6g}" for r in rows
     ]
     atomic_write_text(run.file("train_log.csv"), "\n".join(lines) + "\n")
-
-
-def _quiet_lightning() -> None:
-    import logging
-    import warnings
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings(
-        "ignore",
-        message=".*(num_workers|IterableDataset|checkpoint that ended|eval mode|LeafSpec).*",
-    )
 
 
 def config_for_data(
