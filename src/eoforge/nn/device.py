@@ -35,7 +35,5 @@ def resolve_device(name: str, option: str = "--accelerator") -> Literal["cpu", "
         return "cpu"
     visible = torch.cuda.is_available()
     if kind == "gpu" and not visible:
-        raise InputError(
-            f"{option} gpu but no CUDA device is visible; use {option} cpu or auto."
-        )
+        raise InputError(f"{option} gpu but no CUDA device is visible; use {option} cpu or auto.")
     return "gpu" if visible else "cpu"

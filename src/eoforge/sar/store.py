@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from eoforge.core.atomic import _json_safe, atomic_path
-from eoforge.core.errors import DataNotFoundError, InputError, bad_value
+from eoforge.core.errors import DataNotFoundError, EoforgeError, InputError, bad_value
 from eoforge.core.seeding import spawn_seeds
 from eoforge.io.netcdf import open_dataset, write_dataset
 from eoforge.sar.wv import CLASSES, WVSet, synth_wv
@@ -147,21 +148,21 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
     ds = _open(path)
     try:
         n, h, w = ds["images"].shape
-        labels = np.asarray(ds["labels"].values)
+        labels = _values(ds, "labels", path)
         classes = tuple(json.loads(ds.attrs.get("classes", "[]"))) or CLASSES
         out: dict[str, Any] = {
             "n": int(n), "height": int(h), "width": int(w), "dtype": str(ds["images"].dtype),
             "classes": list(classes),
             "class_counts": np.bincount(labels[labels >= 0], minlength=len(classes)).tolist(),
             "unlabelled": int((labels < 0).sum()),
-            "near_duplicates": int((np.asarray(ds["duplicate_of"].values) >= 0).sum()),
+            "near_duplicates": int((_values(ds, "duplicate_of", path) >= 0).sum()),
         }  # fmt: skip
         out["incidence"] = None
         if "incidence" in ds:
-            angles, counts = np.unique(np.asarray(ds["incidence"].values), return_counts=True)
+            angles, counts = np.unique(_values(ds, "incidence", path), return_counts=True)
             out["incidence"] = {float(a): int(c) for a, c in zip(angles, counts, strict=True)}
         for name in ("wind_speed", "hs"):
-            v = np.asarray(ds[name].values, dtype=np.float64)
+            v = _values(ds, name, path).astype(np.float64)
             v = v[np.isfinite(v)]
             out[name] = (float(v.min()), float(np.median(v)), float(v.max())) if v.size else None
     finally:
@@ -176,7 +177,23 @@ def _open(path: str | os.PathLike[str]) -> xr.Dataset:
             f"WV store {str(p)!r} does not exist; create one with `eoforge sar synth-wv --out` "
             "or eoforge.sar.store.save_wv."
         )
-    ds = open_dataset(p)
+    if p.is_file() and p.suffix.lower() not in _SUFFIXES:
+        raise InputError(
+            f"{str(p)!r} is a {p.suffix or 'suffix-less'} file, not a WV store; pass a .zarr "
+            "store or .nc file written by `eoforge sar synth-wv` or `eoforge sar import` (which "
+            "also reads folders of .npy/.tif/.png imagettes)."
+        )
+    with warnings.catch_warnings():  # zarr warns about unknown folders before the error below
+        warnings.simplefilter("ignore")
+        try:
+            ds = open_dataset(p)
+        except EoforgeError:
+            raise
+        except Exception as err:  # whatever the zarr/netCDF libraries raise: one line
+            raise InputError(
+                f"could not open the WV store {str(p)!r} ({type(err).__name__}); write it again "
+                "with `eoforge sar synth-wv` or `eoforge sar import`."
+            ) from None
     missing = [v for v in _VARS if v not in ds.variables]
     if missing:
         held = sorted(ds.data_vars)
@@ -187,6 +204,19 @@ def _open(path: str | os.PathLike[str]) -> xr.Dataset:
             "eoforge.sar.readers.load_imagettes."
         )
     return ds
+
+
+def _values(ds: xr.Dataset, name: str, path: str | os.PathLike[str]) -> np.ndarray:
+    """The values of ``ds[name]``; corrupt or missing chunks become one :class:`InputError`."""
+    try:
+        return np.asarray(ds[name].values)
+    except Exception as err:  # zarr codecs, HDF5 and the file system raise many types
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise InputError(
+            f"could not read {name!r} from the WV store {str(path)!r} (corrupt or missing chunks: "
+            f"{type(err).__name__}: {first}); write the store again (`eoforge sar synth-wv` or "
+            "`eoforge sar import`)."
+        ) from None
 
 
 def load_wv(path: str | os.PathLike[str]) -> WVSet:
@@ -200,8 +230,8 @@ def load_wv(path: str | os.PathLike[str]) -> WVSet:
     try:
         classes = tuple(json.loads(ds.attrs.get("classes", "[]"))) or CLASSES
         attrs = json.loads(ds.attrs.get("wvset_attrs", "{}"))
-        arrays = {v: np.asarray(ds[v].values) for v in _VARS}
-        inc = np.asarray(ds["incidence"].values, np.float32) if "incidence" in ds else None
+        arrays = {v: _values(ds, v, path) for v in _VARS}
+        inc = _values(ds, "incidence", path).astype(np.float32) if "incidence" in ds else None
     finally:
         ds.close()
     return WVSet(

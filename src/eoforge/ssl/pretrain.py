@@ -45,6 +45,7 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import check_resume, data_fingerprint, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.curation.dynamic import CurationConfig, DynamicCurator
+from eoforge.nn.device import resolve_device
 from eoforge.nn.encoders import build_encoder
 
 #: Config fields that may change when a run is resumed (the data may move: their content is
@@ -206,7 +207,7 @@ class _CpuSpawnDDP(DDPStrategy):
 
 
 def _trainer_kwargs(config: SSLConfig) -> dict[str, Any]:
-    gpu = config.accelerator != "cpu" and torch.cuda.is_available()
+    gpu = resolve_device(config.accelerator) == "gpu"
     precision = config.precision
     if precision == "auto":
         precision = "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
@@ -304,6 +305,7 @@ def pretrain(
     from eoforge.ssl.module import CuratedDataModule, DINOModule
 
     wv = load_data(data)
+    resolve_device(config.accelerator)  # `gpu` without a GPU is refused before anything is made
     fingerprint = data_fingerprint(wv.images, getattr(wv, "labels", None))
     check_resume(out, config, fingerprint, allowed=RESUMABLE_CHANGES, options=OPTIONS)
     run = RunDir(out)
