@@ -69,19 +69,38 @@ def detect(
     tile: Annotated[int, typer.Option(help="Inference window (pixels).")] = 512,
     weights: Weights = None,
     max_context_change: MaxContextChange = DEFAULT_MAX_CONTEXT_CHANGE,
+    quantification: Annotated[
+        float | None,
+        typer.Option(
+            help="Divide the files' values by this to get reflectance (e.g. 100 for percent); "
+            "default: their QUANTIFICATION_VALUE tag, else 10000 for integer DN, 1 for floats."
+        ),
+    ] = None,
 ) -> None:
-    """Detect plumes: writes probability.tif, column.tif, plumes.geojson and detection.png."""
+    """Detect plumes: writes probability.tif, column.tif, plumes.geojson, detection.png and
+    report.html.
+
+    The files must be on a projected grid in metres at 20 m; 10 m (or 20/k m) grids are
+    averaged k x k to 20 m (said on stderr and in plumes.geojson), other grids are refused.
+    """
     from eoforge.core.progress import progress_bar
     from eoforge.methane.detect import detect as run_detect
     from eoforge.methane.detect_outputs import write_outputs
     from eoforge.methane.pair_files import load_pair, load_reference
 
-    t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza)
-    refs = [r] + [load_reference(path, t, geo, target) for path in reference[1:]]
+    notes: list[str] = []
+    t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza,
+                                      quantification=quantification, notes=notes)  # fmt: skip
+    refs = [r] + [load_reference(path, t, geo, target, quantification=quantification,
+                                 notes=notes) for path in reference[1:]]  # fmt: skip
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     with progress_bar("detecting", None) as prog:
         result = run_detect(t, refs, geo, sza_, vza_, threshold=threshold, min_area_px=min_area,
                             wind_speed=wind_speed, model=_detector(weights), tile=tile,
                             progress=prog, max_context_change=max_context_change or None)  # fmt: skip
+    if notes:
+        result.scene["input_resampled"] = notes
     paths = write_outputs(result, out)
     typer.echo(json.dumps(result.table(), indent=2))
     for warning in result.scene.get("warnings", []):

@@ -49,6 +49,9 @@ _COMMON = {
 }  # fmt: skip
 _BAND_RE = re.compile(r"^B0?(\d{1,2}A?)(?:_?\d{2}M)?$")
 _OFFSET_TAGS = ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")
+_QUANTIFICATION_TAGS = ("QUANTIFICATION_VALUE", "BOA_QUANTIFICATION_VALUE")
+MAX_MEDIAN = 1.5
+"""Largest median reflectance a band may have before the reader calls its scale wrong."""
 
 
 def canonical_band(name: str | None) -> str | None:
@@ -81,19 +84,58 @@ def _check_bands(bands: Sequence[str]) -> list[str]:
     return out
 
 
-def _to_reflectance(dn: np.ndarray, offset: float, nodata: float | None) -> np.ndarray:
-    """(DN + offset) / 10000 for integer data with DN 0 (and ``nodata``) -> NaN; floats as is."""
+def _to_reflectance(
+    dn: np.ndarray, offset: float, nodata: float | None, quantification: float | None = None
+) -> np.ndarray:
+    """(DN + offset) / quantification (default 10000) for integer data with DN 0 (and
+    ``nodata``) -> NaN; floats as is, or divided by ``quantification`` when it is given."""
     if np.issubdtype(dn.dtype, np.floating):
         out = dn.astype(np.float32, copy=False)
         if nodata is not None and np.isfinite(nodata):
             out = np.where(out == nodata, np.float32(np.nan), out)
+        if quantification is not None and quantification != 1.0:
+            out = out / np.float32(quantification)
         return out
     bad = dn == 0
     if nodata is not None:
         bad |= dn == nodata
-    out = (dn.astype(np.float32) + np.float32(offset)) / np.float32(QUANTIFICATION)
+    q = QUANTIFICATION if quantification is None else quantification
+    out = (dn.astype(np.float32) + np.float32(offset)) / np.float32(q)
     out[bad] = np.nan
     return out
+
+
+def _quantification_from_tags(tags: Mapping[str, str]) -> float | None:
+    for key in _QUANTIFICATION_TAGS:
+        if key in tags:
+            return float(tags[key])
+    return None
+
+
+def check_reflectance(
+    bands: Mapping[str, np.ndarray], source: str, scale: str, max_median: float = MAX_MEDIAN
+) -> None:
+    """Raise :class:`InputError` if a band's median is far above reflectance 1 or has no data.
+
+    Catches files read with the wrong scale: reflectance x 100 (percent), digital numbers stored
+    as floats, or integer data with another quantification than the one declared. ``scale``
+    says how the values were converted (named in the message).
+    """
+    for band, arr in bands.items():
+        a = np.asarray(arr)
+        step = max(1, int(np.sqrt(a.size / 1e6)))  # the median of <= ~1e6 pixels
+        sample = a[::step, ::step]
+        finite = sample[np.isfinite(sample)]
+        if finite.size == 0:
+            raise InputError(f"band {band} of {source} has no valid pixels (all no-data).")
+        median = float(np.median(finite))
+        if median > max_median:
+            raise InputError(
+                f"band {band} of {source} has median {median:.4g} after {scale}, but reflectance "
+                f"is 0..1: if the file holds reflectance x 100 or digital numbers, declare the "
+                "scale with --quantification 100 (or 10000), quantification=..., or a "
+                "QUANTIFICATION_VALUE tag."
+            )
 
 
 def _offset_from_tags(tags: Mapping[str, str], band: str) -> float | None:
@@ -126,12 +168,16 @@ def read_s2_geotiff(
     *,
     offset: float | Mapping[str, float] | None = None,
     band_index: Mapping[str, int] | None = None,
+    quantification: float | None = None,
 ) -> tuple[dict[str, np.ndarray], GeoInfo]:
     """Read Sentinel-2 bands from a multi-band GeoTIFF (or single-band files) as reflectance.
 
     Bands are found by their descriptions (module docstring), or by ``band_index`` (1-based).
     Float data are taken as reflectance; integer data as DN, converted with
-    reflectance = (DN + offset) / 10000, DN 0 -> NaN.
+    reflectance = (DN + offset) / 10000, DN 0 -> NaN. A declared scale (``quantification``, or
+    the file's ``QUANTIFICATION_VALUE`` / ``BOA_QUANTIFICATION_VALUE`` tag) replaces 10000 for
+    integers and divides float data. The result is checked (:func:`check_reflectance`): a band
+    whose median is far above reflectance 1 (x 100, or DN read as reflectance) is an error.
 
     Args:
         path: A GeoTIFF, or a mapping band -> single-band file (e.g. STAC COG assets) that must
@@ -142,6 +188,8 @@ def read_s2_geotiff(
             ``_B11``), else from ``PROCESSING_BASELINE`` (>= 4.00: -1000), else 0.
         band_index: Optional mapping band -> 1-based band number for files without
             descriptions.
+        quantification: Divide the values by this (after the offset, for integers) to get
+            reflectance; default: the file's tag, else 10000 for integers and 1 for floats.
 
     Returns:
         (dict band -> (H, W) float32 reflectance, GeoInfo of the grid with the band names).
@@ -149,8 +197,11 @@ def read_s2_geotiff(
     Raises:
         DataNotFoundError: If a file or a requested band is missing.
         ShapeError: If single-band files are on different grids.
+        InputError: If a band's values are not reflectance at the declared scale.
     """
     wanted = _check_bands(bands)
+    if quantification is not None and not (np.isfinite(quantification) and quantification > 0):
+        raise bad_value("quantification", quantification, "a positive number (e.g. 10000)")
     if isinstance(path, Mapping):
         files = {canonical_band(k) or str(k): Path(v) for k, v in path.items()}
         missing = [b for b in wanted if b not in files]
@@ -158,7 +209,8 @@ def read_s2_geotiff(
             raise DataNotFoundError(f"no file given for bands {missing}; add them to the mapping.")
         out, geo0, shape0 = {}, None, None
         for b in wanted:
-            data, geo = read_s2_geotiff(files[b], [b], offset=offset, band_index={b: 1})
+            data, geo = read_s2_geotiff(files[b], [b], offset=offset, band_index={b: 1},
+                                        quantification=quantification)  # fmt: skip
             if geo0 is None:
                 geo0, shape0 = geo, data[b].shape
             else:
@@ -166,14 +218,18 @@ def read_s2_geotiff(
             out[b] = data[b]
         return out, GeoInfo(geo0.transform, geo0.crs, None, tuple(wanted))  # type: ignore[union-attr]
 
+    import warnings
+
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"GeoTIFF {str(p)!r} does not exist; check the path.")
     try:
-        src = rasterio.open(p)
+        with warnings.catch_warnings():  # the grid is returned; its users check it
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(p)
     except RasterioIOError as err:
         raise InputError(f"{str(p)!r} is not a readable raster ({err}).") from None
     with src:
@@ -195,6 +251,12 @@ def read_s2_geotiff(
         if bad_idx:
             raise bad_value("band_index", band_index, f"band numbers in 1..{src.count}")
         global_tags = src.tags()
+        q = quantification
+        if q is None:
+            q = _quantification_from_tags(global_tags)
+        integer = not np.issubdtype(np.dtype(src.dtypes[names[wanted[0]] - 1]), np.floating)
+        scale = (f"(DN + offset) / {q or QUANTIFICATION:g} (integer data)" if integer
+                 else f"dividing by {q:g}" if q else "reading floats as reflectance")  # fmt: skip
         out = {}
         for b in wanted:
             i = names[b]
@@ -206,8 +268,9 @@ def read_s2_geotiff(
                 off = _offset_from_tags(src.tags(i), b)
                 if off is None:
                     off = _offset_from_tags(global_tags, b) or 0.0
-            out[b] = _to_reflectance(src.read(i), off, src.nodata)
+            out[b] = _to_reflectance(src.read(i), off, src.nodata, q)
         geo = GeoInfo(src.transform, src.crs, None, tuple(wanted))
+    check_reflectance(out, repr(str(p)), scale)
     return out, geo
 
 

@@ -53,7 +53,7 @@ def _figure_png(result: DetectionResult) -> bytes:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
     im0 = axes[0].imshow(result.prob, vmin=0, vmax=1, cmap="magma")
-    fig.colorbar(im0, ax=axes[0], label="plume probability")
+    fig.colorbar(im0, ax=axes[0], label=f"plume probability (threshold {result.threshold:g})")
     vmax = max(0.1, float(np.nanpercentile(result.column, 99.9)))
     im1 = axes[1].imshow(result.column, vmin=0, vmax=vmax, cmap="viridis")
     fig.colorbar(im1, ax=axes[1], label="column enhancement (mol/m2)")
@@ -65,8 +65,6 @@ def _figure_png(result: DetectionResult) -> bytes:
                         color="w", fontsize=8, xytext=(5, 5), textcoords="offset points")  # fmt: skip
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[0].set_title(f"probability (threshold {result.threshold:g})")
-    axes[1].set_title(f"{len(result.plumes)} plume(s), wind {result.wind_speed:g} m/s")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
@@ -74,7 +72,8 @@ def _figure_png(result: DetectionResult) -> bytes:
 
 
 def write_outputs(result: DetectionResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write probability.tif, column.tif, plumes.geojson and detection.png into ``out_dir``.
+    """Write probability.tif, column.tif, plumes.geojson, detection.png and report.html
+    (:func:`write_report`) into ``out_dir``.
 
     Returns:
         Mapping output kind -> path.
@@ -93,6 +92,41 @@ def write_outputs(result: DetectionResult, out_dir: str | os.PathLike[str]) -> d
         "column": write_geotiff(out / "column.tif", result.column.astype(np.float32),
                                 info("ch4_column_enhancement_mol_m2")),
         "plumes": atomic_write_json(out / "plumes.geojson", plumes_geojson(result)),
-        "figure": atomic_write_bytes(out / "detection.png", _figure_png(result)),
+        "figure": atomic_write_bytes(out / "detection.png", png := _figure_png(result)),
     }  # fmt: skip
+    paths["report"] = write_report(result, out / "report.html", png)
     return paths
+
+
+def write_report(result: DetectionResult, path: str | os.PathLike[str], png: bytes) -> Path:
+    """``report.html``: the maps (``png``, from the detection figure), the plume table with
+    units, and the scene checks."""
+    from eoforge.core.report import Report
+
+    n = len(result.plumes)
+    report = Report("eoforge methane detect",
+                    f"{n} plume(s) at probability threshold {result.threshold:g}, "
+                    f"10 m wind {result.wind_speed:g} m/s")  # fmt: skip
+    report.section("Maps").add_png(
+        png, "Left: plume probability (0-1). Right: methane column enhancement (mol/m2). White "
+        "outlines: the detected plumes, labelled 'id: rate ± 1 sigma kg/h'.",
+    )  # fmt: skip
+    report.section("Plumes")
+    if result.plumes:
+        units = {"lon": "lon (deg)", "lat": "lat (deg)", "n_pixels": "pixels",
+                 "area_m2": "area (m2)", "score": "score (max prob.)",
+                 "rate_kg_h": "rate (kg/h)", "sigma_kg_h": "1 sigma (kg/h)"}  # fmt: skip
+        rows = [{"id": p.id} | {label: getattr(p, k) for k, label in units.items()}
+                for p in result.plumes]  # fmt: skip
+        report.add_table(rows, caption="Detected plumes (centroid in lon/lat)")
+    else:
+        report.add_text("No plume above the threshold.")
+    scene = result.scene
+    report.section("Scene checks")
+    scalars = {k: v for k, v in scene.items() if isinstance(v, int | float | str)}
+    if scalars:
+        report.add_table(scalars, caption="Scene checks (plumes.geojson 'scene')")
+    for key in ("warnings", "input_resampled"):
+        for line in scene.get(key, []):
+            report.add_text(f"{'warning' if key == 'warnings' else 'input'}: {line}")
+    return report.write(path)

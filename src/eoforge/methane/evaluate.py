@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import Field
 from scipy import ndimage
 
+from eoforge.core.atomic import atomic_write_json
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import InputError
 from eoforge.core.progress import ProgressCallback
@@ -179,7 +180,8 @@ def evaluate_detector(
     model: Detector | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict:
-    """Run the benchmark of the module docstring; write ``metrics.json`` and a figure to ``out``.
+    """Run the benchmark of the module docstring; write ``metrics.json``, the POD figure,
+    ``plumes.json`` (each plume's true and estimated rate) and ``report.html`` to ``out``.
 
     Returns:
         Summary dict: threshold, POD per rate (detector and MBMP baseline at the same FP budget),
@@ -241,7 +243,7 @@ def evaluate_detector(
             hits_det.append(hd)
             hits_base.append(hb)
             rate_of.append(rate)
-            outs.append((prob, column, truth, wind, rate, changes))
+            outs.append((prob, column, truth, wind, rate, changes, surface))
         if progress is not None:
             progress(k + 1, len(jobs))
     to_per100 = 100.0 / (config.n_negative * area_km2)
@@ -266,16 +268,22 @@ def evaluate_detector(
     reach = np.nonzero(base_recall >= recall)[0]
     j = int(reach[-1]) if len(reach) else 0
     fp_equal_det, fp_equal_base = float(per100_det[i_det]), float(per100_base[j])
-    errors = []
+    errors, plumes = [], []
     thr = float(t_det[i_det])
-    for prob, column, truth, wind, rate, changes in outs:
+    for prob, column, truth, wind, rate, changes, surface in outs:
         labels, n = _detections(prob, thr, config.min_area_px, changes, max_change)
         ids = np.unique(labels[truth & (labels > 0)])
+        row = {"true_rate_kg_h": rate, "surface": surface, "wind_speed_m_s": wind,
+               "detected": bool(n and len(ids)), "estimated_rate_kg_h": None,
+               "sigma_kg_h": None, "relative_error": None}  # fmt: skip
+        plumes.append(row)
         if n == 0 or len(ids) == 0:
             continue
         est = quantify_detection(column, labels, ids, wind, det.rate_calibration,
                                  pixel_size=config.pixel_size)  # fmt: skip
         errors.append(abs(est.rate_kg_h - rate) / rate)
+        row.update(estimated_rate_kg_h=float(est.rate_kg_h), sigma_kg_h=float(est.sigma_kg_h),
+                   relative_error=float((est.rate_kg_h - rate) / rate))  # fmt: skip
     summary = {
         "threshold": thr,
         "fp_per_100km2_at_threshold": fp_equal_det,
@@ -304,9 +312,13 @@ def evaluate_detector(
         "n_quantified": len(errors),
     }  # fmt: skip
     if out is not None:
+        from eoforge.methane.evaluate_report import write_evaluate_report
+
         run = RunDir(out, config)
         run.save_metrics(summary)
-        run.save_figure(_pod_figure(summary), "pod_vs_rate")
+        figure = run.save_figure(_pod_figure(summary), "pod_vs_rate")
+        atomic_write_json(run.file("plumes.json"), plumes)
+        write_evaluate_report(run.file("report.html"), summary, plumes, figure, config)
         run.write_manifest()
     return summary
 

@@ -13,6 +13,90 @@ from eoforge.io.raster import GeoInfo, write_geotiff
 
 DETECTOR_BANDS = ("B11", "B12", "B8A", "B04")
 SIM_BANDS = ("B02", "B03", "B04", "B8A", "B11", "B12")
+PIXEL_M = 20.0
+"""The detector's pixel size (m): its features, plume areas and emission rates assume it."""
+_WARP = "gdalwarp -t_srs EPSG:326xx -tr 20 20 in.tif out.tif (xx: the UTM zone)"
+
+
+def _check_grid(geo: GeoInfo, path: str | os.PathLike[str]) -> int:
+    """Check that a grid is a north-up projected grid in metres at 20 m, or 20 m / k.
+
+    Returns:
+        The integer block factor k to average the bands by (1: already at 20 m).
+
+    Raises:
+        InputError: Missing georeferencing, a geographic or non-metre CRS, a rotated grid, or
+            a pixel size that is not 20 m / k.
+    """
+    from affine import Affine
+
+    name = repr(str(path))
+    t = geo.transform
+    missing = [what for what, gone in (("CRS", geo.crs is None), ("geotransform", t is None or
+               Affine(*tuple(t)[:6]) == Affine.identity())) if gone]  # fmt: skip
+    if missing:
+        raise InputError(f"{name} has no georeferencing (no {' and no '.join(missing)}): the "
+                         f"detector needs a projected CRS in metres at 20 m; georeference and "
+                         f"warp it, e.g. {_WARP}.")  # fmt: skip
+    if geo.crs.is_geographic or not geo.crs.is_projected:
+        raise InputError(f"{name} is on a geographic grid ({geo.crs.to_string()}, degrees): the "
+                         f"detector needs a projected CRS in metres at 20 m; warp it, e.g. "
+                         f"{_WARP}.")  # fmt: skip
+    unit, factor = geo.crs.linear_units_factor
+    if abs(factor - 1.0) > 1e-9:
+        raise InputError(f"{name} has CRS units {unit!r} ({geo.crs.to_string()}), not metres; "
+                         f"warp it, e.g. {_WARP}.")  # fmt: skip
+    if abs(t.b) > 1e-9 * abs(t.a) or abs(t.d) > 1e-9 * abs(t.e):  # type: ignore[attr-defined]
+        raise InputError(f"{name} is on a rotated grid; warp it north-up, e.g. {_WARP}.")
+    dx, dy = abs(float(t.a)), abs(float(t.e))  # type: ignore[attr-defined]
+    k = round(PIXEL_M / dx) if dx > 0 else 0
+    if k >= 1 and abs(dx - dy) <= 1e-6 * dx and abs(k * dx - PIXEL_M) <= 1e-6 * PIXEL_M:
+        return k
+    raise InputError(f"{name} has {dx:g} x {dy:g} m pixels: the detector needs 20 m (finer grids "
+                     f"of 20/k m, e.g. 10 m, are averaged k x k); warp it, e.g. {_WARP}.")  # fmt: skip
+
+
+def _block_mean(bands: dict, geo: GeoInfo, k: int) -> tuple[dict, GeoInfo]:
+    """Average every band over k x k blocks (a pixel's footprint kept; edge rows/cols that do
+    not fill a block are dropped, so the grid origin stays)."""
+    from affine import Affine
+
+    out = {}
+    for b, a in bands.items():
+        h, w = (a.shape[0] // k) * k, (a.shape[1] // k) * k
+        out[b] = a[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3), dtype=np.float32)
+    return out, GeoInfo(geo.transform @ Affine.scale(k), geo.crs, geo.nodata, geo.descriptions)
+
+
+def read_detector_bands(
+    path: str | os.PathLike[str],
+    bands: tuple[str, ...] = DETECTOR_BANDS,
+    quantification: float | None = None,
+    notes: list[str] | None = None,
+) -> tuple[dict, GeoInfo]:
+    """Read a GeoTIFF's bands for the detector: reflectance on a 20 m projected grid.
+
+    The reflectance scale is checked by :func:`~eoforge.io.sentinel2.read_s2_geotiff`; the grid
+    must be projected in metres (not lat/lon, not without georeferencing). A grid of 20/k m
+    (10 m: k = 2) is averaged over k x k blocks to 20 m, which ``notes`` records; other pixel
+    sizes are refused with the gdalwarp command that fixes them.
+
+    Raises:
+        InputError: Wrong grid or reflectance scale (one line naming the file and the fix).
+    """
+    from eoforge.io.sentinel2 import read_s2_geotiff
+
+    data, geo = read_s2_geotiff(path, bands, quantification=quantification)
+    k = _check_grid(geo, path)
+    if k > 1:
+        shape = np.shape(data[bands[0]])
+        data, geo = _block_mean(data, geo, k)
+        msg = (f"{str(path)!r}: {PIXEL_M / k:g} m pixels averaged {k} x {k} to 20 m "
+               f"({shape[0]} x {shape[1]} -> {np.shape(data[bands[0]])[0]} x "
+               f"{np.shape(data[bands[0]])[1]} px)")  # fmt: skip
+        if notes is not None:
+            notes.append(msg)
+    return data, geo
 
 
 def _angle_tags(path: Path) -> dict[str, float]:
@@ -36,23 +120,27 @@ def load_pair(
     sza: float | None = None,
     vza: float | None = None,
     bands: tuple[str, ...] = DETECTOR_BANDS,
+    *,
+    quantification: float | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[dict, dict, GeoInfo, float, float]:
     """Read a target/reference GeoTIFF pair on one grid, with the sun/view zenith angles.
 
     Angles not given are read from the target's tags (``SZA``/``VZA``, as written by
-    ``eoforge methane simulate``).
+    ``eoforge methane simulate``). Each file is read by :func:`read_detector_bands`: checked
+    reflectance scale (``quantification`` overrides the file's), a projected 20 m grid (10 m
+    averaged 2 x 2, recorded in ``notes``).
 
     Returns:
         ``(target_bands, reference_bands, geo, sza, vza)``.
 
     Raises:
         ShapeError: If the two files are not on the same grid (shape, transform or CRS).
-        InputError: If a band or an angle is missing.
+        InputError: If a band or an angle is missing, or the grid or reflectance scale is wrong.
     """
-    from eoforge.io.sentinel2 import read_s2_geotiff
-
-    t, geo_t = read_s2_geotiff(target, bands)
-    r = load_reference(reference, t, geo_t, target, bands)
+    t, geo_t = read_detector_bands(target, bands, quantification, notes)
+    r = load_reference(reference, t, geo_t, target, bands, quantification=quantification,
+                       notes=notes)  # fmt: skip
     tags = _angle_tags(Path(target))
     sza = tags.get("sza") if sza is None else sza
     vza = tags.get("vza", 5.0) if vza is None else vza
@@ -70,15 +158,19 @@ def load_reference(
     target_geo: GeoInfo,
     target: str | os.PathLike[str],
     bands: tuple[str, ...] = DETECTOR_BANDS,
+    *,
+    quantification: float | None = None,
+    notes: list[str] | None = None,
 ) -> dict:
     """Read one more reference date for an already read target (same checks as load_pair).
 
     Raises:
         ShapeError: If the file is not on the target's grid.
+        InputError: If its grid or reflectance scale is wrong.
     """
-    from eoforge.io.sentinel2 import check_same_grid, read_s2_geotiff
+    from eoforge.io.sentinel2 import check_same_grid
 
-    r, geo_r = read_s2_geotiff(reference, bands)
+    r, geo_r = read_detector_bands(reference, bands, quantification, notes)
     check_same_grid(target_geo, geo_r, np.shape(target_bands[bands[0]]), np.shape(r[bands[0]]),
                     f"target {str(target)!r} and reference {str(reference)!r} are not on the same "
                     "grid (warp the reference onto the target grid first)")  # fmt: skip

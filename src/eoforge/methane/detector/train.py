@@ -42,6 +42,7 @@ from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
 from eoforge.methane.detector.features import build_inputs, channel_names
 from eoforge.methane.detector.model import PlumeUNet, UNetSpec, insert_input_channel
+from eoforge.methane.detector.train_report import write_train_report
 from eoforge.methane.detector.weights import Detector, load_detector, save_detector
 
 TRAIN_SEED_LIMIT = 2**30
@@ -311,6 +312,7 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
     trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     run.save_metrics({"final_" + k: v for k, v in metrics.items()} | {"steps": config.steps})
+    write_train_report(run.file("report.html").parent)  # loss curve from RUN/logs, metrics
     path = save_detector(
         Detector(
             module.net.cpu().eval(),
