@@ -169,13 +169,28 @@ def test_importance_sampler_uniform_then_second_moment():
         assert not s.warmed_up or ti == 3
         s.update(torch.tensor([ti]), torch.tensor(ls[2:]))
     assert s.warmed_up
-    rms = np.array([math.sqrt(np.mean(np.square(v))) for v in table.values()])
-    expected = 0.9 * rms / rms.sum() + 0.1 / 4
+    rms = np.array([math.sqrt(np.mean(np.square(v))) for v in table.values()])[1:]
+    expected = [0.25, *(0.75 * (0.9 * rms / rms.sum() + 0.1 / 3))]  # t = 0 keeps 1/T
     p = s.probabilities()
     assert np.allclose(p.numpy(), expected) and p.sum().item() == pytest.approx(1.0)
     # a full history drops its oldest loss
     s.update(torch.tensor([3]), torch.tensor([1.0]))
     assert s.history[3].tolist() == [5.0, 9.0, 1.0]
+
+
+def test_importance_sampler_ignores_the_t0_decoder_term():
+    # the continuous decoder's NLL is a density (about -4.5 bits/dim on dB data): large once
+    # squared. It used to take ~40 % of the draws; t = 0 must keep its uniform share 1/T.
+    s = LossSecondMomentSampler(10, history_per_term=2, uniform_prob=0.0)
+    assert not s.warmed_up
+    for ti in range(1, 10):
+        s.update(torch.tensor([ti, ti]), torch.tensor([0.01, 0.02]))
+    assert s.warmed_up  # t = 0 needs no history
+    s.update(torch.tensor([0, 0]), torch.tensor([-4.5, -4.6]))
+    p = s.probabilities()
+    assert p[0].item() == pytest.approx(0.1)
+    assert torch.allclose(p[1:], torch.full((9,), 0.1, dtype=torch.float64))
+    assert LossSecondMomentSampler(1).probabilities().tolist() == [1.0]
 
 
 def test_importance_weights_unbias_the_loss():

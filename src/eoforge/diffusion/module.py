@@ -99,7 +99,7 @@ class DiffusionModule(pl.LightningModule):
             prediction=cfg.prediction, learned_variance=cfg.unet.learned_variance,
             vlb_lambda=cfg.vlb_lambda, decoder=cfg.decoder,
         )  # fmt: skip
-        self.tsampler.update(t, terms.vlb if terms.vlb is not None else terms.loss)
+        self.tsampler.update(t, terms.loss)  # the optimised per-image loss (see train.py)
         loss = (terms.loss * w.to(terms.loss)).mean()
         vlb = float(terms.vlb.detach().mean()) if terms.vlb is not None else float("nan")
         self._acc.append([float(loss.detach()), float(terms.mse.detach().mean()), vlb])
