@@ -49,7 +49,7 @@ local_size: $((SIZE / 2))
 EOF
 
 SYNTH=("$EOFORGE" sar synth-wv --n "$N" --size "$SIZE" --seed "$SEED" --prior uniform
-       --duplicate-fraction 0 --out "$WORK/wv.zarr")
+       --duplicate-fraction 0 --looks 1 --out "$WORK/wv.zarr")
 PRETRAIN=("$EOFORGE" ssl pretrain --data "$WORK/wv.zarr" --out "$WORK/run"
           --config "$WORK/ssl_config.yaml" --curation none --epochs "$EPOCHS" --seed "$SEED"
           --accelerator cpu)
@@ -61,5 +61,5 @@ start=$(date +%s)
 "${PRETRAIN[@]}"
 echo "pre-training: $(( $(date +%s) - start )) s"
 "$EOFORGE" ssl probe "$WORK/run" --data "$WORK/wv.zarr" --seed "$SEED"
-"$EOFORGE" ssl export "$WORK/run" --out "$OUT" \
+"$EOFORGE" ssl export "$WORK/run" --out "$OUT" --overwrite \
   --command "${SYNTH[*]} && ${PRETRAIN[*]} (ssl_config.yaml: $(tr '\n' ';' < "$WORK/ssl_config.yaml"))"

@@ -51,7 +51,13 @@ def synth_wv(
     out: Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")] = Path("wv.zarr"),
     prior: Annotated[str, typer.Option(help="Class prior: long-tail or uniform.")] = "long-tail",
     duplicate_fraction: Annotated[float, typer.Option(help="Share of near-copies.")] = 0.05,
-    looks: Annotated[int, typer.Option(help="Speckle looks (ENL); ~16-64 for 50 m pixels.")] = 1,
+    looks: Annotated[
+        int,
+        typer.Option(
+            help="Speckle looks (ENL). 16 is the speckle of a 50 m pixel averaged from 5 m "
+            "single-look WV data (16-64 is realistic there); 1 gives single-look speckle."
+        ),
+    ] = 16,
     pixel_size: Annotated[float, typer.Option(help="Pixel spacing in metres.")] = 50.0,
     incidence: Annotated[
         str, typer.Option(help="Incidence angle(s) in deg: 36.5 (WV2), or 23.5,36.5 (both beams).")
@@ -60,10 +66,17 @@ def synth_wv(
         Path | None, typer.Option(help="Also save a PNG with one imagette of each class.")
     ] = None,
     chunk_size: Annotated[int, typer.Option(help="Imagettes generated per block.")] = 8192,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
+    ] = False,
 ) -> None:
     """Generate synthetic WV imagettes with the ten TenGeoP-SARwv phenomena; write a store."""
+    from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
     from eoforge.sar import store, wv
+
+    if not overwrite:
+        refuse_existing(out)
 
     try:
         angles = [float(a) for a in incidence.split(",")]
@@ -151,6 +164,9 @@ def import_folder(
     crop: Annotated[
         str | None, typer.Option(help="Centre-crop every imagette to H,W (or N) pixels.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
+    ] = False,
 ) -> None:
     """Read a folder of real imagettes (and labels) into a store usable by ssl/diffusion.
 
@@ -158,9 +174,13 @@ def import_folder(
     = (|DN|^2 - noise) / A_sigma^2, one imagette per measurement; labels match measurement file
     stems.
     """
+    from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
     from eoforge.sar.readers import load_imagettes
     from eoforge.sar.store import save_wv, summarise
+
+    if not overwrite:
+        refuse_existing(out)
 
     with progress_bar("import") as progress:
         wvset = load_imagettes(folder, labels=labels, pattern=pattern, db=db,

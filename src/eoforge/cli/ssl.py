@@ -122,10 +122,17 @@ def embed(
     data: Data,
     out: Annotated[Path, typer.Option(help="Zarr store to write (e.g. E.zarr).")],
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
+    ] = False,
 ) -> None:
     """Embed DATA with RUN's teacher backbone into a Zarr store."""
+    from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
     from eoforge.ssl.embed import embed_dataset
+
+    if not overwrite:
+        refuse_existing(out)
 
     with progress_bar("embedding") as progress:
         path = embed_dataset(run, data, out, batch_size=batch_size, progress=progress)
@@ -142,9 +149,16 @@ def export(
     command: Annotated[
         str | None, typer.Option(help="Command that produced RUN (recorded in OUT.json).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing OUT pair.")
+    ] = False,
 ) -> None:
     """Export RUN's teacher backbone and normaliser as a small encoder file pair."""
+    from eoforge.core.atomic import refuse_existing
+    from eoforge.nn.frozen import encoder_pair
     from eoforge.ssl.export import export_encoder
 
+    if not overwrite:
+        refuse_existing(*encoder_pair(out))
     weights, meta = export_encoder(run, out, command=command)
     typer.echo(f"encoder: {weights}\nmetadata: {meta}")

@@ -91,6 +91,24 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2
     return atomic_write_text(path, text + "\n")
 
 
+def refuse_existing(
+    *paths: str | os.PathLike[str], option: str = "--out", flag: str = "--overwrite"
+) -> None:
+    """Raise one :class:`~eoforge.core.errors.InputError` if any of ``paths`` exists.
+
+    Commands that write an output call this unless the user passed ``flag``, so that an existing
+    result is never replaced by accident.
+    """
+    from eoforge.core.errors import InputError
+
+    for p in paths:
+        if Path(p).exists():
+            raise InputError(
+                f"{option} {str(p)!r} already exists; pass {flag} to replace it, or choose "
+                f"another {option}."
+            )
+
+
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp_path)`` and move its output onto ``path`` only if it succeeds."""
     with atomic_path(path) as tmp:

@@ -361,8 +361,10 @@ def pretrain(
 
 
 def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) -> None:
-    """Export the teacher backbone, the curation record and the metrics from ``last.ckpt``."""
+    """Export the teacher backbone, the curation record, the metrics and the report."""
     from safetensors.torch import save_file
+
+    from eoforge.ssl.pretrain_report import write_pretrain_report
 
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     prefix = "teacher.module.backbone."
@@ -396,4 +398,5 @@ def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) ->
         "final": epochs[-1] if epochs else {},
         "per_epoch": epochs,
     })  # fmt: skip
+    write_pretrain_report(run, config)
     run.write_manifest()

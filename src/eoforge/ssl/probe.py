@@ -224,7 +224,8 @@ def probe_run(
 ) -> dict[str, Any]:
     """Probe a pre-training run's teacher on ``data`` (a ``WVSet`` or its path).
 
-    Writes ``RUN/probe.json`` (atomically) when ``write``.
+    Writes ``RUN/probe.json`` (atomically) when ``write``; its ``probed`` entry records what was
+    probed (:func:`probe_record`).
     """
     from eoforge.ssl.embed import embed_run
     from eoforge.ssl.pretrain import load_data
@@ -232,6 +233,48 @@ def probe_run(
     wv = load_data(data)
     feats = embed_run(run, wv, batch_size=batch_size)
     res = probe_wv(feats, wv, test_fraction=test_fraction, knn_k=knn_k, seed=seed)
+    res["probed"] = probe_record(run, data, wv, test_fraction=test_fraction, knn_k=knn_k,
+                                 seed=seed)  # fmt: skip
     if write:
         atomic_write_json(Path(run) / "probe.json", res)
     return res
+
+
+def probe_record(
+    run: str | os.PathLike[str], data: Any, wv: Any, **settings: Any
+) -> dict[str, Any]:
+    """What a probe was run on: the data's path, size and fingerprint, and the split settings.
+
+    ``fingerprint`` is :func:`eoforge.core.resume.data_fingerprint` (shape, dtype and a SHA-256 of
+    evenly spaced imagettes and all labels); ``same_as_pretraining`` compares it with the run's
+    ``fingerprint.json`` (``None`` when the run has none), so a probe on the training images is
+    told apart from one on held-out data.
+    """
+    from eoforge.core.resume import FINGERPRINT, data_fingerprint
+
+    path = Path(data).resolve() if isinstance(data, str | os.PathLike) else None
+    fp = data_fingerprint(np.asarray(wv.images), getattr(wv, "labels", None))
+    record_file = Path(run) / FINGERPRINT
+    trained_on = None
+    if record_file.is_file():
+        import json
+
+        trained_on = json.loads(record_file.read_text()).get("data")
+    return {
+        "data": str(path) if path is not None else "<in-memory WVSet>",
+        "data_bytes": _size_bytes(path) if path is not None else None,
+        "n_images": len(wv.images),
+        "image_size": list(np.shape(wv.images)[1:]),
+        "fingerprint": fp,
+        "same_as_pretraining": None if trained_on is None else dict(trained_on) == fp,
+        "run": str(Path(run).resolve()),
+        **{k: (v if isinstance(v, int | float | str) or v is None else repr(v))
+           for k, v in settings.items()},
+    }  # fmt: skip
+
+
+def _size_bytes(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (a Zarr store)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
