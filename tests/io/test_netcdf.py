@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
-from eoforge.io.netcdf import open_dataset, read_variable, write_dataset
+from eoforge.io.netcdf import load_variable, open_dataset, read_variable, write_dataset
 
 
 def _dataset() -> xr.Dataset:
@@ -43,7 +43,49 @@ def test_errors(tmp_path):
     with pytest.raises(DataNotFoundError):
         open_dataset(tmp_path / "none.nc")
     (tmp_path / "junk.nc").write_text("junk")
-    with pytest.raises(InputError, match="NetCDF or Zarr"):
+    with pytest.raises(InputError, match=r"junk\.nc' is not a NetCDF file"):
         open_dataset(tmp_path / "junk.nc")
     with pytest.raises(InputError, match="named DataArray"):
         write_dataset(xr.DataArray([1, 2]), tmp_path / "x.nc")
+
+
+def _one_line(err: pytest.ExceptionInfo, path) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg and "http" not in msg, msg
+    assert repr(str(path)) in msg, msg
+    return msg
+
+
+def test_unreadable_files_are_one_line_errors_naming_file_and_fix(tmp_path):
+    good = write_dataset(_dataset(), tmp_path / "pr.nc")
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))  # xarray's error lists URLs
+    with pytest.raises(InputError) as err:
+        open_dataset(garbage)
+    assert "pass a NetCDF file (.nc) or a Zarr store" in _one_line(err, garbage)
+    truncated = tmp_path / "truncated.nc"
+    truncated.write_bytes(good.read_bytes()[:2000])
+    with pytest.raises(InputError) as err:
+        open_dataset(truncated)
+    assert "truncated or corrupt" in _one_line(err, truncated)
+    for name in ("empty.zarr", "folder"):
+        (tmp_path / name).mkdir()
+        with pytest.raises(InputError) as err:
+            open_dataset(tmp_path / name)
+        assert "not a Zarr store" in _one_line(err, tmp_path / name)
+
+
+def test_corrupt_zarr_chunks_are_named_when_loading(tmp_path):
+    store = write_dataset(_dataset(), tmp_path / "pr.zarr")
+    chunks = [p for p in (store / "pr").rglob("*") if p.is_file() and "zarr" not in p.name]
+    for chunk in chunks:
+        if not chunk.name.startswith("."):
+            chunk.write_bytes(b"garbage")
+    assert read_variable(store, "pr").shape == (5, 2, 3)  # metadata still reads
+    with pytest.raises(InputError, match="could not read the values of 'pr'") as err:
+        load_variable(store, "pr")
+    assert "write the file again" in _one_line(err, store)
+    np.testing.assert_array_equal(
+        load_variable(write_dataset(_dataset(), tmp_path / "ok.nc"), "pr").values,
+        _dataset().pr.values,
+    )
