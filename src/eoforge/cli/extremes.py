@@ -29,16 +29,33 @@ Rule = Annotated[str, typer.Option(help="Consensus rule: mean-dissimilarity or c
 
 
 def _k(value: str) -> int | str:
+    from eoforge.core.errors import InputError
+
     if value == "auto":
         return value
     try:
         return int(value)
     except ValueError:
-        raise typer.BadParameter(f"--k must be 'auto' or an integer, got {value!r}.") from None
+        raise InputError(
+            f"--k must be 'auto' or an integer, got {value!r}; pass e.g. --k 4 or --k auto."
+        ) from None
+
+
+def _check(**options) -> None:
+    """Check the options before the config is built, so errors name them as typed."""
+    from eoforge.extremes.options import check_regions
+
+    check_regions(**options)
+
+
+def _warn(summary: dict) -> None:
+    for warning in summary.get("warnings", []):
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
 
 
 def _print(summary: dict, keys: list[str]) -> None:
     typer.echo(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2, default=str))
+    _warn(summary)
 
 
 @app.command()
@@ -56,13 +73,18 @@ def cluster(
     min_years: MinYears = 10,
     n_sim: Annotated[int, typer.Option(help="Simulated regions for the H1 statistic.")] = 500,
     scheduler: Annotated[
-        str | None, typer.Option(help="dask.distributed scheduler address for the matrix.")
+        str | None,
+        typer.Option(
+            help="dask.distributed scheduler address for the matrix (default: this process)."
+        ),
     ] = None,
     seed: Seed = 0,
 ) -> None:
     """Cluster the sites of INPUT into regions: writes regions.nc, summary.json, report.html."""
     from eoforge.extremes.jobs import ClusterConfig, run_cluster
 
+    _check(k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, method=method, n_sim=n_sim,
+           seed=seed)  # fmt: skip
     cfg = ClusterConfig.from_dict(
         dict(input=str(input), var=var, method=method, k=_k(k), k_min=k_min, k_max=k_max,
              min_years=min_years, n_sim=n_sim, scheduler=scheduler, seed=seed),
@@ -90,6 +112,8 @@ def consensus(
     """Consensus regions of several climate models on one grid."""
     from eoforge.extremes.jobs import EnsembleConfig, run_consensus
 
+    _check(k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, method=method, rule=rule,
+           seed=seed)  # fmt: skip
     cfg = EnsembleConfig.from_dict(
         dict(inputs=list(inputs), var=var, method=method, rule=rule, k=_k(k), k_min=k_min,
              k_max=k_max, min_years=min_years, seed=seed),
@@ -122,6 +146,8 @@ def attribute(
     """Compare the consensus regions of natural-only and all-forcing runs (D&A)."""
     from eoforge.extremes.jobs import AttributeConfig, run_attribute
 
+    _check(k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, method=method, rule=rule,
+           seed=seed)  # fmt: skip
     cfg = AttributeConfig.from_dict(
         dict(natural=list(natural), all_forcing=list(all_forcing), var=var, method=method,
              rule=rule, k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, seed=seed),
@@ -133,6 +159,7 @@ def attribute(
         f"all vs natural: ARI {cmp['ari']:.3f}, VI {cmp['vi']:.3f} nats, "
         f"{cmp['n_changed_after_matching']} of {cmp['n_sites']} sites change region"
     )
+    _warn(summary)
     typer.echo(f"report: {out / 'report.html'}")
 
 

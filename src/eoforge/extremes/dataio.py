@@ -18,7 +18,7 @@ import xarray as xr
 
 from eoforge.core.errors import InputError, ShapeError
 from eoforge.extremes.maxima import FLUX_UNITS, SiteStack, annual_maxima, stack_sites
-from eoforge.io.netcdf import read_variable, write_dataset
+from eoforge.io.netcdf import load_variable, write_dataset
 
 _LON_NAMES = ("lon", "longitude", "x")
 _LAT_NAMES = ("lat", "latitude", "y")
@@ -63,9 +63,19 @@ def load_maxima(
         time_dim: Name of the daily time dimension.
         min_valid_fraction: Share of valid days a year needs (daily input only).
     """
-    da = read_variable(path, var)
+    da = load_variable(path, var)
+    if "year" not in da.dims and time_dim not in da.dims:
+        dims = tuple(map(str, da.dims))
+        old = next((d for d in dims if d not in (*_LON_NAMES, *_LAT_NAMES)), "t")
+        integer = old in da.coords and np.issubdtype(da[old].dtype, np.integer)
+        raise ShapeError(
+            f"variable {var!r} in {str(path)!r} has dims {dims}: it needs a 'year' dimension "
+            f"(annual maxima) or a '{time_dim}' dimension (daily values); rename its time "
+            f"dimension, e.g. ds.rename({{{old!r}: {'year' if integer else time_dim!r}}}), and "
+            "write the file again."
+        )
     return stack_sites(
-        maxima_from_array(da.load(), time_dim=time_dim, min_valid_fraction=min_valid_fraction)
+        maxima_from_array(da, time_dim=time_dim, min_valid_fraction=min_valid_fraction)
     )
 
 
@@ -80,7 +90,12 @@ def site_lonlat(stack: SiteStack) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_same_sites(stacks: Sequence[SiteStack], names: Sequence[str]) -> None:
-    """Raise if the stacks are not on one grid (same site dims, sizes and coordinates)."""
+    """Raise if the stacks are not on one grid (same site dims, sizes and coordinates).
+
+    Args:
+        stacks: The sites of every file.
+        names: What to call each stack in the error, best the file paths.
+    """
     ref = stacks[0]
     for stack, name in zip(stacks[1:], names[1:], strict=True):
         same = stack.site_dims == ref.site_dims and stack.grid_shape == ref.grid_shape
@@ -90,7 +105,7 @@ def check_same_sites(stacks: Sequence[SiteStack], names: Sequence[str]) -> None:
         )
         if not same:
             raise ShapeError(
-                f"{name} is not on the grid of {names[0]} (dims {stack.site_dims} "
+                f"{str(name)!r} is not on the grid of {str(names[0])!r} (dims {stack.site_dims} "
                 f"{stack.grid_shape} vs {ref.site_dims} {ref.grid_shape}, or other coordinates); "
                 "regrid all models to one common grid first (e.g. conservative remapping)."
             )

@@ -31,6 +31,7 @@ from eoforge.extremes.consensus import (
     mean_dissimilarity_consensus,
 )
 from eoforge.extremes.regionalise import Regionalisation, regionalise
+from eoforge.extremes.selection import WEAK_STRUCTURE, weak_structure_warning
 
 ConsensusRule = Literal["mean-dissimilarity", "co-association"]
 
@@ -49,6 +50,7 @@ class EnsembleRegions:
         other_consensus: Labels from the other rule (for comparison).
         k_table: Silhouette table of the consensus K choice (empty when K was fixed).
         member_agreement: ARI of each member with the consensus.
+        warnings: What a reader must know first (one member only, weak structure).
     """
 
     names: list[str]
@@ -60,12 +62,13 @@ class EnsembleRegions:
     other_consensus: np.ndarray
     k_table: list[dict] = field(default_factory=list)
     member_agreement: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def spread(self) -> float:
-        """Mean pairwise ARI between members (1 = all models agree)."""
+        """Mean pairwise ARI between members (1 = all models agree; NaN for a single member)."""
         pairs = list(combinations(range(len(self.members)), 2))
         if not pairs:
-            return 1.0
+            return float("nan")
         return float(
             np.mean(
                 [
@@ -89,8 +92,14 @@ class EnsembleRegions:
             "rules_agreement_ari": round(
                 adjusted_rand_index(self.consensus, self.other_consensus), 4
             ),
-            "mean_pairwise_member_ari": round(self.spread(), 4),
+            "mean_pairwise_member_ari": _rounded(self.spread()),
+            "warnings": self.warnings,
         }
+
+
+def _rounded(x: float) -> float | None:
+    """Rounded for JSON; None where undefined (NaN, e.g. the spread of one model)."""
+    return None if np.isnan(x) else round(x, 4)
 
 
 def _full_labels(result: ConsensusResult, idx: np.ndarray, n: int) -> np.ndarray:
@@ -110,6 +119,7 @@ def regionalise_ensemble(
     min_years: int = 10,
     random_state: int | None = 0,
     on_member: Callable[[int, int], None] | None = None,
+    weak_structure: float = WEAK_STRUCTURE,
 ) -> EnsembleRegions:
     """Regionalise every model, then combine them into consensus regions.
 
@@ -124,6 +134,8 @@ def regionalise_ensemble(
         min_years: Minimum number of finite maxima per site.
         random_state: Seed.
         on_member: Callback ``on_member(done, total)`` after each model.
+        weak_structure: With ``k="auto"``, a best average silhouette of the consensus at or
+            below it adds a warning (default 0.25).
 
     Returns:
         An :class:`EnsembleRegions`.
@@ -166,12 +178,20 @@ def regionalise_ensemble(
     n = common.size
     consensus = _full_labels(chosen, idx, n)
     other_labels = match_labels(consensus, _full_labels(other, idx, n))
-    table = []
+    table, warnings = [], []
+    if len(members) == 1:
+        warnings.append(
+            f"the consensus has one member ({names[0]}): it is that model's own partition and "
+            "says nothing about agreement between models; pass two or more models."
+        )
     if chosen.selection is not None:
         table = [
             {"k": r.k, "silhouette": round(r.silhouette, 4), "inertia": round(r.inertia, 4)}
             for r in chosen.selection.table
         ]
+        best = max(r.silhouette for r in chosen.selection.table)
+        weak = weak_structure_warning(best, chosen.selection.best_k, threshold=weak_structure)
+        warnings += [weak] if weak else []
     return EnsembleRegions(
         names=names,
         members=members,
@@ -182,6 +202,7 @@ def regionalise_ensemble(
         other_consensus=other_labels,
         k_table=table,
         member_agreement=[adjusted_rand_index(consensus, m.labels) for m in members],
+        warnings=warnings,
     )
 
 
@@ -198,10 +219,12 @@ class Attribution:
         """JSON-ready summary: the comparison next to the within-experiment model spread."""
         cmp = {k: v for k, v in self.comparison.items() if k != "b_matched"}
         return {
+            "warnings": [f"all forcings: {w}" for w in self.all_forcing.warnings]
+            + [f"natural: {w}" for w in self.natural.warnings],
             "comparison_all_vs_natural": cmp,
             "within_experiment_mean_pairwise_ari": {
-                "all_forcing": round(self.all_forcing.spread(), 4),
-                "natural": round(self.natural.spread(), 4),
+                "all_forcing": _rounded(self.all_forcing.spread()),
+                "natural": _rounded(self.natural.spread()),
             },
             "all_forcing": self.all_forcing.summary(),
             "natural": self.natural.summary(),

@@ -8,9 +8,12 @@ summary. The CLI only builds the config and prints.
 from __future__ import annotations
 
 import glob
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
 
 from eoforge.core.atomic import atomic_write_json
 from eoforge.core.config import RunConfig
@@ -28,6 +31,7 @@ from eoforge.extremes.dataio import (
 )
 from eoforge.extremes.ensemble import EnsembleRegions, attribute, regionalise_ensemble
 from eoforge.extremes.maxima import SiteStack
+from eoforge.extremes.options import as_options, check_against_data, check_regions, check_simulate
 from eoforge.extremes.regionalise import Regionalisation, regionalise
 
 Method = Literal["rfa-madogram", "fmadogram", "pwm-ratio"]
@@ -73,7 +77,7 @@ class AttributeConfig(_ConsensusSettings):
     all_forcing: list[str]
 
 
-def expand_inputs(patterns: Sequence[str], option: str = "inputs") -> list[str]:
+def expand_inputs(patterns: Sequence[str], option: str = "INPUTS") -> list[str]:
     """Expand glob patterns (sorted) and check every file exists."""
     files: list[str] = []
     for pattern in patterns:
@@ -89,6 +93,28 @@ def expand_inputs(patterns: Sequence[str], option: str = "inputs") -> list[str]:
 
 def _k_range(cfg: ClusterConfig | EnsembleConfig | AttributeConfig) -> range:
     return range(cfg.k_min, cfg.k_max + 1)
+
+
+def _check(cfg: ClusterConfig | EnsembleConfig | AttributeConfig) -> None:
+    """Check every numeric and named setting before anything is read or written."""
+    check_regions(
+        k=cfg.k, k_min=cfg.k_min, k_max=cfg.k_max, min_years=cfg.min_years, method=cfg.method,
+        rule=getattr(cfg, "rule", None), n_sim=getattr(cfg, "n_sim", None), seed=cfg.seed,
+    )  # fmt: skip
+
+
+def _check_data(cfg: ClusterConfig | EnsembleConfig | AttributeConfig, stack, path: str) -> None:
+    check_against_data(
+        stack.values, path, k=cfg.k, k_min=cfg.k_min, k_max=cfg.k_max, min_years=cfg.min_years
+    )
+
+
+def report_warnings(report: Report, warnings: Sequence[str]) -> None:
+    """A "Warnings" section (first in the report) when the results need a caveat."""
+    if warnings:
+        report.section("Warnings")
+        for w in warnings:
+            report.add_text(f"warning: {w}")
 
 
 def _silhouette_figure(report: Report, run: RunDir, table: list[dict], k: int, name: str) -> None:
@@ -112,6 +138,13 @@ def report_regionalisation(
         plots.region_map(res.labels, lon, lat, medoids=res.medoids, title=title), "regions"
     )
     report.add_image_file(run.figures / "regions.png", "regions (stars: medoid sites)")
+    with warnings.catch_warnings():  # all-NaN (masked) sites give NaN, drawn blank
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(stack.values, axis=0)
+    units = stack.units or "units not given in the file"
+    fig = plots.field_map(median, lon, lat, label=f"median annual maximum ({units})")
+    run.save_figure(fig, "median_maximum")
+    report.add_image_file(run.figures / "median_maximum.png", "median annual maximum per site")
     _silhouette_figure(report, run, res.k_table, res.k, "silhouette")
     report.add_table(res.k_table, caption="choice of K (largest average silhouette)")
     rows = [
@@ -128,16 +161,23 @@ def report_regionalisation(
     report.add_table(rows, caption="Hosking & Wallis heterogeneity H1 and discordant sites")
     if res.dissimilarity is not None and res.dissimilarity.shape[0] <= 3000:
         kept = res.labels[res.labels >= 0]
-        fig = plots.dissimilarity_heatmap(res.dissimilarity, kept, title=f"{res.method}, by region")
+        fig = plots.dissimilarity_heatmap(
+            res.dissimilarity,
+            kept,
+            title=f"{res.method}, by region",
+            label=f"{res.method} dissimilarity (unitless)",
+        )
         run.save_figure(fig, "dissimilarity")
         report.add_image_file(run.figures / "dissimilarity.png", "dissimilarity ordered by region")
 
 
 def run_cluster(cfg: ClusterConfig, out: str | Path) -> dict:
     """Regionalise one file: writes regions.nc, summary.json, figures and report.html."""
-    run = RunDir(out, cfg)
+    _check(cfg)
     stack = load_maxima(cfg.input, cfg.var)
-    with progress_bar("dissimilarity matrix") as progress:
+    _check_data(cfg, stack, cfg.input)
+    run = RunDir(out, cfg)
+    with progress_bar("dissimilarity matrix") as progress, as_options():
         res = regionalise(
             stack.values,
             method=cfg.method,
@@ -155,6 +195,7 @@ def run_cluster(cfg: ClusterConfig, out: str | Path) -> dict:
     atomic_write_json(run.file("summary.json"), summary)
     run.save_metrics({"k": res.k, "best_silhouette": max(r["silhouette"] for r in res.k_table)})
     report = Report("eoforge extremes cluster", f"input {cfg.input}")
+    report_warnings(report, res.warnings)
     report_regionalisation(report, run, res, stack, "Regions")
     report.section("Configuration").add_config(cfg)
     report.write(run.file("report.html"))
@@ -162,16 +203,24 @@ def run_cluster(cfg: ClusterConfig, out: str | Path) -> dict:
     return summary
 
 
-def _load_ensemble(files: Sequence[str], var: str) -> tuple[list[SiteStack], list[str]]:
-    stacks = [load_maxima(f, var) for f in files]
+def _load_ensemble(cfg: EnsembleConfig | AttributeConfig, files: Sequence[str]) -> list[SiteStack]:
+    """Read and check every model's maxima; all must be on the grid of the first file."""
+    stacks = []
+    for f in files:
+        stacks.append(load_maxima(f, cfg.var))
+        _check_data(cfg, stacks[-1], f)
+    check_same_sites(stacks, files)
+    return stacks
+
+
+def _ensemble(
+    cfg: EnsembleConfig | AttributeConfig,
+    stacks: Sequence[SiteStack],
+    files: Sequence[str],
+    label: str,
+):
     names = [Path(f).stem for f in files]
-    check_same_sites(stacks, names)
-    return stacks, names
-
-
-def _ensemble(cfg: EnsembleConfig | AttributeConfig, files: Sequence[str], label: str):
-    stacks, names = _load_ensemble(files, cfg.var)
-    with progress_bar(f"models ({label})", total=len(names)) as progress:
+    with progress_bar(f"models ({label})", total=len(names)) as progress, as_options():
         ens = regionalise_ensemble(
             (s.values for s in stacks),
             names,
@@ -192,9 +241,15 @@ def report_ensemble(
     """Consensus map, member maps and agreement table of one experiment."""
     lon, lat = site_lonlat(stack)
     report.section(f"Consensus regions ({tag})")
+    n = len(ens.names)
+    spread = (
+        f"mean pairwise ARI between models {ens.spread():.3f}"
+        if n > 1
+        else "one model only: no agreement between models to measure"
+    )
     report.add_text(
-        f"{len(ens.names)} models; consensus rule {ens.rule}; K = {int(ens.consensus.max()) + 1}; "
-        f"mean pairwise ARI between models {ens.spread():.3f}."
+        f"{n} model{'s' if n > 1 else ''}; consensus rule {ens.rule}; "
+        f"K = {int(ens.consensus.max()) + 1}; {spread}."
     )
     fig = plots.region_map(
         ens.consensus, lon, lat, medoids=ens.consensus_medoids, title=f"consensus ({tag})"
@@ -226,9 +281,11 @@ def _write_ensemble(run: RunDir, ens: EnsembleRegions, stack: SiteStack, name: s
 
 def run_consensus(cfg: EnsembleConfig, out: str | Path) -> dict:
     """Consensus regions of several models of one experiment."""
-    run = RunDir(out, cfg)
+    _check(cfg)
     files = expand_inputs(cfg.inputs)
-    ens, stack = _ensemble(cfg, files, "ensemble")
+    stacks = _load_ensemble(cfg, files)
+    run = RunDir(out, cfg)
+    ens, stack = _ensemble(cfg, stacks, files, "ensemble")
     _write_ensemble(run, ens, stack, "regions.nc")
     summary = ens.summary()
     atomic_write_json(run.file("summary.json"), summary)
@@ -236,6 +293,7 @@ def run_consensus(cfg: EnsembleConfig, out: str | Path) -> dict:
         {"k": summary["k"], "mean_pairwise_member_ari": summary["mean_pairwise_member_ari"]}
     )
     report = Report("eoforge extremes consensus", f"{len(files)} models")
+    report_warnings(report, ens.warnings)
     report_ensemble(report, run, ens, stack, "ensemble")
     report.section("Configuration").add_config(cfg)
     report.write(run.file("report.html"))
@@ -259,7 +317,10 @@ def report_attribution(report: Report, run: RunDir, att, stack: SiteStack) -> No
     report.add_image_file(run.figures / "changed_sites.png", "sites whose region differs")
     s = att.summary()
     c = s["comparison_all_vs_natural"]
-    spread = s["within_experiment_mean_pairwise_ari"]
+    spread = {
+        k: "n/a (one model)" if v is None else v
+        for k, v in s["within_experiment_mean_pairwise_ari"].items()
+    }
     report.add_table(
         [
             {"quantity": "ARI all vs natural consensus", "value": c["ari"]},
@@ -279,12 +340,17 @@ def report_attribution(report: Report, run: RunDir, att, stack: SiteStack) -> No
 
 def run_attribute(cfg: AttributeConfig, out: str | Path) -> dict:
     """Regionalise the natural-only and all-forcing ensembles and compare their consensus."""
+    _check(cfg)
+    nat_files = expand_inputs(cfg.natural, "--natural")
+    all_files = expand_inputs(cfg.all_forcing, "--all")
+    nat_stacks = _load_ensemble(cfg, nat_files)
+    all_stacks = _load_ensemble(cfg, all_files)
+    check_same_sites([nat_stacks[0], all_stacks[0]], [nat_files[0], all_files[0]])
     run = RunDir(out, cfg)
-    nat_files = expand_inputs(cfg.natural, "natural")
-    all_files = expand_inputs(cfg.all_forcing, "all_forcing")
-    natural, stack = _ensemble(cfg, nat_files, "natural")
-    all_forcing, stack_all = _ensemble(cfg, all_files, "all forcings")
-    check_same_sites([stack, stack_all], ["natural", "all_forcing"])
+    natural, stack = _ensemble(cfg, nat_stacks, nat_files, "natural")
+    del nat_stacks
+    all_forcing, _ = _ensemble(cfg, all_stacks, all_files, "all forcings")
+    del all_stacks
     att = attribute(natural, all_forcing)
     _write_ensemble(run, all_forcing, stack, "regions_all_forcing.nc")
     _write_ensemble(run, natural, stack, "regions_natural.nc")
@@ -294,6 +360,7 @@ def run_attribute(cfg: AttributeConfig, out: str | Path) -> dict:
     report = Report(
         "eoforge extremes attribute", f"{len(nat_files)} natural, {len(all_files)} all-forcing runs"
     )
+    report_warnings(report, summary["warnings"])
     report_attribution(report, run, att, stack)
     report_ensemble(report, run, all_forcing, stack, "all")
     report_ensemble(report, run, natural, stack, "natural")
@@ -312,6 +379,7 @@ def write_simulated_ensemble(
     seed: int = 0,
 ) -> list[Path]:
     """Write a synthetic ensemble as ``OUT/<experiment>_<model>.nc`` plus ``OUT/truth.nc``."""
+    check_simulate(models=n_models, years=n_years, resolution=resolution, seed=seed)
     from eoforge.extremes.ensemble_sim import simulate_ensemble
     from eoforge.io.netcdf import write_dataset
 

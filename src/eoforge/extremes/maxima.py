@@ -163,6 +163,7 @@ class SiteStack:
         grid_shape: Sizes of the site dimensions.
         site_index: Flat (C-order) grid index of each column, (n_sites,).
         coords: Coordinates that live on the site dimensions only (kept for unstacking).
+        units: Units of the maxima (the ``units`` attribute, "" when absent), for figures.
     """
 
     values: np.ndarray
@@ -172,6 +173,7 @@ class SiteStack:
     grid_shape: tuple[int, ...]
     site_index: np.ndarray
     coords: dict[str, xr.DataArray] = field(default_factory=dict)
+    units: str = ""
 
     @property
     def n_sites(self) -> int:
@@ -276,4 +278,5 @@ def stack_sites(
         grid_shape=grid_shape,
         site_index=site_index,
         coords=coords,
+        units=str(da.attrs.get("units", "")),
     )

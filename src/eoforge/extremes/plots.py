@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 _PALETTE = [
     "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
@@ -42,6 +44,49 @@ def _label_cmap(
     return cmap, BoundaryNorm(np.arange(-0.5, max(n, 1) + 0.5), cmap.N)
 
 
+def _draw_sites(ax: plt.Axes, values: np.ndarray, lon: np.ndarray, lat: np.ndarray, **kw):
+    """Per-site values as grid cells when the sites form a regular grid, else as points."""
+    xs, ys = _regular_axes(lon), _regular_axes(lat)
+    if xs is not None and ys is not None and xs.size * ys.size <= 4 * values.size:
+        grid = np.full((ys.size, xs.size), np.nan)
+        grid[np.searchsorted(ys, lat), np.searchsorted(xs, lon)] = values
+        dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+        return ax.pcolormesh(
+            np.append(xs - dx / 2, xs[-1] + dx / 2),
+            np.append(ys - dy / 2, ys[-1] + dy / 2),
+            np.ma.masked_invalid(grid),
+            **kw,
+        )
+    return ax.scatter(lon, lat, c=values, s=18, edgecolors="none", **kw)
+
+
+def _sites(n: int) -> str:
+    return f"{n} site" if n == 1 else f"{n} sites"
+
+
+def region_legend(
+    n: int,
+    *,
+    counts: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
+    medoids: bool = False,
+    palette: Sequence[str] | None = None,
+) -> list:
+    """Legend handles naming every region (with its number of sites) and the medoid marker."""
+    palette = palette or _PALETTE
+    handles: list = []
+    for r in range(n):
+        name = names[r] if names is not None else f"region {r}"
+        if counts is not None:
+            name += f" ({_sites(counts[r])})"
+        handles.append(Patch(facecolor=palette[r % len(palette)], label=name))
+    if medoids:
+        handles.append(
+            Line2D([], [], marker="*", ls="", color="k", markersize=10, label="medoid site")
+        )
+    return handles
+
+
 def draw_labels(
     ax: plt.Axes,
     labels: np.ndarray,
@@ -52,26 +97,33 @@ def draw_labels(
     medoids: Sequence[int] | None = None,
     title: str = "",
     palette: Sequence[str] | None = None,
+    legend: bool = False,
 ) -> None:
-    """Draw one partition on ``ax`` (a grid if the sites form one, else points)."""
+    """Draw one partition on ``ax`` (a grid if the sites form one, else points).
+
+    With ``legend``, a legend right of the map names every region and its number of sites.
+    """
     labels = np.asarray(labels, dtype=float)
     labels[labels < 0] = np.nan
     n = int(np.nanmax(labels)) + 1 if n_labels is None else n_labels
     cmap, norm = _label_cmap(n, palette)
-    xs, ys = _regular_axes(lon), _regular_axes(lat)
-    if xs is not None and ys is not None and xs.size * ys.size <= 4 * labels.size:
-        grid = np.full((ys.size, xs.size), np.nan)
-        grid[np.searchsorted(ys, lat), np.searchsorted(xs, lon)] = labels
-        dx, dy = xs[1] - xs[0], ys[1] - ys[0]
-        ax.pcolormesh(
-            np.append(xs - dx / 2, xs[-1] + dx / 2),
-            np.append(ys - dy / 2, ys[-1] + dy / 2),
-            np.ma.masked_invalid(grid),
-            cmap=cmap,
-            norm=norm,
+    _draw_sites(ax, labels, lon, lat, cmap=cmap, norm=norm)
+    if legend:
+        counts = [int((labels == r).sum()) for r in range(n)]
+        handles = region_legend(
+            n, counts=counts, medoids=medoids is not None and len(medoids) > 0, palette=palette
         )
-    else:
-        ax.scatter(lon, lat, c=labels, cmap=cmap, norm=norm, s=18, edgecolors="none")
+        n_masked = int(np.isnan(labels).sum())
+        if n_masked:
+            handles.append(
+                Patch(
+                    facecolor="#ffffff", edgecolor="#999999", label=f"masked ({_sites(n_masked)})"
+                )
+            )
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+            fontsize=8,
+        )  # fmt: skip
     if medoids is not None and len(medoids):
         idx = np.asarray(medoids)
         ax.scatter(lon[idx], lat[idx], marker="*", s=120, c="k", edgecolors="w", linewidths=0.6)
@@ -89,9 +141,24 @@ def region_map(
     medoids: Sequence[int] | None = None,
     title: str = "regions",
 ) -> Figure:
-    """Map of a partition; medoids are marked with a star."""
+    """Map of a partition with a legend naming the regions; medoids are marked with a star."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    draw_labels(ax, labels, lon, lat, medoids=medoids, title=title, legend=True)
+    fig.tight_layout()
+    return fig
+
+
+def field_map(
+    values: np.ndarray, lon: np.ndarray, lat: np.ndarray, *, label: str, title: str = ""
+) -> Figure:
+    """Map of one per-site quantity with a colourbar labelled ``label`` (name and units)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    draw_labels(ax, labels, lon, lat, medoids=medoids, title=title)
+    mesh = _draw_sites(ax, np.asarray(values, dtype=float), lon, lat, cmap="viridis")
+    fig.colorbar(mesh, ax=ax, shrink=0.85, label=label)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_aspect("equal", adjustable="box")
     return fig
 
 
@@ -112,7 +179,11 @@ def maps_side_by_side(
         draw_labels(ax, part, lon, lat, n_labels=n_labels, title=title)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
-    fig.tight_layout()
+    fig.legend(
+        handles=region_legend(n_labels), loc="lower center", ncol=min(n_labels, 6),
+        frameon=False, fontsize=8,
+    )  # fmt: skip
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * ((n_labels - 1) // 6), 1, 1))
     return fig
 
 
@@ -121,11 +192,19 @@ def changed_sites_map(
 ) -> Figure:
     """Sites whose (aligned) label differs between two partitions."""
     changed = (np.asarray(reference) != np.asarray(other)).astype(float)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    draw_labels(ax, changed, lon, lat, n_labels=2, title=title, palette=["#e8e8e8", "#c0392b"])
-    ax.text(
-        0.01, -0.28, f"red: {int(changed.sum())} sites that change region", transform=ax.transAxes
+    fig, ax = plt.subplots(figsize=(8, 4))
+    palette = ["#e8e8e8", "#c0392b"]
+    draw_labels(ax, changed, lon, lat, n_labels=2, title=title, palette=palette)
+    n_changed = int(changed.sum())
+    handles = region_legend(
+        2,
+        names=[f"same region ({changed.size - n_changed})", f"changed ({n_changed})"],
+        palette=palette,
     )
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8
+    )
+    fig.tight_layout()
     return fig
 
 
@@ -141,12 +220,14 @@ def silhouette_curve(ks: Sequence[int], widths: Sequence[float], best_k: int) ->
     return fig
 
 
-def dissimilarity_heatmap(D: np.ndarray, labels: np.ndarray, *, title: str) -> Figure:
+def dissimilarity_heatmap(
+    D: np.ndarray, labels: np.ndarray, *, title: str, label: str = "dissimilarity (unitless)"
+) -> Figure:
     """The dissimilarity matrix with sites ordered by region (block structure = regions)."""
     order = np.argsort(labels, kind="stable")
     fig, ax = plt.subplots(figsize=(4.5, 4))
     im = ax.imshow(D[np.ix_(order, order)], cmap="viridis", vmin=0, interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="dissimilarity")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])

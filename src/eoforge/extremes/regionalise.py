@@ -30,7 +30,7 @@ from eoforge.extremes.lmoments import (
     heterogeneity,
     site_lmoment_ratios,
 )
-from eoforge.extremes.selection import KScore, choose_k
+from eoforge.extremes.selection import WEAK_STRUCTURE, KScore, choose_k, weak_structure_warning
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Regionalisation:
         masked: Indices of sites left out (too few years or constant).
         regions: One dict per region: size, medoid, H1 and its verdict, discordant sites.
         dissimilarity: (m, m) matrix over the unmasked sites (kept for reports and consensus).
+        warnings: What a reader must know before trusting the regions (e.g. weak structure).
     """
 
     labels: np.ndarray
@@ -56,6 +57,7 @@ class Regionalisation:
     masked: np.ndarray
     regions: list[dict] = field(default_factory=list)
     dissimilarity: np.ndarray | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``summary.json`` holds)."""
@@ -68,6 +70,7 @@ class Regionalisation:
             "medoids": self.medoids.tolist(),
             "silhouette_table": self.k_table,
             "regions": self.regions,
+            "warnings": self.warnings,
         }
 
 
@@ -133,6 +136,7 @@ def regionalise(
     random_state: int | None = 0,
     progress: ProgressCallback | None = None,
     scheduler: str | None = None,
+    weak_structure: float = WEAK_STRUCTURE,
 ) -> Regionalisation:
     """Cluster sites into regions from their annual maxima.
 
@@ -148,6 +152,8 @@ def regionalise(
         progress: Optional ``progress(done, total)`` callback for the dissimilarity matrix.
         scheduler: Address of a dask.distributed scheduler (``tcp://host:8786``) to build the
             matrix on a cluster; None computes it on this machine (all cores).
+        weak_structure: With ``k="auto"``, a best average silhouette at or below it adds a
+            warning to the result (default 0.25, Kaufman & Rousseeuw's "no substantial structure").
 
     Returns:
         A :class:`Regionalisation`.
@@ -177,9 +183,12 @@ def regionalise(
             raise bad_value("k_range", list(k_range), f"values in [2, {idx.size - 1}]")
         sel = choose_k(D, ks, random_state=random_state)
         model, table = sel.model, sel.table
+        best = max(r.silhouette for r in table)
+        weak = weak_structure_warning(best, sel.best_k, threshold=weak_structure)
     elif isinstance(k, int | np.integer) and 1 <= k < idx.size:
         model = KMedoids(int(k), random_state=random_state).fit(D)
         table = (KScore(int(k), float("nan"), float(model.inertia_)),)
+        weak = None
     else:
         raise bad_value("k", k, f"'auto' or an integer in [1, {idx.size - 1}]")
     labels = np.full(maxima.shape[1], -1, dtype=np.int64)
@@ -196,6 +205,7 @@ def regionalise(
         ],
         masked=np.flatnonzero(~ok),
         dissimilarity=D,
+        warnings=[weak] if weak else [],
     )
     if diagnostics:
         result.regions = region_diagnostics(

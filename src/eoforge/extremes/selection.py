@@ -25,6 +25,35 @@ from sklearn.metrics import silhouette_samples
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.extremes.kmedoids import InitMethod, KMedoids, SwapMethod, check_dissimilarity
 
+WEAK_STRUCTURE = 0.25
+"""Average silhouette width at or below which a partition shows no substantial structure.
+
+Kaufman & Rousseeuw (1990, *Finding Groups in Data*, ch. 2) read the best average silhouette as
+0.71-1.00 strong, 0.51-0.70 reasonable, 0.26-0.50 weak, <= 0.25 no substantial structure.
+"""
+
+
+def weak_structure_warning(
+    best_silhouette: float, k: int, *, threshold: float = WEAK_STRUCTURE
+) -> str | None:
+    """A warning when the chosen K rests on weak structure (best average silhouette <= threshold).
+
+    Args:
+        best_silhouette: Average silhouette width of the chosen partition.
+        k: The chosen number of clusters.
+        threshold: Widths at or below it warn (default :data:`WEAK_STRUCTURE`).
+
+    Returns:
+        The warning, or None when the structure is clear enough (or the width is unknown, NaN).
+    """
+    if not np.isfinite(best_silhouette) or best_silhouette > threshold:
+        return None
+    return (
+        f"weak structure: K = {k} has the best average silhouette width, but it is only "
+        f"{best_silhouette:.3f} (<= {threshold:g}: no substantial structure, Kaufman & Rousseeuw); "
+        "the regions may be noise: use more years or sites, or fix K from prior knowledge."
+    )
+
 
 def silhouette_samples_precomputed(
     D: np.ndarray, labels: np.ndarray, *, check: bool = True
