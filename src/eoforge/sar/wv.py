@@ -321,6 +321,17 @@ def synth_wv(
                  CLASSES, attrs, angles[perm])  # fmt: skip
 
 
+def _example_title(wvset: WVSet, i: int, c: int) -> str:
+    """``class`` and, where known, the imagette's wind speed U10 (m/s) and Hs (m)."""
+    name = wvset.classes[c].replace("_", " ") if c >= 0 else "unlabelled"
+    known = [
+        f"{sym} {float(v[i]):.1f} {unit}"
+        for sym, v, unit in (("U10", wvset.wind_speed, "m/s"), ("Hs", wvset.hs, "m"))
+        if v is not None and np.isfinite(v[i])
+    ]
+    return f"{name}\n{', '.join(known)}" if known else name
+
+
 def plot_examples(wvset: WVSet, path: str | Path, *, seed: RandomState = 0) -> Path:
     """Save a figure with one imagette (in dB) per class present, written atomically.
 
@@ -332,12 +343,24 @@ def plot_examples(wvset: WVSet, path: str | Path, *, seed: RandomState = 0) -> P
     Returns:
         ``path``.
     """
+    import matplotlib.pyplot as plt
+
+    from eoforge.core.atomic import atomic_write_with
+
+    fig = examples_figure(wvset, seed=seed)
+    out = Path(path)
+    atomic_write_with(out, lambda tmp: fig.savefig(tmp, dpi=110))
+    plt.close(fig)
+    return out
+
+
+def examples_figure(wvset: WVSet, *, seed: RandomState = 0) -> Any:
+    """The figure of :func:`plot_examples`: one imagette per class in dB, each with a colourbar,
+    titled with its class, U10 (m/s) and Hs (m); "synthetic" in the title for generated sets."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from eoforge.core.atomic import atomic_write_with
 
     if len(wvset) == 0:
         raise InputError("wvset is empty: nothing to plot.")
@@ -348,17 +371,18 @@ def plot_examples(wvset: WVSet, path: str | Path, *, seed: RandomState = 0) -> P
         picks, present = [0], [-1]
     ncol = min(5, len(picks))
     nrow = math.ceil(len(picks) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.2 * ncol, 2.4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.5 * nrow), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i, c in zip(axes.ravel(), picks, present, strict=False):
         db = 10.0 * np.log10(np.maximum(wvset.images[i], 1e-6))
         lo, hi = np.percentile(db, [1, 99])
-        ax.imshow(db, cmap="gray", vmin=lo, vmax=hi)
-        title = wvset.classes[c] if c >= 0 else "unlabelled"
-        ax.set_title(f"{title}\nU={wvset.wind_speed[i]:.1f} Hs={wvset.hs[i]:.1f}", fontsize=7)
+        im = ax.imshow(db, cmap="gray", vmin=lo, vmax=hi)
+        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        cbar.ax.tick_params(labelsize=6)
+        cbar.set_label("sigma0 (dB)", fontsize=6)
+        ax.set_title(_example_title(wvset, i, c), fontsize=7)
+    if wvset.attrs.get("source") == "eoforge.sar.wv.synth_wv":
+        fig.suptitle("synthetic WV imagettes (one per class)", fontsize=9)
     fig.tight_layout()
-    out = Path(path)
-    atomic_write_with(out, lambda tmp: fig.savefig(tmp, dpi=110))
-    plt.close(fig)
-    return out
+    return fig

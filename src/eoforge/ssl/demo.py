@@ -16,6 +16,7 @@ from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.curation.dynamic import CurationConfig
 from eoforge.ssl.pretrain import SSLConfig, build_seeded_encoder, pretrain
+from eoforge.ssl.pretrain_report import CURVES_CAPTION, describe_curves, training_figure
 
 N_IMAGES = 600
 SIZE = 32
@@ -72,18 +73,6 @@ def _plot_curation(run_path, wv, features, cfg: SSLConfig, seed: int):
                                                   / sel.sum())}  # fmt: skip
 
 
-def _plot_training(per_epoch: list[dict]):
-    import matplotlib.pyplot as plt
-
-    ep = [r["epoch"] for r in per_epoch]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
-    for ax, key in zip(axes, ("loss", "teacher_entropy", "embedding_std"), strict=True):
-        ax.plot(ep, [r.get(key, np.nan) for r in per_epoch], "o-")
-        ax.set(xlabel="epoch", title=key.replace("_", " "))
-    fig.tight_layout()
-    return fig
-
-
 def stage(run: RunDir, report: Report, seed: int) -> dict:
     """Run the SSL demo inside ``run.path / "ssl"`` and add its report section."""
     import matplotlib.pyplot as plt
@@ -122,7 +111,11 @@ def stage(run: RunDir, report: Report, seed: int) -> dict:
     report.add_image_file(root / "examples.png", "one synthetic imagette per class (dB)")
     report.add_table(table, caption="frozen-feature probes (higher accuracy, lower RMSE = better)")
     report.add_figure(fig_cur, "clusters of the final teacher's embeddings and the classes kept")
-    report.add_figure(_plot_training(metrics["per_epoch"]), "training curves (collapse monitor)")
+    history = json.loads((run_path / "curation_history.json").read_text())
+    refreshes = [h["epoch"] for h in history if h.get("kind") != "full"]
+    fig = training_figure(metrics["per_epoch"], cfg.out_dim, info.get("embed_dim"), refreshes)
+    report.add_figure(fig, CURVES_CAPTION)
+    report.add_text(describe_curves(metrics["per_epoch"], cfg.out_dim))
     plt.close("all")
     return {
         "probe_dino": {k: res.get(k) for k in keys},
