@@ -60,6 +60,9 @@ def test_bad_input_errors():
         regionalise(sim.maxima[:8])
     with pytest.raises(InputError, match="'auto' or an integer"):
         regionalise(sim.maxima, k=0)
+    with pytest.raises(InputError, match=r"n_sim=-1 is invalid"):  # was an error in every region
+        regionalise(sim.maxima, k=2, n_sim=-1)
+    assert regionalise(sim.maxima, k=2, n_sim=-1, diagnostics=False).k == 2
 
 
 def test_consensus_beats_single_models_and_attribution_finds_planted_change(ensemble):

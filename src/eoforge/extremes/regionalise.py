@@ -160,6 +160,10 @@ def regionalise(
     """
     if method not in METHODS:
         raise bad_value("method", method, f"one of {list(METHODS)}")
+    if diagnostics and (
+        isinstance(n_sim, bool) or not isinstance(n_sim, int | np.integer) or n_sim < 2
+    ):
+        raise bad_value("n_sim", n_sim, "an integer >= 2", "Hosking & Wallis recommend 500.")
     maxima = np.asarray(maxima, dtype=float)
     ok = usable_sites(maxima, min_years)
     idx = np.flatnonzero(ok)
