@@ -27,7 +27,7 @@ Usage::
 
     python benchmarks/ssl_curation.py --seeds 0 1 2
     python benchmarks/ssl_curation.py --n 20000 --size 64 --budget 40 --width 192 --depth 12 \
-        --accelerator gpu
+        --device gpu
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--accelerator", default="cpu")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--runs", nargs="+", default=None, help="subset of the run names")
     ap.add_argument("--out", type=Path, default=None, help="keep run folders and results here")
@@ -134,7 +134,7 @@ def main() -> None:
                 teacher_temp=0.02, warmup_teacher_temp=0.02,
                 out_dim=256, head_hidden_dim=128, head_bottleneck_dim=64, n_local_crops=2,
                 global_size=args.size, local_size=args.size // 2, warmup_epochs=1,
-                accelerator=args.accelerator, seed=seed,
+                accelerator=args.device, seed=seed,
                 curation=CurationConfig(mode=mode, warmup_epochs=args.warmup,
                                         refresh_every=args.refresh, ratio=args.ratio,
                                         n_clusters=tuple(args.n_clusters), seed=seed),

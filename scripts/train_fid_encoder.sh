@@ -50,9 +50,9 @@ EOF
 
 SYNTH=("$EOFORGE" sar synth-wv --n "$N" --size "$SIZE" --seed "$SEED" --prior uniform
        --duplicate-fraction 0 --looks 1 --out "$WORK/wv.zarr")
-PRETRAIN=("$EOFORGE" ssl pretrain --data "$WORK/wv.zarr" --out "$WORK/run"
+PRETRAIN=("$EOFORGE" ssl pretrain "$WORK/wv.zarr" --out "$WORK/run"
           --config "$WORK/ssl_config.yaml" --curation none --epochs "$EPOCHS" --seed "$SEED"
-          --accelerator cpu)
+          --device cpu)
 
 if [ ! -e "$WORK/wv.zarr" ]; then
   "${SYNTH[@]}"
@@ -60,6 +60,6 @@ fi
 start=$(date +%s)
 "${PRETRAIN[@]}"
 echo "pre-training: $(( $(date +%s) - start )) s"
-"$EOFORGE" ssl probe "$WORK/run" --data "$WORK/wv.zarr" --seed "$SEED"
+"$EOFORGE" ssl probe "$WORK/run" "$WORK/wv.zarr" --seed "$SEED"
 "$EOFORGE" ssl export "$WORK/run" --out "$OUT" --overwrite \
   --command "${SYNTH[*]} && ${PRETRAIN[*]} (ssl_config.yaml: $(tr '\n' ';' < "$WORK/ssl_config.yaml"))"

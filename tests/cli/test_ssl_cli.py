@@ -37,7 +37,7 @@ def test_pretrain_probe_embed(data, tmp_path):
         "pretrain", "--data", str(path), "--out", str(run), "--curation", "random",
         "--ratio", "0.5", "--epochs", "2", "--encoder", "vit-tiny/8", "--encoder-dim", "16",
         "--encoder-depth", "1", "--batch-size", "8", "--global-size", "16", "--local-size", "8",
-        "--n-local-crops", "1", "--accelerator", "cpu",
+        "--n-local-crops", "1", "--device", "cpu",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output[res.output.index("{") : res.output.rindex("}") + 1])
@@ -66,7 +66,8 @@ def test_bad_inputs_exit_2_with_message(data, tmp_path):
     assert "does not exist" in re.sub(r"\s+", " ", res.output)
     res = invoke("pretrain", "--data", str(path), "--out", str(tmp_path / "r"),
                  "--curation", "sometimes")  # fmt: skip
-    assert res.exit_code == 2 and "mode" in res.output
+    assert res.exit_code == 2 and "--curation: Input should be 'none'" in res.output
+    assert "mode" not in res.output  # the option as typed, not the internal key
     res = invoke("probe", str(tmp_path / "not-a-run"), "--data", str(path))
     assert res.exit_code == 2 and "not a finished pre-training run" in re.sub(
         r"\s+", " ", res.output

@@ -340,7 +340,11 @@ def test_cli_import_of_safe_products(wv, tmp_path):
     looked = read_s1_safe(safe, swath="wv1", multilook=2)[0].sigma0  # 12 x 15 -> rows 1..10
     np.testing.assert_array_equal(back.images[0], looked[1:11, 0:14])
     res = runner.invoke(app, ["sar", "import", str(safe.parent), "--out", str(out)])
+    assert res.exit_code == 2 and "--overwrite" in res.output  # an existing store is kept
+    res = runner.invoke(app, ["sar", "import", str(safe.parent), "--out", str(out),
+                              "--overwrite"])  # fmt: skip
     assert res.exit_code == 2 and "crop" in res.output
+    assert load_wv(out).images.shape == back.images.shape  # the failed import left it intact
 
 
 def test_crop_also_applies_to_loose_imagettes(tmp_path):

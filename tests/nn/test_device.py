@@ -22,10 +22,10 @@ def test_gpu_needs_a_visible_cuda_device(monkeypatch):
     with pytest.raises(InputError) as err:
         resolve_device("gpu")
     assert str(err.value) == (
-        "--accelerator gpu but no CUDA device is visible; use --accelerator cpu or auto."
+        "--device gpu but no CUDA device is visible; use --device cpu or auto."
     )
-    with pytest.raises(InputError, match=r"^--device gpu but .* use --device cpu or auto"):
-        resolve_device("gpu", option="--device")
+    with pytest.raises(InputError, match=r"^--accelerator gpu but .* use --accelerator cpu"):
+        resolve_device("gpu", option="--accelerator")
 
 
 def test_unknown_name_names_the_option():

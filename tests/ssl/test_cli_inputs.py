@@ -46,9 +46,7 @@ def test_broken_data_is_one_line_and_exit_2(bad, tmp_path, kind, command):
 def test_gpu_without_cuda_is_refused_before_anything_is_made(bad, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "run"
-    res = invoke("pretrain", "--data", str(bad["ok"]), "--out", str(out), "--accelerator", "gpu")
+    res = invoke("pretrain", str(bad["ok"]), "--out", str(out), "--device", "gpu")
     line = one_error_line(res)
-    assert line == (
-        "error: --accelerator gpu but no CUDA device is visible; use --accelerator cpu or auto."
-    )
+    assert line == "error: --device gpu but no CUDA device is visible; use --device cpu or auto."
     assert not out.exists()

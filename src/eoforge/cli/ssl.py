@@ -9,14 +9,29 @@ from typing import Annotated
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.cli._options import (
+    Device,
+    Devices,
+    FormerData,
+    FormerDevice,
+    FormerWorkers,
+    Workers,
+    either,
+    precision_option,
+    required_input,
+)
 
 app = typer.Typer(
     help="Self-supervised SAR encoders: DINO with dynamic curation, probes, embeddings.",
     no_args_is_help=True,
 )
 
-Data = Annotated[
-    Path, typer.Option(help="WV data set (a store written by `eoforge sar synth-wv`).")
+DataArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="WV data set (a store written by `eoforge sar synth-wv` or `sar import`).",
+        show_default=False,
+    ),
 ]
 RunArg = Annotated[Path, typer.Argument(help="Pre-training run folder.")]
 
@@ -33,59 +48,98 @@ def _n_clusters(value: str | None) -> tuple[int, ...] | None:
 @app.command()
 @fail_on_error
 def pretrain(
-    data: Data,
-    out: Annotated[Path, typer.Option(help="Run folder (resumes if it holds a checkpoint).")],
+    data: DataArg = None,
+    out: Annotated[
+        Path, typer.Option(help="Run folder (the same command on it again resumes the run).")
+    ] = Path("runs/dino"),
     curation: Annotated[
         str, typer.Option(help="none, random, random-redrawn, static or dynamic.")
     ] = "dynamic",
     config: Annotated[
         Path | None, typer.Option(help="YAML SSLConfig; options given here override it.")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.", show_default="20")] = None,
     encoder: Annotated[
-        str | None, typer.Option(help="vit-tiny/8, vit-tiny/16, vit-small/8, vit-small/16, resnet.")
+        str | None,
+        typer.Option(
+            help="vit-tiny/8, vit-tiny/16, vit-small/8, vit-small/16 or resnet.",
+            show_default="vit-tiny/8",
+        ),
     ] = None,
-    encoder_dim: Annotated[int | None, typer.Option(help="Override the ViT width.")] = None,
-    encoder_depth: Annotated[int | None, typer.Option(help="Override the ViT depth.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Per-device batch size.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Base learning rate per 256 images.")] = None,
-    devices: Annotated[int | None, typer.Option(help="Devices/processes per node (DDP).")] = None,
-    num_nodes: Annotated[int | None, typer.Option(help="Machines (multi-node DDP).")] = None,
-    accelerator: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
-    global_size: Annotated[int | None, typer.Option(help="Global crop size (pixels).")] = None,
-    local_size: Annotated[int | None, typer.Option(help="Local crop size (pixels).")] = None,
-    n_local_crops: Annotated[int | None, typer.Option(help="Local crops per image.")] = None,
-    ratio: Annotated[float | None, typer.Option(help="Curation: kept fraction rho.")] = None,
+    encoder_dim: Annotated[
+        int | None, typer.Option(help="ViT width (default: the encoder's).")
+    ] = None,
+    encoder_depth: Annotated[
+        int | None, typer.Option(help="ViT depth (default: the encoder's).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per device and step.", show_default="64")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Base learning rate per 256 images.", show_default="5e-4")
+    ] = None,
+    device: Device = None,
+    devices: Devices = None,
+    num_nodes: Annotated[
+        int | None, typer.Option(help="Machines (multi-node DDP).", show_default="1")
+    ] = None,
+    precision: Annotated[str | None, precision_option("auto")] = None,
+    global_size: Annotated[
+        int | None, typer.Option(help="Global crop size (pixels).", show_default="32")
+    ] = None,
+    local_size: Annotated[
+        int | None, typer.Option(help="Local crop size (pixels).", show_default="16")
+    ] = None,
+    n_local_crops: Annotated[
+        int | None, typer.Option(help="Local crops per image.", show_default="4")
+    ] = None,
+    ratio: Annotated[
+        float | None, typer.Option(help="Curation: kept fraction rho.", show_default="0.5")
+    ] = None,
     warmup_epochs: Annotated[
-        int | None, typer.Option(help="Curation: full-data warm-up epochs T_w.")
+        int | None, typer.Option(help="Curation: full-data warm-up epochs T_w.", show_default="2")
     ] = None,
-    refresh_every: Annotated[int | None, typer.Option(help="Curation: refresh period T_s.")] = None,
+    refresh_every: Annotated[
+        int | None, typer.Option(help="Curation: refresh period T_s (epochs).", show_default="2")
+    ] = None,
     n_clusters: Annotated[
-        str | None, typer.Option(help="Curation: cluster counts per level, e.g. '64,8'.")
+        str | None, typer.Option(help="Curation: cluster counts per level.", show_default="64,8")
     ] = None,
     eta: Annotated[
-        float | None, typer.Option(help="Curation: share of each quota closest to centroid.")
+        float | None,
+        typer.Option(help="Curation: share of each quota closest to centroid.", show_default="0.0"),
     ] = None,
-    pool_size: Annotated[int | None, typer.Option(help="Curation: items clustered.")] = None,
-    num_workers: Annotated[int | None, typer.Option(help="DataLoader workers.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of everything random.")] = None,
+    pool_size: Annotated[
+        int | None, typer.Option(help="Curation: items clustered (default: all).")
+    ] = None,
+    workers: Workers = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of everything random.", show_default="0")
+    ] = None,
+    data_option: FormerData = None,
+    accelerator: FormerDevice = None,
+    num_workers: FormerWorkers = None,
 ) -> None:
     """Pre-train an encoder with DINO on DATA; writes the run folder OUT."""
     from eoforge.core.progress import progress_bar
-    from eoforge.ssl.pretrain import SSLConfig
+    from eoforge.ssl.pretrain import OPTIONS, SSLConfig
     from eoforge.ssl.pretrain import pretrain as run_pretrain
 
+    data = required_input(data, data_option, "DATA")
+    device = either(device, accelerator, "--device", "--accelerator")
+    workers = either(workers, num_workers, "--workers", "--num-workers")
     base = SSLConfig.load(config) if config is not None else SSLConfig()
     cur = base.curation.updated(
         mode=curation, ratio=ratio, warmup_epochs=warmup_epochs, refresh_every=refresh_every,
         n_clusters=_n_clusters(n_clusters), eta=eta, pool_size=pool_size, seed=seed,
+        names={k.removeprefix("curation."): v for k, v in OPTIONS.items()},
     )  # fmt: skip
     cfg = base.updated(
         data=str(data), epochs=epochs, encoder=encoder, encoder_dim=encoder_dim,
         encoder_depth=encoder_depth, batch_size=batch_size, lr=lr, devices=devices,
-        num_nodes=num_nodes, accelerator=accelerator, global_size=global_size,
-        local_size=local_size, n_local_crops=n_local_crops, num_workers=num_workers, seed=seed,
-        curation=cur,
+        num_nodes=num_nodes, accelerator=device, precision=precision, global_size=global_size,
+        local_size=local_size, n_local_crops=n_local_crops, num_workers=workers, seed=seed,
+        curation=cur, names=OPTIONS,
     )  # fmt: skip
     with progress_bar("DINO pre-training (epochs)", cfg.epochs) as progress:
         run = run_pretrain(cfg, data, out, progress=progress)
@@ -103,12 +157,14 @@ def pretrain(
 @fail_on_error
 def probe(
     run: RunArg,
-    data: Data,
+    data: DataArg = None,
     test_fraction: Annotated[float, typer.Option(help="Share of the test split.")] = 0.3,
     knn_k: Annotated[int, typer.Option(help="Neighbours of the kNN probe.")] = 20,
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    data_option: FormerData = None,
 ) -> None:
     """Linear and kNN probes of RUN's frozen teacher on DATA; writes RUN/probe.json."""
+    data = required_input(data, data_option, "DATA")
     from eoforge.ssl.probe import probe_run
 
     res = probe_run(run, data, test_fraction=test_fraction, knn_k=knn_k, seed=seed)
@@ -119,14 +175,18 @@ def probe(
 @fail_on_error
 def embed(
     run: RunArg,
-    data: Data,
-    out: Annotated[Path, typer.Option(help="Zarr store to write (e.g. E.zarr).")],
+    data: DataArg = None,
+    out: Annotated[
+        Path, typer.Option(help="Zarr store to write (a folder such as emb.zarr).")
+    ] = Path("emb.zarr"),
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
+    data_option: FormerData = None,
 ) -> None:
     """Embed DATA with RUN's teacher backbone into a Zarr store."""
+    data = required_input(data, data_option, "DATA")
     from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
     from eoforge.ssl.embed import embed_dataset

@@ -7,6 +7,7 @@ typo in a YAML file is an error that names the key, not a silently ignored setti
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,12 +39,21 @@ class RunConfig(BaseModel):
         return atomic_write_text(path, self.to_yaml())
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Self:
-        """Validate a dictionary, turning pydantic errors into one readable :class:`ConfigError`."""
+    def from_dict(
+        cls, data: dict[str, Any], *, source: str = "config", names: Mapping[str, str] | None = None
+    ) -> Self:
+        """Validate a dictionary, turning pydantic errors into one readable :class:`ConfigError`.
+
+        Args:
+            data: The settings.
+            source: Where they come from (named in the message).
+            names: Command-line option of each key (``{"patch": "--size"}``): a bad value given
+                on the command line is then named as the user typed it.
+        """
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            problems = "; ".join(_describe(cls, e) for e in err.errors())
+            problems = "; ".join(_describe(cls, e, names or {}) for e in err.errors())
             raise ConfigError(f"invalid {cls.__name__} in {source}: {problems}.") from None
 
     @classmethod
@@ -62,18 +72,24 @@ class RunConfig(BaseModel):
             )
         return cls.from_dict(data, source=str(p))
 
-    def updated(self, **changes: Any) -> Self:
-        """A validated copy with some fields changed (e.g. from command-line overrides)."""
-        merged = {**self.model_dump(), **{k: v for k, v in changes.items() if v is not None}}
-        return type(self).from_dict(merged, source="overrides")
+    def updated(self, *, names: Mapping[str, str] | None = None, **changes: Any) -> Self:
+        """A validated copy with some fields changed (e.g. from command-line overrides).
+
+        ``names`` maps keys to the options they came from, for the error messages.
+        """
+        given = {k: v for k, v in changes.items() if v is not None}
+        merged = {**self.model_dump(), **given}
+        source = "the command line" if names else "overrides"
+        return type(self).from_dict(merged, source=source, names=names)
 
 
-def _describe(cls: type[BaseModel], error: Any) -> str:
+def _describe(cls: type[BaseModel], error: Any, names: Mapping[str, str]) -> str:
     """One pydantic error as ``key: message``; an unknown key comes with its nearest valid keys."""
     import difflib
 
     loc = [str(p) for p in error["loc"]]
     key = ".".join(loc) or "<root>"
+    key = names.get(key, key)
     if error["type"] != "extra_forbidden":
         return f"{key}: {error['msg']}"
     model: Any = cls

@@ -1,4 +1,4 @@
-"""Which device a trainer runs on: one rule shared by every ``--accelerator``/``--device`` option.
+"""Which device a trainer runs on: one rule shared by every ``--device`` option.
 
 ``auto`` takes the GPU when torch sees a CUDA device and the CPU otherwise; ``cpu`` always runs on
 the CPU; ``gpu`` (or ``cuda``) requires a visible CUDA device and refuses to fall back silently.
@@ -15,7 +15,7 @@ from eoforge.core.errors import InputError
 _NAMES = {"auto": "auto", "cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 
 
-def resolve_device(name: str, option: str = "--accelerator") -> Literal["cpu", "gpu"]:
+def resolve_device(name: str, option: str = "--device") -> Literal["cpu", "gpu"]:
     """The device a run asked for as ``name`` will use: ``"cpu"`` or ``"gpu"``.
 
     Args:

@@ -22,13 +22,9 @@ with linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +43,7 @@ from eoforge.core.runs import RunDir
 from eoforge.curation.dynamic import CurationConfig, DynamicCurator
 from eoforge.nn.device import resolve_device
 from eoforge.nn.encoders import build_encoder
+from eoforge.nn.lightning_quiet import quiet_lightning
 
 #: Config fields that may change when a run is resumed (the data may move: their content is
 #: compared by fingerprint, not their path).
@@ -230,28 +227,6 @@ class _Progress(pl.Callback):
             self.progress(trainer.current_epoch + 1, self.total)
 
 
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's informational logs and known-harmless warnings during a fit."""
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            for pattern in (
-                ".*number of training batches.*",
-                ".*module\\(s\\) in eval mode.*",
-                ".*LeafSpec.*",
-                ".*does not have many workers.*",
-                ".*litlogger.*",
-                ".*Checkpoint directory.*exists and is not empty.*",
-            ):
-                warnings.filterwarnings("ignore", message=pattern)
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def _next_log_version(folder: Path) -> str:
     """``fit_000``, ``fit_001``, ...: one CSV log folder per (resumed) fit call."""
     n = len(list(folder.glob("fit_*"))) if folder.exists() else 0
@@ -334,7 +309,7 @@ def pretrain(
     ]  # fmt: skip
     if progress is not None:
         all_callbacks.append(_Progress(progress, config.epochs))
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=config.epochs,
             logger=CSVLogger(run.path, name="logs", version=_next_log_version(run.path / "logs")),
@@ -352,7 +327,7 @@ def pretrain(
         )
     last = run.checkpoints / "last.ckpt"
     t0 = time.perf_counter()
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
     fit_seconds = time.perf_counter() - t0
     if trainer.is_global_zero:  # GPU DDP re-launches this function on every rank
