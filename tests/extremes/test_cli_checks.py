@@ -275,3 +275,20 @@ def test_missing_variable_and_time_dimension_give_one_line(files, tmp_path):
     line = one_error_line(invoke("cluster", bad, "--out", tmp_path / "b"))
     assert f"variable 'pr' in {str(bad)!r} has dims ('yr', 'site')" in line
     assert "ds.rename({'yr': 'year'})" in line
+
+
+def test_simulate_does_not_overwrite_an_existing_folder_unless_asked(tmp_path):
+    from typer.testing import CliRunner
+
+    from eoforge.cli.main import app
+
+    out = tmp_path / "sim"
+    out.mkdir()
+    (out / "mine.nc").write_bytes(b"keep")
+    args = ["extremes", "simulate", "--out", str(out), "--models", "1", "--years", "10",
+            "--resolution", "30"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    assert (out / "mine.nc").read_bytes() == b"keep"
+    assert CliRunner().invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert (out / "truth.nc").is_file()

@@ -173,9 +173,16 @@ def simulate(
     years: Annotated[int, typer.Option(help="Years of annual maxima.")] = 60,
     resolution: Annotated[float, typer.Option(help="Grid spacing in degrees.")] = 10.0,
     seed: Seed = 0,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the files of an existing, non-empty --out folder.")
+    ] = False,
 ) -> None:
     """Write a synthetic two-experiment ensemble (historical, hist-nat) with its true regions."""
+    from eoforge.core.atomic import refuse_existing
     from eoforge.extremes.jobs import write_simulated_ensemble
+
+    if not overwrite and out.is_dir() and any(out.iterdir()):
+        refuse_existing(out)
 
     paths = write_simulated_ensemble(
         out, n_models=models, n_years=years, resolution=resolution, seed=seed
