@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.core.errors import InputError
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
 
 app = typer.Typer(
@@ -36,6 +39,30 @@ FpConfidence = Annotated[
         "instead of its point estimate: holds the budget with that confidence."
     ),
 ]
+
+
+EVALUATE_OPTIONS = {
+    "n_negative": "--n-negative", "n_per_rate": "--n-per-rate", "shape": "--size",
+    "fp_budget": "--fp-budget", "seed": "--seed", "weights": "--weights",
+    "noise_scale": "--noise-scale", "threshold": "--threshold", "surfaces": "--surface",
+    "confounders_max": "--confounders-max", "cloud_prob": "--cloud-prob",
+    "fp_confidence": "--fp-confidence", "max_context_change": "--max-context-change",
+}  # fmt: skip
+"""Option of each EvaluateConfig key set by ``evaluate`` (named in its error messages)."""
+
+
+@contextlib.contextmanager
+def _named_as_typed(names: dict[str, str]) -> Iterator[None]:
+    """Re-raise an API error ``key=value is invalid ...`` as ``--option=value is invalid ...``
+    (the user typed the option, not the Python argument)."""
+    try:
+        yield
+    except InputError as err:
+        msg = str(err)
+        for key, option in names.items():
+            if msg.startswith(f"{key}="):
+                raise type(err)(option + msg[len(key) :]) from None
+        raise
 
 
 def _detector(weights: Path | None):
@@ -88,17 +115,23 @@ def detect(
     from eoforge.methane.detect_outputs import write_outputs
     from eoforge.methane.pair_files import load_pair, load_reference
 
+    names = {"min_area_px": "--min-area", "wind_speed": "--wind-speed", "tile": "--tile",
+             "threshold": "--threshold", "max_context_change": "--max-context-change",
+             "quantification": "--quantification"}  # fmt: skip
+    names |= {k: f"--{k}" for k, v in (("sza", sza), ("vza", vza)) if v is not None}
     notes: list[str] = []
-    t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza,
-                                      quantification=quantification, notes=notes)  # fmt: skip
-    refs = [r] + [load_reference(path, t, geo, target, quantification=quantification,
-                                 notes=notes) for path in reference[1:]]  # fmt: skip
-    for note in notes:
-        typer.echo(f"note: {note}", err=True)
-    with progress_bar("detecting", None) as prog:
-        result = run_detect(t, refs, geo, sza_, vza_, threshold=threshold, min_area_px=min_area,
-                            wind_speed=wind_speed, model=_detector(weights), tile=tile,
-                            progress=prog, max_context_change=max_context_change or None)  # fmt: skip
+    with _named_as_typed(names):
+        t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza,
+                                          quantification=quantification, notes=notes)  # fmt: skip
+        refs = [r] + [load_reference(path, t, geo, target, quantification=quantification,
+                                     notes=notes) for path in reference[1:]]  # fmt: skip
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
+        with progress_bar("detecting", None) as prog:
+            result = run_detect(t, refs, geo, sza_, vza_, threshold=threshold,
+                                min_area_px=min_area, wind_speed=wind_speed,
+                                model=_detector(weights), tile=tile, progress=prog,
+                                max_context_change=max_context_change or None)  # fmt: skip
     if notes:
         result.scene["input_resampled"] = notes
     paths = write_outputs(result, out)
@@ -125,8 +158,11 @@ def simulate(
     """Simulate a target/reference GeoTIFF pair with a plume of known rate, plus its truth."""
     from eoforge.methane.pair_files import simulate_to_files
 
-    paths = simulate_to_files(out, surface=surface, rate_kg_h=rate, seed=seed, shape=size,
-                              wind_speed=wind_speed, wind_direction=wind_direction)  # fmt: skip
+    names = {"shape": "--size", "rate": "--rate", "surface": "--surface",
+             "wind_speed": "--wind-speed", "wind_direction": "--wind-direction"}  # fmt: skip
+    with _named_as_typed(names):
+        paths = simulate_to_files(out, surface=surface, rate_kg_h=rate, seed=seed, shape=size,
+                                  wind_speed=wind_speed, wind_direction=wind_direction)  # fmt: skip
     for kind, p in paths.items():
         typer.echo(f"{kind}: {p}")
 
@@ -212,9 +248,9 @@ def evaluate(
              cloud_prob=cloud_prob, fp_confidence=fp_confidence,
              max_context_change=max_context_change or None)
         | ({"surfaces": tuple(surface)} if surface else {}),
-        source="command line",
+        source="the command line", names=EVALUATE_OPTIONS,
     )  # fmt: skip
-    with progress_bar("evaluating", None) as prog:
+    with progress_bar("evaluating", None) as prog, _named_as_typed({"surface": "--surface"}):
         summary = evaluate_detector(cfg, out, model=model, progress=prog)
     typer.echo(json.dumps(summary, indent=2))
 
@@ -241,7 +277,10 @@ def calibrate(
     from eoforge.core.progress import progress_bar
     from eoforge.methane.calibrate import calibrate_file
 
-    with progress_bar("calibrating", None) as prog:
+    names = {"n_negative": "--n-negative", "size": "--size", "fp_budget": "--fp-budget",
+             "n_rate_cases": "--n-rate-cases", "grow_px": "--grow", "threshold": "--threshold",
+             "fp_confidence": "--fp-confidence"}  # fmt: skip
+    with progress_bar("calibrating", None) as prog, _named_as_typed(names):
         det = calibrate_file(weights, n_negative=n_negative, size=size, fp_budget=fp_budget,
                              seed=seed, n_rate_cases=n_rate_cases, grow_px=grow,
                              threshold=threshold, fp_confidence=fp_confidence,

@@ -45,6 +45,17 @@ def calibrate_detector(
     """
     if threshold is not None and not 0.0 < float(threshold) < 1.0:
         raise bad_value("threshold", threshold, "a probability in (0, 1), or None to scan")
+    for name, value, ok, expected in (
+        ("n_negative", n_negative, n_negative >= 1, "at least 1 plume-free scene"),
+        ("size", size, size >= 64, "a scene side of at least 64 pixels"),
+        ("fp_budget", fp_budget, fp_budget > 0, "a positive number of false plumes / 100 km2"),
+        ("n_rate_cases", n_rate_cases, n_rate_cases >= 3, "at least 3 simulated plumes"),
+        ("grow_px", grow_px, grow_px >= 0, "a number of pixels >= 0"),
+        ("fp_confidence", fp_confidence, fp_confidence is None or 0.5 < fp_confidence < 1,
+         "a confidence in (0.5, 1), e.g. 0.9"),
+    ):  # fmt: skip
+        if not ok:
+            raise bad_value(name, value, expected)
     n_scan = 0 if threshold is not None else n_negative + 1
 
     def scan_progress(done: int, total: int) -> None:

@@ -164,6 +164,10 @@ def detect(
         raise bad_value("min_area_px", min_area_px, "a positive number of pixels")
     if not np.isfinite(wind_speed) or wind_speed <= 0:
         raise bad_value("wind_speed", wind_speed, "a positive 10 m wind speed in m/s")
+    if max_context_change is not None and not max_context_change > 0:
+        raise bad_value("max_context_change", max_context_change,
+                        "a positive median log change (e.g. 0.05)",
+                        "0 (None in Python) turns the veto off.")  # fmt: skip
     refs = [reference] if isinstance(reference, Mapping) else list(reference)
     if not refs:
         raise bad_value("reference", "[]", "at least one reference date")

@@ -197,10 +197,12 @@ def simulate_to_files(
     from eoforge.io.sentinel2 import write_s2_geotiff
     from eoforge.methane import scenes
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if int(shape) != shape or shape < 32:
+        raise bad_value("shape", shape, "a scene side of at least 32 pixels")
     if rate_kg_h < 0:
         raise bad_value("rate", rate_kg_h, "an emission rate >= 0 kg/h")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     if rate_kg_h > 0:
         pair, column, mask, params = scenes.simulate_plume_pair(
             (shape, shape), surface, seed, emission_rate_kg_h=rate_kg_h, wind_speed=wind_speed,
