@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.core.errors import InputError
 
 Reference = Annotated[
     Path, typer.Option(help="Real images (.npy or .npz, (N, H, W)) in physical units.")
@@ -37,8 +38,9 @@ def _parse_configs(text: str | None) -> list[tuple[str, int]] | None:
     for item in text.split(","):
         name, _, steps = item.strip().partition(":")
         if not name or not steps.isdigit():
-            raise typer.BadParameter(
-                f"--configs entry {item!r} must look like SAMPLER:STEPS, e.g. 'dpm++:20'."
+            raise InputError(
+                f"--configs entry {item!r} must look like SAMPLER:STEPS with STEPS a positive "
+                "int, e.g. 'dpm++:20'."
             )
         out.append((name, int(steps)))
     return out
@@ -86,7 +88,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 help="Comma-separated SAMPLER:STEPS (first = reference), e.g. "
-                "'ddpm:1000,dpm++:20,rebuilt-ddim:20'. Default: the paper's comparison."
+                "'ddpm:1000,dpm++:20,rebuilt-ddim:20'; steps must not exceed the run's T. "
+                "Default: the paper's comparison with DDPM over all T trained steps first."
             ),
         ] = None,
         kind: Annotated[
@@ -110,7 +113,7 @@ def register(app: typer.Typer) -> None:
         if parsed is not None:
             fields["configs"] = parsed
         cfg = CompareConfig.from_dict(fields, source="command line")
-        with progress_bar("samplers", total=len(cfg.configs)) as progress:
+        with progress_bar("samplers", total=len(cfg.configs) if cfg.configs else None) as progress:
             rows = run_compare(cfg, out, progress=progress)
         typer.echo(format_table(rows))
         typer.echo(f"report: {out / 'report.html'}")

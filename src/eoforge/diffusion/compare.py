@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from eoforge.core.atomic import atomic_write_json, atomic_write_text
 from eoforge.core.config import RunConfig
@@ -40,7 +41,7 @@ from eoforge.diffusion.compare_report import default_columns, format_table, plot
 from eoforge.diffusion.evaluate import KINDS, evaluate
 from eoforge.diffusion.features import FeatureSpec, resolve_features
 from eoforge.diffusion.samplers import SAMPLERS, sample
-from eoforge.diffusion.schedules import NoiseSchedule
+from eoforge.diffusion.schedules import NoiseSchedule, check_sample_steps
 
 Config = tuple[str, int]
 DEFAULT_CONFIGS: tuple[Config, ...] = (
@@ -62,7 +63,17 @@ STAT_KEYS: dict[str, tuple[str, ...]] = {
 # --------------------------------------------------------------------------- comparison
 
 
-def _parse(config: Config) -> tuple[str, str | None, int]:
+def default_configs(num_timesteps: int = 1000) -> list[Config]:
+    """The paper's comparison for a model trained with T steps: DDPM over all T steps first.
+
+    :data:`DEFAULT_CONFIGS` with the reference ``("ddpm", 1000)`` replaced by ``("ddpm", T)``
+    and the configurations of more than T steps left out.
+    """
+    configs = [("ddpm", num_timesteps), *DEFAULT_CONFIGS[1:]]
+    return [c for c in configs if c[1] <= num_timesteps]
+
+
+def _parse(config: Config, num_timesteps: int) -> tuple[str, str | None, int]:
     try:
         name, steps = config
     except (TypeError, ValueError):
@@ -75,9 +86,10 @@ def _parse(config: Config) -> tuple[str, str | None, int]:
         raise bad_value(
             "sampler", name, f"one of {SAMPLERS} or 'rebuilt-' + one of ('ddpm', 'ddim', 'dpm++')"
         )
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise bad_value("steps", steps, "a positive int")
-    return sampler, spacing, int(steps)
+    if isinstance(steps, np.integer):
+        steps = int(steps)
+    check_sample_steps(steps, num_timesteps)  # the check (and message) of `diffusion sample`
+    return sampler, spacing, steps
 
 
 def _model_device(model: Any) -> torch.device:
@@ -106,8 +118,7 @@ def draw_samples(
     Returns:
         ``(samples, nfe, seconds_per_sample)`` (samples in the model domain, float64).
     """
-    sampler, spacing, steps = _parse(config)
-    steps = min(steps, len(schedule))
+    sampler, spacing, steps = _parse(config, len(schedule))
     device = _model_device(model)
     out, nfe, seconds = [], 0, 0.0
     for b, start in enumerate(range(0, n, batch_size)):
@@ -133,7 +144,7 @@ def compare_samplers(
     schedule: NoiseSchedule,
     reference: np.ndarray,
     *,
-    configs: Sequence[Config] = DEFAULT_CONFIGS,
+    configs: Sequence[Config] | None = None,
     n: int = 64,
     shape: tuple[int, ...] = (1, 32, 32),
     seed: int = 0,
@@ -151,8 +162,9 @@ def compare_samplers(
         model: ``model(x_t, t)`` returning the noise (or v) prediction (see ``sample``).
         schedule: The trained schedule.
         reference: Real images in physical units (the domain of ``inverse``'s output).
-        configs: ``(sampler, steps)`` pairs; the first is the reference sampler. Steps above
-            the trained T are clamped to T (e.g. DDPM-1000 on a T=100 test model).
+        configs: ``(sampler, steps)`` pairs; the first is the reference sampler. Steps must
+            lie in [1, T] (T = ``len(schedule)``; more is refused, as by ``sample``). Default:
+            :func:`default_configs` of T.
         n: Samples per configuration.
         shape: Shape of one sample ``(C, H, W)``.
         seed: Seed of the initial noise (shared by all configurations).
@@ -174,12 +186,16 @@ def compare_samplers(
     """
     if kind not in KINDS:
         raise bad_value("kind", kind, f"one of {KINDS}")
+    if configs is None:
+        configs = default_configs(len(schedule))
     if not configs:
         raise InputError("configs is empty: give at least one (sampler, steps) pair.")
     for c in configs:
-        _parse(c)
+        _parse(c, len(schedule))
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise bad_value("n", n, "an int >= 2")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise bad_value("batch_size", batch_size, "a positive int")
     fn = resolve_features(features) if feature_space else None
     rows: list[dict[str, Any]] = []
     for i, config in enumerate(configs):
@@ -193,7 +209,7 @@ def compare_samplers(
         )
         row: dict[str, Any] = {
             "sampler": str(config[0]),
-            "steps": min(int(config[1]), len(schedule)),
+            "steps": int(config[1]),
             "nfe": nfe,
             "seconds_per_sample": sec,
             **metrics,
@@ -226,9 +242,9 @@ class CompareConfig(RunConfig):
     run: str
     reference: str
     kind: str | None = None
-    n: int = 64
-    configs: tuple[tuple[str, int], ...] = DEFAULT_CONFIGS
-    batch_size: int = 64
+    n: int = Field(64, ge=2)
+    configs: tuple[tuple[str, int], ...] | None = None  # None: default_configs(T of the run)
+    batch_size: int = Field(64, ge=1)
     weights: str = "ema"
     feature_space: bool = True
     features: str | None = None
@@ -245,7 +261,9 @@ def run_compare(
     Loads the model with ``eoforge.diffusion.run_io.load_run`` (on CUDA when available), maps
     samples to physical units with the run's normaliser, and writes ``OUT/rows.json``,
     ``OUT/table.md``, ``OUT/figures/quality_vs_nfe.png``, ``OUT/report.html``,
-    ``OUT/config.yaml`` and ``OUT/manifest.json``. The kind defaults to ``"sar"`` for a model
+    ``OUT/config.yaml`` (with the configurations as run) and ``OUT/manifest.json``. A
+    configuration of more steps than the run's T is refused before anything is sampled
+    (default configurations: :func:`default_configs` of T). The kind defaults to ``"sar"`` for a model
     trained on SAR intensity and ``"insar"`` otherwise (identity normaliser: phase data).
     Class-conditional models are not supported here.
     """
@@ -262,10 +280,15 @@ def run_compare(
             f"the run {config.run!r} is class-conditional; compare-samplers handles "
             "unconditional models only."
         )
+    configs = default_configs(len(schedule)) if config.configs is None else config.configs
+    configs = [(str(c[0]), int(c[1])) for c in configs]
+    for c in configs:  # refused before any sampling, with the message of `diffusion sample`
+        _parse(c, len(schedule))
+    config = config.model_copy(update={"configs": tuple(configs)})  # saved as run
     kind = config.kind or ("sar" if train_cfg.kind == "sar" else "insar")
     reference = load_images(config.reference)
     rows = compare_samplers(
-        model, schedule, reference, configs=[tuple(c) for c in config.configs], n=config.n,
+        model, schedule, reference, configs=configs, n=config.n,
         shape=(unet.in_channels, unet.image_size, unet.image_size), seed=config.seed,
         inverse=lambda x: np.asarray(normaliser.inverse_transform(x), dtype=np.float64),
         kind=kind, features=config.features, feature_space=config.feature_space,

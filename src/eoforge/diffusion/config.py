@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import ConfigError
@@ -27,47 +28,40 @@ class DiffusionConfig(RunConfig):
     data range [-1, 1], which standardised-dB data does not have. With ``"epsilon"``, set
     ``clip_denoised`` (e.g. 5: five standard deviations of the dB values), used by the sample
     grids and as the default of :func:`eoforge.diffusion.generate.generate`.
+
+    ``checkpoint_every`` is the number of optimiser steps between checkpoints
+    (``checkpoints/last.ckpt``, replaced each time); the final checkpoint is always written when
+    training ends, so ``0`` means "only at the end" (a run stopped before its end then restarts
+    from step 0). ``sample_every`` likewise: ``0`` draws one sample grid, at the end.
+    ``grad_clip=None`` disables gradient clipping.
     """
 
     kind: Literal["sar", "identity"] = "sar"
     unet: UNetConfig = UNetConfig()
-    num_timesteps: int = 1000
+    num_timesteps: int = Field(1000, ge=1)
     schedule: Literal["cosine", "linear"] = "cosine"
     prediction: Literal["epsilon", "v"] = "v"
     clip_denoised: float | None = None
-    vlb_lambda: float = 1e-3
+    vlb_lambda: float = Field(1e-3, ge=0)
     decoder: Literal["continuous", "discretized"] = "continuous"
     timestep_sampler: Literal["uniform", "loss-second-moment"] = "loss-second-moment"
-    steps: int = 1000
-    batch_size: int = 8
-    accumulate: int = 1
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    grad_clip: float | None = 1.0
-    ema_decay: float = 0.9999
+    steps: int = Field(1000, ge=1)
+    batch_size: int = Field(8, ge=1)
+    accumulate: int = Field(1, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    ema_decay: float = Field(0.9999, ge=0, lt=1)  # the paper uses 0.9999
     ema_warmup: bool = True
-    checkpoint_every: int = 500
-    sample_every: int = 0
-    sample_n: int = 16
-    sample_steps: int = 20
-    log_every: int = 10
+    checkpoint_every: int = Field(500, ge=0)  # 0: one checkpoint, at the end only
+    sample_every: int = Field(0, ge=0)  # 0: one sample grid, at the end only
+    sample_n: int = Field(16, ge=1)
+    sample_steps: int = Field(20, ge=1)
+    log_every: int = Field(10, ge=1)
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
 
     def model_post_init(self, __context: Any) -> None:
-        positive = ("num_timesteps", "steps", "batch_size", "accumulate", "sample_n", "log_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1.")
-        if self.lr <= 0 or self.weight_decay < 0 or self.vlb_lambda < 0:
-            raise ConfigError("lr must be > 0, weight_decay and vlb_lambda >= 0.")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(
-                f"ema_decay={self.ema_decay} must lie in [0, 1); the paper uses 0.9999."
-            )
-        if self.checkpoint_every < 0 or self.sample_every < 0:
-            raise ConfigError(
-                "checkpoint_every and sample_every must be >= 0 (0: only at the end)."
-            )
+        # one-field ranges are Field constraints above: their errors name the key (or option)
         if self.clip_denoised is not None and self.clip_denoised <= 0:
             raise ConfigError(f"clip_denoised={self.clip_denoised} must be None or > 0.")
         if not 1 <= self.sample_steps <= self.num_timesteps:

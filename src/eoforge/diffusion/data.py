@@ -18,13 +18,12 @@ The normaliser's state is saved beside the model (:func:`normaliser_to_dict`) an
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_value
+from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.sar.insar import from_cos_sin, to_cos_sin
 
 KINDS: tuple[str, ...] = ("sar", "identity")
@@ -183,25 +182,21 @@ def make_dataset(
 
 def load_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """Read images (and labels) from ``.npy`` (images), ``.npz`` or ``.zarr`` (``images``,
-    optional ``labels``)."""
-    p = Path(path)
-    if not p.exists():
-        raise DataNotFoundError(f"data {str(p)!r} does not exist; check the path.")
+    optional ``labels``).
+
+    Raises:
+        DataNotFoundError: No such file, or no ``images`` array / zarr metadata in it.
+        InputError: An unsupported suffix, or a damaged file (truncated, garbage, corrupt
+            chunks), named in one line (see :mod:`eoforge.diffusion.array_files`).
+    """
+    from eoforge.diffusion.array_files import existing, read_npy, read_npz, read_zarr
+
+    p = existing(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        return np.load(p, mmap_mode="r"), None
-    if suffix == ".npz":
-        with np.load(p) as z:
-            if "images" not in z:
-                raise DataNotFoundError(f"{p} has no array 'images' (found {sorted(z.files)}).")
-            return z["images"], z.get("labels")
-    if suffix == ".zarr":
-        import zarr
-
-        group = zarr.open_group(str(p), mode="r")
-        keys = set(group.array_keys())
-        if "images" not in keys:
-            raise DataNotFoundError(f"{p} has no array 'images' (found {sorted(keys)}).")
-        labels = np.asarray(group["labels"][...]) if "labels" in keys else None
-        return np.asarray(group["images"][...]), labels
+        return read_npy(p, mmap=True), None
+    if suffix in (".npz", ".zarr"):
+        read = read_npz if suffix == ".npz" else read_zarr
+        arrays = read(p, ("images", "labels"), required="images")
+        return arrays["images"], arrays.get("labels")
     raise bad_value("data", str(p), "a .npy, .npz or .zarr path")

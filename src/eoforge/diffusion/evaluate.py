@@ -296,20 +296,21 @@ def load_images(path: str | os.PathLike[str]) -> np.ndarray:
 
     Raises:
         DataNotFoundError: Missing file.
-        InputError: Unsupported format.
+        InputError: Unsupported format, or a damaged file (one line naming it).
     """
+    from eoforge.diffusion.array_files import read_npy, read_npz
+
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"image file {str(p)!r} does not exist; check the path.")
     if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
+        return read_npy(p)
     if p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as data:
-            keys = list(data.keys())
-            if not keys:
-                raise InputError(f"{str(p)!r} holds no array.")
-            key = next((k for k in ("samples", "images") if k in keys), keys[0])
-            return data[key]
+        arrays = read_npz(p, None)
+        if not arrays:
+            raise InputError(f"{str(p)!r} holds no array.")
+        key = next((k for k in ("samples", "images") if k in arrays), next(iter(arrays)))
+        return arrays[key]
     raise InputError(
         f"{str(p)!r} has an unsupported extension {p.suffix!r}: save the images as .npy or .npz "
         "(N, H, W) arrays in physical units."

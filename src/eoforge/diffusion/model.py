@@ -71,7 +71,7 @@ class UNetConfig(BaseModel):
             )
         if self.image_size < 1 or self.image_size % 2 ** (levels - 1):
             raise ConfigError(
-                f"image_size={self.image_size} must be divisible by 2**(levels-1)="
+                f"image_size={self.image_size} must be positive and divisible by 2**(levels-1)="
                 f"{2 ** (levels - 1)} for block_out_channels={self.block_out_channels}."
             )
         if any(not 0 <= lv < levels for lv in self.attention_levels):

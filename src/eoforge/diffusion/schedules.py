@@ -55,7 +55,7 @@ def space_timesteps(num_timesteps: int, steps: int, spacing: str = "linspace") -
     Raises:
         InputError: Unknown spacing or N outside [1, T].
     """
-    _check_steps(steps, num_timesteps)
+    check_sample_steps(steps, num_timesteps)
     if spacing not in SPACINGS:
         raise bad_value("spacing", spacing, f"one of {SPACINGS}")
     i = torch.arange(steps, dtype=torch.float64)
@@ -68,7 +68,14 @@ def space_timesteps(num_timesteps: int, steps: int, spacing: str = "linspace") -
     return torch.sort(kept.to(torch.int64)).values
 
 
-def _check_steps(steps: object, num_timesteps: int) -> None:
+def check_sample_steps(steps: object, num_timesteps: int) -> None:
+    """Raise the one-line :class:`InputError` when ``steps`` is not an int in ``[1, T]``.
+
+    The single check of a number of sampling steps against the trained schedule, shared by
+    :func:`space_timesteps`, :func:`eoforge.diffusion.sample` (``eoforge diffusion sample``)
+    and :mod:`eoforge.diffusion.compare` (``eoforge diffusion compare-samplers``), so that every
+    command refuses the same request with the same message.
+    """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
         raise bad_value(
             "steps",
@@ -274,7 +281,7 @@ class NoiseSchedule:
             raise InputError(
                 f"rebuilt() needs a cosine or linear schedule to rebuild, not kind={self.kind!r}."
             )
-        _check_steps(steps, len(self))
+        check_sample_steps(steps, len(self))
         fresh = getattr(NoiseSchedule, self.kind)(steps, **dict(self.params))
         labels = torch.round(torch.arange(steps, dtype=torch.float64) * len(self) / steps)
         return labels.to(torch.int64), fresh

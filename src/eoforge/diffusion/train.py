@@ -230,7 +230,7 @@ def config_for_data(
     base = base or DiffusionConfig()
     unet = base.unet.model_dump()
     unet["in_channels"] = int(arr.shape[1])
-    unet["image_size"] = int(image_size or arr.shape[-1])
+    unet["image_size"] = int(arr.shape[-1] if image_size is None else image_size)  # 0 refused
     if learned_variance is not None:
         unet["learned_variance"] = bool(learned_variance)
     if class_cond:

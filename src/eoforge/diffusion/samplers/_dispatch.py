@@ -12,7 +12,7 @@ from eoforge.diffusion.samplers._ddim import ddim_loop
 from eoforge.diffusion.samplers._ddpm import ddpm_loop
 from eoforge.diffusion.samplers._dpmpp import dpmpp_2m_loop
 from eoforge.diffusion.samplers._heun import heun_loop
-from eoforge.diffusion.schedules import SPACINGS, NoiseSchedule
+from eoforge.diffusion.schedules import SPACINGS, NoiseSchedule, check_sample_steps
 
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm++", "heun")
 VARIANCES: tuple[str, ...] = ("fixed_small", "fixed_large", "learned_range")
@@ -171,11 +171,7 @@ def _check_options(
         )
     if sampler not in SAMPLERS:
         raise bad_value("sampler", sampler, f"one of {SAMPLERS}")
-    num = len(schedule)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num:
-        raise bad_value(
-            "steps", steps, f"an int in [1, {num}]", f"The trained schedule has T={num} steps."
-        )
+    check_sample_steps(steps, len(schedule))
     if variance not in VARIANCES:
         raise bad_value("variance", variance, f"one of {VARIANCES}")
     if prediction not in PREDICTIONS:
