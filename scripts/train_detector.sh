@@ -27,7 +27,7 @@ THRESHOLD=${THRESHOLD:-0.875}  # empty: scan for the false-positive budget inste
 EOFORGE=${EOFORGE:-.venv/bin/eoforge}
 INIT=${INIT:-}  # optional: start the base stage from these weights instead of a seeded init
 HERE=$(cd "$(dirname "$0")" && pwd)
-common=(--batch-size "$BATCH" --patch "$PATCH" --device "$DEVICE" --workers "$WORKERS"
+common=(--batch-size "$BATCH" --size "$PATCH" --device "$DEVICE" --workers "$WORKERS"
         --threads "$THREADS")
 if [ "$FINETUNE_STEPS" -gt 0 ]; then BASE="$OUT/base"; else BASE="$OUT"; fi
 "$EOFORGE" methane train --out "$BASE" --steps "$STEPS" --lr "$LR" --seed "$SEED" "${common[@]}" \

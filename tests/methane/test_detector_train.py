@@ -92,7 +92,7 @@ def test_tiny_training_run_writes_loadable_weights_and_resumes(tmp_path):
     assert ckpt["global_step"] == 4
     # Other settings on the same folder stop with the options named; nothing is rewritten.
     saved = [(tmp_path / "run" / n).read_bytes() for n in ("config.yaml", "detector.json")]
-    for change, named in (({"batch_size": 4}, "--batch-size 2 -> 4"), ({"patch": 96}, "--patch"),
+    for change, named in (({"batch_size": 4}, "--batch-size 2 -> 4"), ({"patch": 96}, "--size 64 -> 96"),
                           ({"lr": 1e-2}, "--lr"), ({"seed": 3}, "--seed 0 -> 3")):  # fmt: skip
         with pytest.raises(ConfigError, match=named):
             train_detector(cfg.updated(steps=4, **change), tmp_path / "run")

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.cli._options import Device, Devices, Workers, either, precision_option
 from eoforge.core.errors import InputError
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
 
@@ -173,30 +174,45 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder (resumes from its last checkpoint).")] = (
         Path("runs/methane-train")
     ),
-    steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Scenes per batch.")] = None,
-    patch: Annotated[int | None, typer.Option(help="Training scene side (pixels).")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or gpu.")] = None,
-    devices: Annotated[int | None, typer.Option(help="Number of devices (DDP).")] = None,
-    precision: Annotated[str | None, typer.Option(help="e.g. 32-true, bf16-mixed.")] = None,
-    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the data stream and init.")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Optimiser steps.", show_default="5000")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Scenes per batch.", show_default="16")
+    ] = None,
+    size: Annotated[
+        int | None, typer.Option(help="Training scene side (pixels of 20 m).", show_default="64")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.", show_default="3e-3")] = None,
+    device: Device = None,
+    devices: Devices = None,
+    precision: Annotated[str | None, precision_option("32-true")] = None,
+    workers: Workers = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch CPU threads (default: all cores).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the data stream and init.", show_default="0")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML DetectorConfig.")] = None,
     init: Annotated[
         Path | None, typer.Option(help="Fine-tune from these weights (e.g. the shipped ones).")
     ] = None,
+    patch: Annotated[int | None, typer.Option("--patch", hidden=True)] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
+    from eoforge.core.progress import progress_bar
+    from eoforge.methane.detector.train import OPTIONS as TRAIN_OPTIONS
     from eoforge.methane.detector.train import DetectorConfig, train_detector
 
     cfg = DetectorConfig.load(config) if config is not None else DetectorConfig()
-    cfg = cfg.updated(steps=steps, batch_size=batch_size, patch=patch, lr=lr, device=device,
+    size = either(size, patch, "--size", "--patch")
+    cfg = cfg.updated(steps=steps, batch_size=batch_size, patch=size, lr=lr, device=device,
                       devices=devices, precision=precision, num_workers=workers,
-                      threads=threads, seed=seed,
-                      init=None if init is None else str(init))  # fmt: skip
-    path = train_detector(cfg, out)
+                      threads=threads, seed=seed, init=None if init is None else str(init),
+                      names=TRAIN_OPTIONS)  # fmt: skip
+    with progress_bar("training (steps)", cfg.steps) as prog:
+        path = train_detector(cfg, out, progress=prog)
     typer.echo(f"detector: {path}")
 
 

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import InputError
+from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import check_resume, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
@@ -44,6 +45,9 @@ from eoforge.methane.detector.features import build_inputs, channel_names
 from eoforge.methane.detector.model import PlumeUNet, UNetSpec, insert_input_channel
 from eoforge.methane.detector.train_report import write_train_report
 from eoforge.methane.detector.weights import Detector, load_detector, save_detector
+from eoforge.nn.device import resolve_device
+from eoforge.nn.lightning_progress import LightningProgress
+from eoforge.nn.lightning_quiet import quiet_lightning
 
 TRAIN_SEED_LIMIT = 2**30
 """Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
@@ -261,13 +265,18 @@ RESUMABLE_CHANGES = ("steps", "device", "devices", "threads")
 
 #: Command-line option of each config key (named in resume errors).
 OPTIONS = {
-    "steps": "--steps", "batch_size": "--batch-size", "patch": "--patch", "lr": "--lr",
+    "steps": "--steps", "batch_size": "--batch-size", "patch": "--size", "lr": "--lr",
     "device": "--device", "devices": "--devices", "precision": "--precision",
     "num_workers": "--workers", "threads": "--threads", "seed": "--seed", "init": "--init",
 }  # fmt: skip
 
 
-def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
+def train_detector(
+    config: DetectorConfig,
+    out: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+) -> Path:
     """Train a detector and write ``OUT/detector.safetensors`` + ``OUT/detector.json``.
 
     The run folder also holds ``config.yaml``, ``checkpoints/last.ckpt`` (training resumes from
@@ -276,14 +285,16 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
     Args:
         config: Training configuration.
         out: Run folder.
+        progress: Optional ``progress(done_steps, steps)`` callback.
 
     Returns:
         Path of the written ``detector.safetensors``.
     """
+    device = resolve_device(config.device, "--device")
     check_resume(out, config, allowed=RESUMABLE_CHANGES, options=OPTIONS)
     run = RunDir(out, config)
     record_fingerprint(run.path, config)
-    if config.threads is not None or config.device in ("cpu", "auto"):
+    if config.threads is not None or device == "cpu":
         from eoforge.methane.detector.weights import set_threads
 
         set_threads(config.threads)
@@ -296,20 +307,21 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str]) -> Path:
     ckpt = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=run.checkpoints, save_last=True, every_n_train_steps=100, save_top_k=0
     )
-    trainer = L.Trainer(
-        max_steps=config.steps,
-        accelerator=config.device if config.device != "cuda" else "gpu",
-        devices=config.devices,
-        precision=config.precision,
-        logger=L.pytorch.loggers.CSVLogger(run.path, name="logs", version=0),
-        callbacks=[ckpt],
-        enable_progress_bar=os.environ.get("EOFORGE_PROGRESS", "1") not in ("0", "false"),
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        deterministic=False,
-    )
-    last = run.checkpoints / "last.ckpt"
-    trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
+    with quiet_lightning():
+        trainer = L.Trainer(
+            max_steps=config.steps,
+            accelerator=device,
+            devices=config.devices,
+            precision=config.precision,
+            logger=L.pytorch.loggers.CSVLogger(run.path, name="logs", version=0),
+            callbacks=[ckpt] + ([LightningProgress(progress, config.steps)] if progress else []),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            log_every_n_steps=10,
+            deterministic=False,
+        )
+        last = run.checkpoints / "last.ckpt"
+        trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     run.save_metrics({"final_" + k: v for k, v in metrics.items()} | {"steps": config.steps})
     write_train_report(run.file("report.html").parent)  # loss curve from RUN/logs, metrics
