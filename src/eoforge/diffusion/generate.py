@@ -143,7 +143,10 @@ def generate(
             Path(out).with_suffix(".json"),
             {"run": str(run), "n": n, "sampler": sampler, "steps": steps, "nfe": nfe,
              "seed": seed, "seconds_per_sample": seconds / n, "device": str(device),
-             "units": "linear intensity" if config.kind == "sar" else "model domain"},
+             "units": "linear intensity" if config.kind == "sar" else "model domain",
+             "grid_png": f"first channel of the first {min(n, 64)} samples in the model domain "
+             f"({'standardised dB' if config.kind == 'sar' else 'as trained'}), grey scale "
+             "from the 1st to the 99th percentile"},
         )  # fmt: skip
     return images
 
@@ -164,7 +167,7 @@ def _save(out: Path, images: np.ndarray, labels: np.ndarray | None, z: np.ndarra
 
     import matplotlib.pyplot as plt
 
-    fig = grid_figure(z[:64], f"{len(z)} samples (model domain)")
+    fig = grid_figure(z[:64])  # what it shows is in OUT.json (no title over the images)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -27,8 +27,12 @@ if TYPE_CHECKING:
     from eoforge.diffusion.config import DiffusionConfig
 
 
-def grid_figure(images: np.ndarray, title: str = "", ncols: int = 8) -> Any:
-    """Matplotlib grid of the first channel of (N, C, H, W) images (shared colour scale)."""
+def grid_figure(images: np.ndarray, ncols: int = 8) -> Any:
+    """Matplotlib grid of the first channel of (N, C, H, W) images (shared colour scale).
+
+    No title is drawn on the figure (it would sit over the first row of images): say what the
+    grid shows in the caption beside it (the report's, or ``OUT.json`` of ``sample``).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -38,14 +42,12 @@ def grid_figure(images: np.ndarray, title: str = "", ncols: int = 8) -> Any:
     n = len(arr)
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.3 * nrows + 0.3), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.3 * nrows), squeeze=False)
     lo, hi = np.percentile(arr, [1, 99]) if n else (0, 1)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, img in zip(axes.ravel(), arr, strict=False):
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
-    if title:
-        fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -214,5 +216,4 @@ def save_sample_grid(module: DiffusionModule, run: RunDir, step: int) -> Path:
     was_training = module.ema.training
     imgs = module.sample_images(cfg.sample_n, cfg.sample_steps, seed=cfg.seed + 7)
     module.ema.train(was_training)
-    title = f"EMA samples, step {step} (dpm++ {cfg.sample_steps} steps, model domain)"
-    return run.save_figure(grid_figure(imgs, title), f"samples_step{step:07d}")
+    return run.save_figure(grid_figure(imgs), f"samples_step{step:07d}")  # caption: the report

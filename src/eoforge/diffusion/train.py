@@ -58,6 +58,7 @@ from eoforge.diffusion.module import (
     grid_figure,
     save_sample_grid,
 )
+from eoforge.diffusion.train_report import write_train_report
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_quiet import quiet_lightning
 
@@ -167,12 +168,14 @@ def train(
     if module.config.sample_every == 0 or config.steps % config.sample_every:
         save_sample_grid(module, run, int(trainer.global_step))
     last = module.log_rows[-1] if module.log_rows else {}
-    run.save_metrics({
+    metrics = {
         "steps": int(trainer.global_step), "parameters": count_parameters(module.model),
         "train_seconds_this_session": round(seconds, 3), "final_loss": last.get("loss"),
         "final_mse": last.get("mse"), "final_vlb": last.get("vlb"),
         "device": "cuda" if cuda else "cpu", "precision": "bf16-mixed" if cuda else "fp32",
-    })  # fmt: skip
+    }  # fmt: skip
+    run.save_metrics(metrics)
+    write_train_report(run, config, module.log_rows, metrics)
     run.write_manifest(resumed=resuming)
     return run_path
 
