@@ -22,7 +22,7 @@ def test_stage_writes_samples_and_a_scored_section(tmp_path, monkeypatch):
 
     real = synth_wv(32, size=demo.SIZE, seed=0).images[:8]
     db = 10 * np.log10(real.astype(np.float64))
-    assert np.isclose(rows["training data"]["mean dB"], db.mean())
+    assert np.isclose(rows["training data (synthetic)"]["mean (dB)"], db.mean())
     for name in ("ddpm", "dpm++"):
         x = np.load(tmp_path / "diffusion" / f"samples_{name}.npy")
         assert x.shape == (8, 1, demo.SIZE, demo.SIZE) and np.all(x > 0)

@@ -17,7 +17,10 @@ from eoforge.cli._common import fail_on_error
 from eoforge.core.errors import InputError
 
 Reference = Annotated[
-    Path, typer.Option(help="Real images (.npy or .npz, (N, H, W)) in physical units.")
+    Path,
+    typer.Option(
+        help="Reference images (.npy or .npz, (N, H, W)) in physical units, e.g. held-out data."
+    ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the initial noise and the KID subsets.")]
 Features = Annotated[

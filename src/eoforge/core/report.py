@@ -30,7 +30,8 @@ _TEMPLATE = """<!DOCTYPE html>
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #345;padding-bottom:.2em} h2{color:#345;margin-top:2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em;display:block;max-width:100%;
+overflow-x:auto}
 th,td{border:1px solid #bbb;padding:.25em .6em;text-align:right} th{background:#eef2f6}
 td.l,th.l{text-align:left} figure{margin:1em 0} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#555} pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}

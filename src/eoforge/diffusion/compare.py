@@ -37,7 +37,7 @@ from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.diffusion.compare_report import default_columns, format_table, plot_quality_vs_nfe
+from eoforge.diffusion.compare_report import format_table, plot_quality_vs_nfe, report_tables
 from eoforge.diffusion.evaluate import KINDS, evaluate
 from eoforge.diffusion.features import FeatureSpec, resolve_features
 from eoforge.diffusion.samplers import SAMPLERS, sample
@@ -303,10 +303,16 @@ def run_compare(
     fig = plot_quality_vs_nfe(rows)
     fig_path = run.save_figure(fig, "quality_vs_nfe")
     report = Report("eoforge diffusion compare-samplers", f"run {config.run}, {config.n} samples")
-    report.section("Quality versus NFE").add_table(
-        [{k: r[k] for k in default_columns(rows)} for r in rows],
-        caption=f"{kind} statistics; rel. errors against {rows[0]['sampler']}-{rows[0]['steps']}",
-    )
+    ref = f"{rows[0]['sampler']}-{rows[0]['steps']}"
+    report.section("Quality versus NFE")
+    captions = {
+        "cost": f"cost; max rel. err: largest relative error of the {kind} statistics against "
+        f"{ref}",
+        "statistics": f"{kind} statistics of the samples and distances to the reference images",
+        "features": "feature-space metrics against the reference images",
+    }
+    for topic, table in report_tables(rows):
+        report.add_table(table, caption=captions[topic])
     report.add_image_file(fig_path, "metrics against the number of function evaluations")
     report.section("Configuration").add_config(config)
     report.write(run.file("report.html"))

@@ -45,15 +45,15 @@ def _row(name: str, images: np.ndarray, nfe: int | str, seconds: float | str) ->
     db = _db(images)
     return {
         "images": name, "NFE": nfe, "seconds/sample": seconds,
-        "mean dB": float(db.mean()), "var dB": float(db.var()),
-        "mean log-I (Np)": float(np.log(np.maximum(images, 1e-10)).mean()),
+        "mean (dB)": float(db.mean()), "variance (dB²)": float(db.var()),
+        "mean ln I (Np)": float(np.log(np.maximum(images, 1e-10)).mean()),
     }  # fmt: skip
 
 
 def _figure(real: np.ndarray, ddpm: np.ndarray, dpm: np.ndarray) -> Any:
     import matplotlib.pyplot as plt
 
-    sets = [("real", real), (f"DDPM {T}", ddpm), ("DPM++ 20", dpm)]
+    sets = [("training data\n(synthetic)", real), (f"DDPM {T}", ddpm), ("DPM++ 20", dpm)]
     lo, hi = np.percentile(_db(real), [1, 99])
     fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
     for r, (name, imgs) in enumerate(sets):
@@ -63,7 +63,7 @@ def _figure(real: np.ndarray, ddpm: np.ndarray, dpm: np.ndarray) -> Any:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(name, fontsize=8)
-    fig.suptitle("synthetic WV imagettes (dB), real vs generated", fontsize=10)
+    fig.tight_layout()  # no title over the images: the report's caption says what they are
     return fig
 
 
@@ -79,7 +79,7 @@ def stage(run: RunDir, report: Report, seed: int, steps: int = 400) -> dict:
     train_seconds = time.perf_counter() - t0
     model, schedule, normaliser, config = load_run(path)
 
-    results, rows = {}, [_row("training data", real[:N_SAMPLES], "-", "-")]
+    results, rows = {}, [_row("training data (synthetic)", real[:N_SAMPLES], "-", "-")]
     for name, sampler, k in (("ddpm", "ddpm", T), ("dpm++", "dpm++", 20)):
         t0 = time.perf_counter()
         z, nfe, _ = sample_model(model, schedule, config, N_SAMPLES, sampler=sampler, steps=k,
@@ -115,7 +115,12 @@ def stage(run: RunDir, report: Report, seed: int, steps: int = 400) -> dict:
             ev = metrics[f"eval_{name}"]
             report.add_table(
                 {k.replace("_", " "): v for k, v in ev.items()},
-                caption=f"{name} vs training data (eoforge.diffusion.evaluate; ENL ratio 1 = same)",
+                caption=f"{name} vs the synthetic training data (eoforge.diffusion.evaluate; "
+                "ENL ratio 1 = same; histogram W1 in dB)",
             )
-    report.add_figure(_figure(real, results["ddpm"], results["dpm++"]), "real vs generated (dB)")
+    report.add_figure(
+        _figure(real, results["ddpm"], results["dpm++"]),
+        "first row: synthetic WV training imagettes; below: generated samples (10 log10 I, dB, "
+        "one grey scale from the training data's 1st to 99th percentile)",
+    )
     return metrics

@@ -275,15 +275,14 @@ def plot_evaluation(
     axes[0].set_ylabel("density")
     axes[0].legend()
     axes[1].set_xlabel("radial frequency (cycles / pixel)")
-    axes[1].set_ylabel("power")
-    axes[1].set_title("radially averaged PSD")
+    unit = "dB²" if kind == "sar" else "rad²"  # PSD of white noise of variance s² is s²
+    axes[1].set_ylabel(f"radially averaged PSD ({unit} pixel²)")
     if n_panels == 3:
         h = default_lags(min(sets[0][0].shape[1:])) if lags is None else np.asarray(lags)
         for (_, u), label in zip(sets, labels, strict=True):
             axes[2].loglog(h, stats.semivariogram(u, h), "o-", label=label)
         axes[2].set_xlabel("lag (pixels)")
-        axes[2].set_ylabel("semivariance (rad^2)")
-        axes[2].set_title("semivariogram")
+        axes[2].set_ylabel("semivariogram (rad²)")
     fig.tight_layout()
     return fig
 
