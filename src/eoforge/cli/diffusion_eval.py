@@ -19,7 +19,8 @@ from eoforge.core.errors import InputError
 Reference = Annotated[
     Path,
     typer.Option(
-        help="Reference images (.npy or .npz, (N, H, W)) in physical units, e.g. held-out data."
+        help="Reference images (.npy, .npz or .zarr, (N, H, W)) in physical units, e.g. "
+        "held-out data."
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the initial noise and the KID subsets.")]
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @fail_on_error
     def evaluate(
-        samples: Annotated[Path, typer.Argument(help="Generated images (.npy or .npz).")],
+        samples: Annotated[Path, typer.Argument(help="Generated images (.npy, .npz or .zarr).")],
         reference: Reference,
         kind: Annotated[
             str, typer.Option(help="sar (linear intensity) or insar (phase in radians).")

@@ -291,17 +291,24 @@ def plot_evaluation(
 
 
 def load_images(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an image stack from ``.npy`` or ``.npz`` (key ``samples``, ``images`` or the first).
+    """Load an image stack from ``.npy``, ``.npz`` (key ``samples``, ``images`` or the first) or
+    a ``.zarr`` store (array ``images`` or ``samples``: e.g. ``eoforge sar synth-wv`` or
+    ``eoforge diffusion sample --out X.zarr``).
 
     Raises:
         DataNotFoundError: Missing file.
         InputError: Unsupported format, or a damaged file (one line naming it).
     """
-    from eoforge.diffusion.array_files import read_npy, read_npz
+    from eoforge.diffusion.array_files import read_npy, read_npz, read_zarr
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise DataNotFoundError(f"image file {str(p)!r} does not exist; check the path.")
+    if p.suffix == ".zarr":
+        arrays = read_zarr(p, ("samples", "images"))
+        if not arrays:
+            raise DataNotFoundError(f"{str(p)!r} has no array 'images' or 'samples'.")
+        return next(iter(arrays.values()))
     if p.suffix == ".npy":
         return read_npy(p)
     if p.suffix == ".npz":
@@ -311,8 +318,8 @@ def load_images(path: str | os.PathLike[str]) -> np.ndarray:
         key = next((k for k in ("samples", "images") if k in arrays), next(iter(arrays)))
         return arrays[key]
     raise InputError(
-        f"{str(p)!r} has an unsupported extension {p.suffix!r}: save the images as .npy or .npz "
-        "(N, H, W) arrays in physical units."
+        f"{str(p)!r} has an unsupported extension {p.suffix!r}: save the images as .npy, .npz "
+        "or .zarr (N, H, W) arrays in physical units."
     )
 
 
