@@ -48,7 +48,7 @@ def test_train_then_sample(data, tmp_path):
     assert norm["mean_db"] == pytest.approx(db.mean())
 
     out = tmp_path / "s.npy"
-    res = invoke("sample", str(run), "--n", "3", "--sampler", "ddpm", "--steps", "5",
+    res = invoke("sample", str(run), "--n", "3", "--sampler", "ddpm", "--sample-steps", "5",
                  "--out", str(out), "--class-label", "2", "--clip-denoised", "4")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "NFE 5" in res.output

@@ -65,7 +65,8 @@ def register(app: typer.Typer) -> None:
             "runs/diffusion-evaluate"
         ),
         training: Annotated[
-            Path | None, typer.Option(help="Training images: adds the memorisation check.")
+            Path | None,
+            typer.Option(help="Training images: adds the memorisation check (default: none)."),
         ] = None,
         features: Features = None,
         seed: Seed = 0,

@@ -13,7 +13,9 @@ from eoforge.diffusion.model import DiffusionUNet, UNetConfig
 from eoforge.diffusion.schedules import NoiseSchedule
 
 # Keys that may differ between a run and its resumption (everything else must match).
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "sample_every", "log_every", "accelerator")
+RESUMABLE_CHANGES = (
+    "steps", "checkpoint_every", "sample_every", "log_every", "accelerator", "precision",
+)  # fmt: skip
 
 
 class DiffusionConfig(RunConfig):
@@ -59,6 +61,7 @@ class DiffusionConfig(RunConfig):
     sample_steps: int = Field(20, ge=1)
     log_every: int = Field(10, ge=1)
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    precision: str = "auto"
 
     def model_post_init(self, __context: Any) -> None:
         # one-field ranges are Field constraints above: their errors name the key (or option)

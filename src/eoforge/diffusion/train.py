@@ -86,7 +86,7 @@ def save_weights(module: torch.nn.Module, path: Path) -> Path:
 #: Command-line option of each config key (named in resume errors).
 OPTIONS = {
     "kind": "--kind", "steps": "--steps", "batch_size": "--batch-size",
-    "accumulate": "--accumulate", "unet.image_size": "--image-size",
+    "accumulate": "--accumulate", "unet.image_size": "--size", "precision": "--precision",
     "unet.learned_variance": "--learned-variance/--fixed-variance",
     "prediction": "--prediction", "unet.num_classes": "--class-cond",
     "num_timesteps": "--timesteps", "lr": "--lr", "ema_decay": "--ema-decay",
@@ -125,6 +125,9 @@ def train(
     """
     run_path = Path(out)
     cuda = resolve_device(config.accelerator, "--device") == "gpu"
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if cuda and torch.cuda.is_bf16_supported() else "32-true"
     ckpt = run_path / "checkpoints" / "last.ckpt"
     data = data_fingerprint(images, labels)
     same = resume and check_resume(
@@ -147,7 +150,7 @@ def train(
         module = DiffusionModule(config, dataset)
         trainer = pl.Trainer(
             accelerator="gpu" if cuda else "cpu", devices=1,
-            precision="bf16-mixed" if cuda else "32-true",
+            precision=precision,
             max_steps=config.steps, accumulate_grad_batches=config.accumulate,
             gradient_clip_val=config.grad_clip, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -172,7 +175,7 @@ def train(
         "steps": int(trainer.global_step), "parameters": count_parameters(module.model),
         "train_seconds_this_session": round(seconds, 3), "final_loss": last.get("loss"),
         "final_mse": last.get("mse"), "final_vlb": last.get("vlb"),
-        "device": "cuda" if cuda else "cpu", "precision": "bf16-mixed" if cuda else "fp32",
+        "device": "cuda" if cuda else "cpu", "precision": precision,
     }  # fmt: skip
     run.save_metrics(metrics)
     write_train_report(run, config, module.log_rows, metrics)
@@ -186,7 +189,7 @@ def _check_data(config: DiffusionConfig, dataset: ImageDataset) -> None:
     if c != u.in_channels or h != u.image_size:
         raise ShapeError(
             f"images are {c} x {h} x {h} but the model expects {u.in_channels} x {u.image_size} x "
-            f"{u.image_size}; set unet.in_channels/image_size (--image-size) or crop the data."
+            f"{u.image_size}; set unet.in_channels/image_size (--size) or crop the data."
         )
     if (u.num_classes is None) != (dataset.labels is None):
         raise ConfigError(
@@ -245,7 +248,9 @@ def config_for_data(
             )
         unet["num_classes"] = int(lab.max()) + 1
     data = {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-    return DiffusionConfig.from_dict({**data, "unet": unet}, source="command line")
+    return DiffusionConfig.from_dict(
+        {**data, "unet": unet}, source="the command line", names=OPTIONS
+    )
 
 
 def center_crop(images: np.ndarray, size: int) -> np.ndarray:
