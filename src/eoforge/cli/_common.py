@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from eoforge.core.errors import EoforgeError
+from eoforge.core.errors import EoforgeError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +53,22 @@ def _sigint_flag() -> Iterator[list[bool]]:
         yield hit
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def named_as_typed(names: dict[str, str]) -> Iterator[None]:
+    """Re-raise an API error ``key=value is invalid ...`` as ``--option=value is invalid ...``.
+
+    The Python API names its arguments; the user typed options.
+    """
+    try:
+        yield
+    except InputError as err:
+        msg = str(err)
+        for key, option in names.items():
+            if msg.startswith(f"{key}="):
+                raise type(err)(option + msg[len(key) :]) from None
+        raise
 
 
 def fail_on_error(func: F) -> F:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from eoforge.cli._common import fail_on_error
+from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.cli._options import Device, FormerData, either, precision_option, required_input
 
 app = typer.Typer(
@@ -143,7 +143,10 @@ def sample(
     from eoforge.core.progress import progress_bar
     from eoforge.diffusion.generate import generate
 
-    with progress_bar("sampling", n) as progress:
+    names = {"steps": "--sample-steps", "batch_size": "--batch-size", "n": "--n",
+             "sampler": "--sampler", "weights": "--weights", "class_label": "--class-label",
+             "clip_denoised": "--clip-denoised"}  # fmt: skip
+    with progress_bar("sampling", n) as progress, named_as_typed(names):
         images = generate(
             run, n, sampler, sample_steps, seed, class_label, out=out, batch_size=batch_size,
             weights=weights, clip_denoised=clip_denoised, progress=progress,

@@ -13,8 +13,14 @@ from typing import Annotated
 
 import typer
 
-from eoforge.cli._common import fail_on_error
+from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.core.errors import InputError
+
+#: How compare-samplers' errors name what the user typed.
+NAMES = {
+    "steps": "--configs steps", "batch_size": "--batch-size", "n": "--n", "kind": "--kind",
+    "configs": "--configs", "features": "--features", "seed": "--seed",
+}  # fmt: skip
 
 Reference = Annotated[
     Path,
@@ -117,8 +123,9 @@ def register(app: typer.Typer) -> None:
         parsed = _parse_configs(configs)
         if parsed is not None:
             fields["configs"] = parsed
-        cfg = CompareConfig.from_dict(fields, source="command line")
-        with progress_bar("samplers", total=len(cfg.configs) if cfg.configs else None) as progress:
+        cfg = CompareConfig.from_dict(fields, source="the command line", names=NAMES)
+        n_configs = len(cfg.configs) if cfg.configs else None
+        with progress_bar("samplers", total=n_configs) as progress, named_as_typed(NAMES):
             rows = run_compare(cfg, out, progress=progress)
         typer.echo(format_table(rows))
         typer.echo(f"report: {out / 'report.html'}")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from eoforge.cli._common import fail_on_error
+from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.cli._options import Device, Devices, Workers, either, precision_option
-from eoforge.core.errors import InputError
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
 
 app = typer.Typer(
@@ -50,20 +47,6 @@ EVALUATE_OPTIONS = {
     "fp_confidence": "--fp-confidence", "max_context_change": "--max-context-change",
 }  # fmt: skip
 """Option of each EvaluateConfig key set by ``evaluate`` (named in its error messages)."""
-
-
-@contextlib.contextmanager
-def _named_as_typed(names: dict[str, str]) -> Iterator[None]:
-    """Re-raise an API error ``key=value is invalid ...`` as ``--option=value is invalid ...``
-    (the user typed the option, not the Python argument)."""
-    try:
-        yield
-    except InputError as err:
-        msg = str(err)
-        for key, option in names.items():
-            if msg.startswith(f"{key}="):
-                raise type(err)(option + msg[len(key) :]) from None
-        raise
 
 
 def _detector(weights: Path | None):
@@ -121,7 +104,7 @@ def detect(
              "quantification": "--quantification"}  # fmt: skip
     names |= {k: f"--{k}" for k, v in (("sza", sza), ("vza", vza)) if v is not None}
     notes: list[str] = []
-    with _named_as_typed(names):
+    with named_as_typed(names):
         t, r, geo, sza_, vza_ = load_pair(target, reference[0], sza, vza,
                                           quantification=quantification, notes=notes)  # fmt: skip
         refs = [r] + [load_reference(path, t, geo, target, quantification=quantification,
@@ -161,7 +144,7 @@ def simulate(
 
     names = {"shape": "--size", "rate": "--rate", "surface": "--surface",
              "wind_speed": "--wind-speed", "wind_direction": "--wind-direction"}  # fmt: skip
-    with _named_as_typed(names):
+    with named_as_typed(names):
         paths = simulate_to_files(out, surface=surface, rate_kg_h=rate, seed=seed, shape=size,
                                   wind_speed=wind_speed, wind_direction=wind_direction)  # fmt: skip
     for kind, p in paths.items():
@@ -174,9 +157,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder (resumes from its last checkpoint).")] = (
         Path("runs/methane-train")
     ),
-    steps: Annotated[
-        int | None, typer.Option(help="Optimiser steps.", show_default="5000")
-    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps.", show_default="5000")] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Scenes per batch.", show_default="16")
     ] = None,
@@ -266,7 +247,7 @@ def evaluate(
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="the command line", names=EVALUATE_OPTIONS,
     )  # fmt: skip
-    with progress_bar("evaluating", None) as prog, _named_as_typed({"surface": "--surface"}):
+    with progress_bar("evaluating", None) as prog, named_as_typed({"surface": "--surface"}):
         summary = evaluate_detector(cfg, out, model=model, progress=prog)
     typer.echo(json.dumps(summary, indent=2))
 
@@ -296,7 +277,7 @@ def calibrate(
     names = {"n_negative": "--n-negative", "size": "--size", "fp_budget": "--fp-budget",
              "n_rate_cases": "--n-rate-cases", "grow_px": "--grow", "threshold": "--threshold",
              "fp_confidence": "--fp-confidence"}  # fmt: skip
-    with progress_bar("calibrating", None) as prog, _named_as_typed(names):
+    with progress_bar("calibrating", None) as prog, named_as_typed(names):
         det = calibrate_file(weights, n_negative=n_negative, size=size, fp_budget=fp_budget,
                              seed=seed, n_rate_cases=n_rate_cases, grow_px=grow,
                              threshold=threshold, fp_confidence=fp_confidence,
