@@ -71,6 +71,7 @@ CLUSTER_BAD = [
     (["--k-min", "1"], "--k-min must be an integer >= 2, got 1"),
     (["--k-min", "5", "--k-max", "3"], "--k-max must be an integer >= --k-min (5), got 3"),
     (["--min-years", "2"], "--min-years must be an integer >= 3, got 2"),
+    (["--min-common-years", "2"], "--min-common-years must be an integer >= 3, got 2"),
     (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
     (["--method", "euclid"], "--method must be one of rfa-madogram, fmadogram, pwm-ratio"),
 ]
@@ -89,6 +90,8 @@ def test_cluster_options_are_checked_up_front(files, tmp_path, args, message):
     [
         ("consensus", ["--rule", "vote"], "--rule must be one of mean-dissimilarity"),
         ("consensus", ["--min-years", "0"], "--min-years must be an integer >= 3, got 0"),
+        ("consensus", ["--min-common-years", "1"], "--min-common-years must be an integer >= 3"),
+        ("attribute", ["--min-common-years", "0"], "--min-common-years must be an integer >= 3"),
         ("consensus", ["--k-max", "1"], "--k-max must be an integer >= --k-min (2), got 1"),
         ("attribute", ["--k", "-3"], "--k must be an integer >= 1, got -3"),
         ("attribute", ["--seed", "-2"], "--seed must be an integer >= 0, got -2"),
@@ -123,6 +126,8 @@ def test_options_checked_against_the_data_name_the_option(files, tmp_path):
     out = tmp_path / "run"
     line = one_error_line(invoke("cluster", path, "--out", out, "--min-years", "50"))
     assert f"--min-years 50 is more than the 40 years in {path!r}" in line
+    line = one_error_line(invoke("cluster", path, "--out", out, "--min-common-years", "41"))
+    assert f"--min-common-years 41 is more than the 40 years in {path!r}" in line
     line = one_error_line(invoke("cluster", path, "--out", out, "--k", "60"))
     assert f"--k 60 is too large for the 60 usable sites of {path!r}; pass --k 59" in line
     line = one_error_line(invoke("cluster", path, "--out", out, "--k-min", "70", "--k-max", "80"))
@@ -130,14 +135,42 @@ def test_options_checked_against_the_data_name_the_option(files, tmp_path):
     assert not out.exists()
 
 
-def test_pairs_with_few_common_years_name_min_years_not_the_internal_key(tmp_path):
+def test_pairs_with_few_common_years_are_masked_and_reported(tmp_path):
     x = np.random.default_rng(1).gumbel(30.0, 8.0, size=(30, 8))
     x[:15, 0] = np.nan  # sites 0 and 1 have 15 years each but none in common
     x[15:, 1] = np.nan
     path = _write_sites(tmp_path / "gaps.nc", x)
-    line = one_error_line(invoke("cluster", path, "--out", tmp_path / "run", "--n-sim", "20"))
-    assert "fewer than --min-years 10 non-missing years: (0, 1)" in line
-    assert "lower --min-years" in line and "min_common_years" not in line
+    out = tmp_path / "run"
+    res = invoke("cluster", path, "--out", out, "--n-sim", "20", "--k", "2")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    # a tie (one bad pair each, 15 years each): the lower index goes
+    assert summary["masked_sites"]["too_few_common_years"] == [0]
+    assert summary["n_masked"] == 1 and '"too_few_common_years": 1' in res.stdout
+    assert "1 sites share fewer than --min-common-years" in (out / "report.html").read_text()
+    regions = xr.open_dataset(out / "regions.nc")["region"].values
+    assert regions[0] == -1 and (regions[1:] >= 0).all()
+    # asking for fewer common years than the pair has keeps both sites
+    res = invoke("cluster", path, "--out", tmp_path / "r2", "--k", "2", "--n-sim", "20",
+                 "--min-years", "10", "--min-common-years", "3")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "r2" / "summary.json").read_text())
+    assert summary["n_masked"] == 1  # sites 0 and 1 share no year at all: one must still go
+
+
+def test_a_failed_run_leaves_no_folder(files, tmp_path, monkeypatch):
+    """An error after the run folder was made (here: inside the pipeline) removes it."""
+    import eoforge.extremes.jobs as jobs
+    from eoforge.core.errors import InputError
+
+    def boom(*args, **kwargs):
+        raise InputError("min_common_years=12 is too large for these sites")
+
+    monkeypatch.setattr(jobs, "regionalise", boom)
+    out = tmp_path / "new" / "run"
+    line = one_error_line(invoke("cluster", files["planted"], "--out", out, "--n-sim", "20"))
+    assert line == "error: --min-common-years 12 is too large for these sites"
+    assert not out.exists()
 
 
 def test_weak_structure_warns_on_independent_sites(files, tmp_path):

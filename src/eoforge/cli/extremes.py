@@ -23,6 +23,14 @@ KOpt = Annotated[str, typer.Option("--k", help="Number of regions, or 'auto' (be
 KMin = Annotated[int, typer.Option(help="Smallest K tried when --k auto.")]
 KMax = Annotated[int, typer.Option(help="Largest K tried when --k auto.")]
 MinYears = Annotated[int, typer.Option(help="Sites with fewer finite maxima are masked.")]
+MinCommon = Annotated[
+    int | None,
+    typer.Option(
+        help="Years every pair of sites must share; sites in the most pairs that share fewer "
+        "are masked until all do.  [default: --min-years]",
+        show_default=False,
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Seed of k-medoids and of the H1 simulations.")]
 Out = Annotated[Path, typer.Option(help="Run folder to write.")]
 Rule = Annotated[str, typer.Option(help="Consensus rule: mean-dissimilarity or co-association.")]
@@ -71,6 +79,7 @@ def cluster(
     k_min: KMin = 2,
     k_max: KMax = 10,
     min_years: MinYears = 10,
+    min_common_years: MinCommon = None,
     n_sim: Annotated[int, typer.Option(help="Simulated regions for the H1 statistic.")] = 500,
     scheduler: Annotated[
         str | None,
@@ -84,14 +93,17 @@ def cluster(
     from eoforge.extremes.jobs import ClusterConfig, run_cluster
 
     _check(k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, method=method, n_sim=n_sim,
-           seed=seed)  # fmt: skip
+           seed=seed, min_common_years=min_common_years)  # fmt: skip
     cfg = ClusterConfig.from_dict(
         dict(input=str(input), var=var, method=method, k=_k(k), k_min=k_min, k_max=k_max,
-             min_years=min_years, n_sim=n_sim, scheduler=scheduler, seed=seed),
+             min_years=min_years, min_common_years=min_common_years, n_sim=n_sim,
+             scheduler=scheduler, seed=seed),
         source="command line",
     )  # fmt: skip
     summary = run_cluster(cfg, out)
-    _print(summary, ["k", "method", "n_sites", "n_masked", "medoids"])
+    counts = {r: len(v) for r, v in summary["masked_sites"].items() if v}
+    _print({**summary, "n_masked_by_reason": counts},
+           ["k", "method", "n_sites", "n_masked", "n_masked_by_reason", "medoids"])  # fmt: skip
     typer.echo(f"report: {out / 'report.html'}")
 
 
@@ -107,16 +119,17 @@ def consensus(
     k_min: KMin = 2,
     k_max: KMax = 10,
     min_years: MinYears = 10,
+    min_common_years: MinCommon = None,
     seed: Seed = 0,
 ) -> None:
     """Consensus regions of several climate models on one grid."""
     from eoforge.extremes.jobs import EnsembleConfig, run_consensus
 
     _check(k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, method=method, rule=rule,
-           seed=seed)  # fmt: skip
+           seed=seed, min_common_years=min_common_years)  # fmt: skip
     cfg = EnsembleConfig.from_dict(
         dict(inputs=list(inputs), var=var, method=method, rule=rule, k=_k(k), k_min=k_min,
-             k_max=k_max, min_years=min_years, seed=seed),
+             k_max=k_max, min_years=min_years, min_common_years=min_common_years, seed=seed),
         source="command line",
     )  # fmt: skip
     summary = run_consensus(cfg, out)
@@ -141,16 +154,18 @@ def attribute(
     k_min: KMin = 2,
     k_max: KMax = 10,
     min_years: MinYears = 10,
+    min_common_years: MinCommon = None,
     seed: Seed = 0,
 ) -> None:
     """Compare the consensus regions of natural-only and all-forcing runs (D&A)."""
     from eoforge.extremes.jobs import AttributeConfig, run_attribute
 
     _check(k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, method=method, rule=rule,
-           seed=seed)  # fmt: skip
+           seed=seed, min_common_years=min_common_years)  # fmt: skip
     cfg = AttributeConfig.from_dict(
         dict(natural=list(natural), all_forcing=list(all_forcing), var=var, method=method,
-             rule=rule, k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years, seed=seed),
+             rule=rule, k=_k(k), k_min=k_min, k_max=k_max, min_years=min_years,
+             min_common_years=min_common_years, seed=seed),
         source="command line",
     )  # fmt: skip
     summary = run_attribute(cfg, out)

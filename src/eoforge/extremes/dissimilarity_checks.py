@@ -2,7 +2,7 @@
 
 :func:`validate_maxima` (public) masks the unusable sites of a (n_years, n_sites) array;
 :func:`check_maxima` raises on them, naming the sites and the fix, and on pairs of sites with
-too few common non-missing years, before any matrix is computed by
+too few common non-missing years (:func:`comparable_sites` masks sites until none is left), before any matrix is computed by
 :mod:`eoforge.extremes.dissimilarity` (in memory), :mod:`eoforge.extremes.dissimilarity_disk`
 (``.npy`` file) or :mod:`eoforge.extremes.distributed` (dask). :func:`check_dtype` checks the
 output dtype of those drivers.
@@ -86,8 +86,8 @@ def validate_maxima(
     return mask
 
 
-def _check_common_years(fin: np.ndarray, min_common: int, chunk: int = 1024) -> None:
-    """Raise if a pair of sites shares fewer than ``min_common`` non-missing years.
+def _short_pairs(fin: np.ndarray, min_common: int, chunk: int = 1024) -> np.ndarray:
+    """(m, 2) pairs ``i < j`` of sites sharing fewer than ``min_common`` non-missing years.
 
     A pair with n_i + n_j - T >= min_common is safe (inclusion-exclusion), so only rows with
     n_i < (T + min_common) / 2 are checked, by a blocked product of the 0/1 masks.
@@ -96,10 +96,9 @@ def _check_common_years(fin: np.ndarray, min_common: int, chunk: int = 1024) -> 
     nval = fin.sum(axis=0)
     risky = np.flatnonzero(nval < (T + min_common) / 2)
     if risky.size == 0:
-        return
+        return np.zeros((0, 2), dtype=np.int64)
     f = fin.astype(np.float32)
-    bad: list[tuple[int, int]] = []
-    involved = np.zeros(fin.shape[1], dtype=np.int64)
+    pairs = []
     for k in range(0, risky.size, chunk):
         rows = risky[k : k + chunk]
         common = f[:, rows].T @ f  # (rows, n)
@@ -107,18 +106,63 @@ def _check_common_years(fin: np.ndarray, min_common: int, chunk: int = 1024) -> 
         ii, jj = np.nonzero(common < min_common)
         keep = (jj > rows[ii]) | ~np.isin(jj, risky)  # count each pair once
         ii, jj = rows[ii[keep]], jj[keep]
-        np.add.at(involved, ii, 1)
-        np.add.at(involved, jj, 1)
-        bad.extend(zip(ii[: 10 - len(bad)].tolist(), jj[: 10 - len(bad)].tolist(), strict=True))
-    count = int(involved.sum()) // 2
-    if count:
-        pairs = ", ".join(f"({min(i, j)}, {max(i, j)})" for i, j in bad)
+        pairs.append(np.stack([np.minimum(ii, jj), np.maximum(ii, jj)], axis=1))
+    return np.concatenate(pairs).astype(np.int64)
+
+
+def _check_common_years(fin: np.ndarray, min_common: int) -> None:
+    """Raise if a pair of sites shares fewer than ``min_common`` non-missing years."""
+    bad = _short_pairs(fin, min_common)
+    if len(bad):
+        involved = np.bincount(bad.ravel(), minlength=fin.shape[1])
+        shown = ", ".join(f"({i}, {j})" for i, j in bad[:10].tolist())
         drop = np.flatnonzero(involved == involved.max())
         raise InputError(
-            f"{count} pairs of sites share fewer than min_common_years={min_common} "
-            f"non-missing years: {pairs}{', ...' if count > 10 else ''}. Drop or mask sites "
+            f"{len(bad)} pairs of sites share fewer than min_common_years={min_common} "
+            f"non-missing years: {shown}{', ...' if len(bad) > 10 else ''}. Drop or mask sites "
             f"{_fmt_sites(drop)} (the most involved) or lower min_common_years."
         )
+
+
+def comparable_sites(maxima: np.ndarray, min_common_years: int) -> np.ndarray:
+    """Mask of sites kept so that every kept pair shares ``min_common_years`` non-missing years.
+
+    Rule (greedy, deterministic): while some pair of kept sites shares fewer common years, drop
+    the site in the most such pairs (ties: the one with fewer non-missing years, then the lowest
+    index). Station records that cover different periods are the usual cause.
+
+    Args:
+        maxima: (n_years, n_sites) annual maxima, NaN for missing years (already restricted to
+            the usable sites: see :func:`validate_maxima`).
+        min_common_years: Least number of years every kept pair must share (>= 3).
+
+    Returns:
+        (n_sites,) boolean array, True for the sites kept.
+    """
+    x = _as_maxima(maxima)
+    fin = np.isfinite(x)
+    keep = np.ones(x.shape[1], dtype=bool)
+    bad = _short_pairs(fin, int(min_common_years))
+    if len(bad) == 0:
+        return keep
+    n = x.shape[1]
+    degree = np.bincount(bad.ravel(), minlength=n).astype(np.int64)
+    # adjacency in CSR form: the neighbours of site v are nbr[start[v]:start[v + 1]]
+    ends = np.concatenate([bad, bad[:, ::-1]])
+    ends = ends[np.argsort(ends[:, 0], kind="stable")]
+    start = np.searchsorted(ends[:, 0], np.arange(n + 1))
+    nbr = ends[:, 1]
+    # order of preference for dropping: more bad pairs, then fewer years, then lower index
+    tiebreak = fin.sum(axis=0) / (fin.shape[0] + 1.0)
+    while degree.max() > 0:
+        score = np.where(degree > 0, degree - tiebreak, -np.inf)
+        v = int(np.argmax(score))
+        keep[v] = False
+        others = nbr[start[v] : start[v + 1]]
+        others = others[keep[others]]
+        degree[others] -= 1
+        degree[v] = 0
+    return keep
 
 
 def check_maxima(maxima: np.ndarray, method: str, min_common_years: int) -> np.ndarray:

@@ -78,6 +78,17 @@ class EnsembleRegions:
             )
         )
 
+    def masked_reasons(self) -> dict[str, list[int]]:
+        """Sites masked in at least one model, by reason (the first model's reason for a site)."""
+        out: dict[str, list[int]] = {}
+        seen: set[int] = set()
+        for member in self.members:
+            for reason, sites in member.masked_reasons.items():
+                new = [s for s in sites if s not in seen]
+                out.setdefault(reason, []).extend(new)
+                seen.update(new)
+        return {reason: sorted(sites) for reason, sites in out.items()}
+
     def summary(self) -> dict:
         """JSON-ready summary."""
         return {
@@ -85,6 +96,8 @@ class EnsembleRegions:
             "rule": self.rule,
             "k": int(self.consensus.max()) + 1,
             "n_common_sites": int(self.common.sum()),
+            "n_masked": int((~self.common).sum()),
+            "masked_sites": self.masked_reasons(),
             "consensus_medoids": self.consensus_medoids.tolist(),
             "k_table": self.k_table,
             "member_k": [m.k for m in self.members],
@@ -117,6 +130,7 @@ def regionalise_ensemble(
     k_range: Iterable[int] = range(2, 11),
     rule: ConsensusRule = "mean-dissimilarity",
     min_years: int = 10,
+    min_common_years: int | None = None,
     random_state: int | None = 0,
     on_member: Callable[[int, int], None] | None = None,
     weak_structure: float = WEAK_STRUCTURE,
@@ -132,6 +146,8 @@ def regionalise_ensemble(
         k_range: Candidate K when ``k="auto"``.
         rule: Consensus rule reported as ``consensus``; the other is kept for comparison.
         min_years: Minimum number of finite maxima per site.
+        min_common_years: Least number of years every pair of sites shares in a model (default
+            ``min_years``); sites are masked until it holds (see :func:`regionalise`).
         random_state: Seed.
         on_member: Callback ``on_member(done, total)`` after each model.
         weak_structure: With ``k="auto"``, a best average silhouette of the consensus at or
@@ -149,7 +165,7 @@ def regionalise_ensemble(
     for m, x in enumerate(maxima):
         res = regionalise(
             x, method=method, k=k, k_range=k_range, min_years=min_years,
-            diagnostics=False, random_state=random_state,
+            min_common_years=min_common_years, diagnostics=False, random_state=random_state,
         )  # fmt: skip
         ok = res.labels >= 0
         D_full = np.full((ok.size, ok.size), np.nan)

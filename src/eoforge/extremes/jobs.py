@@ -48,6 +48,7 @@ class ClusterConfig(RunConfig):
     k_min: int = 2
     k_max: int = 10
     min_years: int = 10
+    min_common_years: int | None = None
     n_sim: int = 500
     scheduler: str | None = None
 
@@ -62,6 +63,7 @@ class _ConsensusSettings(RunConfig):
     k_min: int = 2
     k_max: int = 10
     min_years: int = 10
+    min_common_years: int | None = None
 
 
 class EnsembleConfig(_ConsensusSettings):
@@ -100,13 +102,15 @@ def _check(cfg: ClusterConfig | EnsembleConfig | AttributeConfig) -> None:
     check_regions(
         k=cfg.k, k_min=cfg.k_min, k_max=cfg.k_max, min_years=cfg.min_years, method=cfg.method,
         rule=getattr(cfg, "rule", None), n_sim=getattr(cfg, "n_sim", None), seed=cfg.seed,
+        min_common_years=cfg.min_common_years,
     )  # fmt: skip
 
 
 def _check_data(cfg: ClusterConfig | EnsembleConfig | AttributeConfig, stack, path: str) -> None:
     check_against_data(
-        stack.values, path, k=cfg.k, k_min=cfg.k_min, k_max=cfg.k_max, min_years=cfg.min_years
-    )
+        stack.values, path, k=cfg.k, k_min=cfg.k_min, k_max=cfg.k_max, min_years=cfg.min_years,
+        min_common_years=cfg.min_common_years,
+    )  # fmt: skip
 
 
 def report_warnings(report: Report, warnings: Sequence[str]) -> None:
@@ -115,6 +119,25 @@ def report_warnings(report: Report, warnings: Sequence[str]) -> None:
         report.section("Warnings")
         for w in warnings:
             report.add_text(f"warning: {w}")
+
+
+_REASON_TEXT = {
+    "infinite": "contain +/-inf",
+    "all_missing": "have no value (e.g. ocean cells)",
+    "too_few_years": "have fewer than --min-years maxima",
+    "constant": "are constant",
+    "too_few_common_years": "share fewer than --min-common-years years with other sites "
+    "(the site in the most such pairs is masked until none is left)",
+}
+
+
+def report_masked(report: Report, reasons: dict[str, list[int]]) -> None:
+    """One line per reason sites were masked, naming up to 20 site indices."""
+    for reason, sites in reasons.items():
+        if sites:
+            shown = ", ".join(map(str, sites[:20])) + (", ..." if len(sites) > 20 else "")
+            text = _REASON_TEXT.get(reason, reason)
+            report.add_text(f"masked: {len(sites)} sites {text}: [{shown}].")
 
 
 def _silhouette_figure(report: Report, run: RunDir, table: list[dict], k: int, name: str) -> None:
@@ -134,6 +157,7 @@ def report_regionalisation(
         f"{stack.n_sites} sites, {res.masked.size} masked, {stack.values.shape[0]} years; "
         f"method {res.method}; K = {res.k}."
     )
+    report_masked(report, res.masked_reasons)
     run.save_figure(
         plots.region_map(res.labels, lon, lat, medoids=res.medoids, title=title), "regions"
     )
@@ -184,6 +208,7 @@ def run_cluster(cfg: ClusterConfig, out: str | Path) -> dict:
             k=cfg.k,
             k_range=_k_range(cfg),
             min_years=cfg.min_years,
+            min_common_years=cfg.min_common_years,
             n_sim=cfg.n_sim,
             random_state=cfg.seed,
             progress=progress,
@@ -229,6 +254,7 @@ def _ensemble(
             k_range=_k_range(cfg),
             rule=cfg.rule,
             min_years=cfg.min_years,
+            min_common_years=cfg.min_common_years,
             random_state=cfg.seed,
             on_member=progress,
         )
@@ -251,6 +277,7 @@ def report_ensemble(
         f"{n} model{'s' if n > 1 else ''}; consensus rule {ens.rule}; "
         f"K = {int(ens.consensus.max()) + 1}; {spread}."
     )
+    report_masked(report, ens.masked_reasons())
     fig = plots.region_map(
         ens.consensus, lon, lat, medoids=ens.consensus_medoids, title=f"consensus ({tag})"
     )

@@ -6,6 +6,9 @@ the pipeline or inside every region of ``summary.json``. :func:`check_against_da
 checks that need the data (years in the file, usable sites) once a file is read, and
 :func:`as_options` rewrites the few library parameter names that can still reach the user
 (``min_common_years``) into the option the user typed.
+
+Sites that cannot be compared (pairs sharing fewer than ``--min-common-years`` years) are masked
+by the pipeline, not refused: see :func:`~eoforge.extremes.regionalise.usable_sites`.
 """
 
 from __future__ import annotations
@@ -46,12 +49,14 @@ def check_regions(
     rule: str | None = None,
     n_sim: int | None = None,
     seed: int = 0,
+    min_common_years: int | None = None,
 ) -> None:
     """Check the options shared by ``cluster``, ``consensus`` and ``attribute``.
 
     Raises:
         InputError: One line naming the first bad option (``--k``, ``--k-min``, ``--k-max``,
-            ``--min-years``, ``--n-sim``, ``--method``, ``--rule``, ``--seed``) and the fix.
+            ``--min-years``, ``--min-common-years``, ``--n-sim``, ``--method``, ``--rule``,
+            ``--seed``) and the fix.
     """
     check_choice("--method", method, METHODS)
     if rule is not None:
@@ -65,6 +70,11 @@ def check_regions(
             "pass e.g. --k-min 2 --k-max 10."
         )
     _int("--min-years", min_years, MIN_YEARS, "pass the minimum record length (default 10).")
+    if min_common_years is not None:
+        _int(
+            "--min-common-years", min_common_years, MIN_YEARS,
+            "pass the years every pair of sites must share (default: --min-years).",
+        )  # fmt: skip
     if n_sim is not None:
         _int("--n-sim", n_sim, MIN_N_SIM, "Hosking & Wallis recommend 500 (the default).")
     _int("--seed", seed, 0, "pass a non-negative integer.")
@@ -91,8 +101,12 @@ def check_against_data(
     k_min: int,
     k_max: int,
     min_years: int,
+    min_common_years: int | None = None,
 ) -> int:
     """Check ``--min-years`` and ``--k``/``--k-min`` against one file's (n_years, n_sites) maxima.
+
+    The usable sites are those :func:`~eoforge.extremes.regionalise.usable_sites` keeps (sites
+    sharing fewer than ``--min-common-years`` years with the others are masked, not refused).
 
     Returns:
         The number of usable sites.
@@ -103,16 +117,19 @@ def check_against_data(
     from eoforge.extremes.regionalise import usable_sites
 
     n_years = int(maxima.shape[0])
-    if n_years < min_years:
-        raise InputError(
-            f"--min-years {min_years} is more than the {n_years} years in {path!r}; pass "
-            f"--min-years {max(n_years, MIN_YEARS)} or less, or a longer record."
-        )
-    n = int(usable_sites(maxima, min_years).sum())
+    for option, value in (("--min-years", min_years), ("--min-common-years", min_common_years)):
+        if value is not None and n_years < value:
+            raise InputError(
+                f"{option} {value} is more than the {n_years} years in {path!r}; pass "
+                f"{option} {max(n_years, MIN_YEARS)} or less, or a longer record."
+            )
+    common = min_years if min_common_years is None else min_common_years
+    n = int(usable_sites(maxima, min_years, common).sum())
     if n < 3:
         raise InputError(
             f"only {n} site(s) of {path!r} have --min-years {min_years} or more finite, "
-            "non-constant maxima; clustering needs 3 or more: lower --min-years or pass more sites."
+            f"non-constant maxima and share --min-common-years {common} years with each other; "
+            "clustering needs 3 or more: lower --min-years / --min-common-years or pass more sites."
         )
     if k != "auto" and int(k) >= n:
         raise InputError(
@@ -126,14 +143,14 @@ def check_against_data(
     return n
 
 
-_PARAMETER_OPTIONS = {"min_common_years": "--min-years", "min_years": "--min-years"}
+_PARAMETER_OPTIONS = {"min_common_years": "--min-common-years", "min_years": "--min-years"}
 
 
 @contextmanager
 def as_options() -> Iterator[None]:
     """Re-raise an :class:`InputError` whose message names library parameters with the options.
 
-    ``min_common_years=10`` becomes ``--min-years 10``, so a message that only the data can
+    ``min_common_years=10`` becomes ``--min-common-years 10``, so a message that only the data can
     trigger (pairs of sites sharing too few years) names what the user typed.
     """
     try:

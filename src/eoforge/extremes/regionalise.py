@@ -6,8 +6,11 @@ largest average silhouette as the authors' ``pamk``), and reports Hosking & Wall
 every region found (heterogeneity H1 and discordant sites).
 
 Site mask rule: a site takes part only if it has at least ``min_years`` finite annual maxima, no
-infinite value, and is not constant (``validate_maxima``); masked sites (e.g. all-NaN ocean cells)
-get label -1 and are listed in ``Regionalisation.masked``.
+infinite value, and is not constant (``validate_maxima``); then, so that every pair of sites
+shares ``min_common_years`` non-missing years (station records covering different periods), the
+site in the most pairs that do not is masked, again and again, until none is left
+(``comparable_sites``). Masked sites (e.g. all-NaN ocean cells) get label -1, are listed in
+``Regionalisation.masked`` and, by reason, in ``Regionalisation.masked_reasons``.
 Negative maxima are an error (precipitation is non-negative).
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.extremes.dissimilarity import dissimilarity_matrix
-from eoforge.extremes.dissimilarity_checks import METHODS, validate_maxima
+from eoforge.extremes.dissimilarity_checks import METHODS, comparable_sites, validate_maxima
 from eoforge.extremes.kmedoids import KMedoids
 from eoforge.extremes.lmoments import (
     discordancy,
@@ -47,6 +50,7 @@ class Regionalisation:
         regions: One dict per region: size, medoid, H1 and its verdict, discordant sites.
         dissimilarity: (m, m) matrix over the unmasked sites (kept for reports and consensus).
         warnings: What a reader must know before trusting the regions (e.g. weak structure).
+        masked_reasons: The masked sites by reason (keys of :data:`MASK_REASONS`).
     """
 
     labels: np.ndarray
@@ -58,6 +62,7 @@ class Regionalisation:
     regions: list[dict] = field(default_factory=list)
     dissimilarity: np.ndarray | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    masked_reasons: dict[str, list[int]] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``summary.json`` holds)."""
@@ -66,7 +71,7 @@ class Regionalisation:
             "method": self.method,
             "n_sites": int(self.labels.size),
             "n_masked": int(self.masked.size),
-            "masked_sites": self.masked.tolist(),
+            "masked_sites": self.masked_reasons or {"unusable": self.masked.tolist()},
             "medoids": self.medoids.tolist(),
             "silhouette_table": self.k_table,
             "regions": self.regions,
@@ -74,8 +79,52 @@ class Regionalisation:
         }
 
 
-def usable_sites(maxima: np.ndarray, min_years: int = 10) -> np.ndarray:
+#: Why a site is masked, in the order the reasons are tested (a site is listed under the first).
+MASK_REASONS = (
+    "infinite",
+    "all_missing",
+    "too_few_years",
+    "constant",
+    "too_few_common_years",
+)
+
+
+def masked_by_reason(
+    maxima: np.ndarray, min_years: int, usable: np.ndarray
+) -> dict[str, list[int]]:
+    """The sites masked in ``usable`` (from :func:`usable_sites`), by reason.
+
+    Every key of :data:`MASK_REASONS` is present; a site is listed under the first that applies.
+    """
+    x = np.asarray(maxima, dtype=float)
+    fin = np.isfinite(x)
+    nval = fin.sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        lo = np.where(fin, x, np.inf).min(axis=0)
+        hi = np.where(fin, x, -np.inf).max(axis=0)
+    tests = {
+        "infinite": np.isinf(x).any(axis=0),
+        "all_missing": nval == 0,
+        "too_few_years": nval < min_years,
+        "constant": lo == hi,
+        "too_few_common_years": ~np.asarray(usable, dtype=bool),
+    }
+    taken = np.zeros(x.shape[1], dtype=bool)
+    out = {}
+    for reason in MASK_REASONS:
+        hit = tests[reason] & ~taken
+        out[reason] = np.flatnonzero(hit).tolist()
+        taken |= hit
+    return out
+
+
+def usable_sites(
+    maxima: np.ndarray, min_years: int = 10, min_common_years: int | None = None
+) -> np.ndarray:
     """Boolean mask of usable sites (see :func:`~eoforge.extremes.dissimilarity.validate_maxima`).
+
+    With ``min_common_years``, sites are also masked until every pair of the others shares that
+    many non-missing years (:func:`~eoforge.extremes.dissimilarity_checks.comparable_sites`).
 
     Raises:
         ShapeError: If ``maxima`` is not (n_years, n_sites).
@@ -93,7 +142,10 @@ def usable_sites(maxima: np.ndarray, min_years: int = 10) -> np.ndarray:
             f"sites {negative[:10].tolist()} have negative maxima; precipitation must be >= 0. "
             "Check the units and the fill value of the input."
         )
-    return validate_maxima(maxima, min_years)
+    ok = validate_maxima(maxima, min_years)
+    if min_common_years is not None and ok.any():
+        ok[ok] = comparable_sites(maxima[:, ok], min_common_years)
+    return ok
 
 
 def region_diagnostics(
@@ -131,6 +183,7 @@ def regionalise(
     k: int | Literal["auto"] = "auto",
     k_range: Iterable[int] = range(2, 11),
     min_years: int = 10,
+    min_common_years: int | None = None,
     n_sim: int = 500,
     diagnostics: bool = True,
     random_state: int | None = 0,
@@ -146,6 +199,8 @@ def regionalise(
         k: Number of regions, or ``"auto"`` for the best average silhouette over ``k_range``.
         k_range: Candidate K when ``k="auto"`` (2..10 as the authors).
         min_years: Sites with fewer finite maxima are masked (label -1).
+        min_common_years: Least number of non-missing years every pair of sites must share
+            (default ``min_years``); sites are masked until it holds (module docstring).
         n_sim: Simulated regions for the heterogeneity measure H1.
         diagnostics: Compute H1 and discordancy per region.
         random_state: Seed of k-medoids and of the H1 simulations.
@@ -165,21 +220,29 @@ def regionalise(
     ):
         raise bad_value("n_sim", n_sim, "an integer >= 2", "Hosking & Wallis recommend 500.")
     maxima = np.asarray(maxima, dtype=float)
-    ok = usable_sites(maxima, min_years)
+    min_common = min_years if min_common_years is None else min_common_years
+    if (
+        isinstance(min_common, bool)
+        or not isinstance(min_common, int | np.integer)
+        or min_common < 3
+    ):
+        raise bad_value("min_common_years", min_common, "an integer >= 3")
+    ok = usable_sites(maxima, min_years, min_common)
     idx = np.flatnonzero(ok)
     if idx.size < 3:
         raise InputError(
-            f"only {idx.size} site(s) have at least min_years={min_years} non-constant maxima; "
-            "clustering needs 3 or more. Lower min_years or pass more sites."
+            f"only {idx.size} site(s) have at least min_years={min_years} non-constant maxima "
+            f"and share min_common_years={min_common} years with each other; clustering needs 3 "
+            "or more. Lower min_years or min_common_years, or pass more sites."
         )
     data = maxima[:, idx]
     if scheduler is None:
-        D = dissimilarity_matrix(data, method, min_common_years=min_years, progress=progress)
+        D = dissimilarity_matrix(data, method, min_common_years=min_common, progress=progress)
     else:
         from eoforge.extremes.distributed import dissimilarity_matrix_dask
 
         D = dissimilarity_matrix_dask(
-            data, method, scheduler, min_common_years=min_years, progress=progress
+            data, method, scheduler, min_common_years=min_common, progress=progress
         )
     if k == "auto":
         ks = [kk for kk in k_range if 2 <= kk <= idx.size - 1]
@@ -210,6 +273,7 @@ def regionalise(
         masked=np.flatnonzero(~ok),
         dissimilarity=D,
         warnings=[weak] if weak else [],
+        masked_reasons=masked_by_reason(maxima, min_years, ok),
     )
     if diagnostics:
         result.regions = region_diagnostics(
