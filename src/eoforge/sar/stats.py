@@ -305,7 +305,8 @@ def residue_map(wrapped: np.ndarray) -> np.ndarray:
     ``arctan2(row - r0, col - c0)``) gives +1.
 
     Args:
-        wrapped: Phase in radians ``(..., H, W)`` (need not be wrapped already).
+        wrapped: Phase in radians ``(..., H, W)`` (need not be wrapped already); NaN marks
+            missing pixels (no-data of real interferograms): a loop touching one gets q = 0.
 
     Returns:
         Integer array ``(..., H-1, W-1)``.
@@ -316,16 +317,29 @@ def residue_map(wrapped: np.ndarray) -> np.ndarray:
     a, b = p[..., :-1, :-1], p[..., :-1, 1:]
     c, d = p[..., 1:, 1:], p[..., 1:, :-1]
     total = _wrap(b - a) + _wrap(c - b) + _wrap(d - c) + _wrap(a - d)
+    total = np.where(np.isfinite(total), total, 0.0)
     return np.rint(total / _TWO_PI).astype(np.int64)
+
+
+def _valid_loops(p: np.ndarray) -> np.ndarray:
+    """Mask ``(..., H-1, W-1)`` of the 2x2 loops whose four corners are finite."""
+    f = np.isfinite(p)
+    return f[..., :-1, :-1] & f[..., :-1, 1:] & f[..., 1:, 1:] & f[..., 1:, :-1]
 
 
 def phase_residues(wrapped: np.ndarray) -> float:
     """Residue density: the fraction of 2x2 loops holding a residue (of either sign).
 
     ``rho = mean |q|`` over all loops of all images (:func:`residue_map`); 0 for a smooth field,
-    1/3 for pure noise (independent uniform phases), in between for decorrelated phase.
+    1/3 for pure noise (independent uniform phases), in between for decorrelated phase. Loops
+    touching a NaN pixel (no data) are left out of the mean; NaN when no loop is complete.
     """
-    return float(np.abs(residue_map(wrapped)).mean())
+    p = np.asarray(wrapped, dtype=np.float64)
+    q = np.abs(residue_map(p))
+    valid = _valid_loops(p)
+    if valid.all():
+        return float(q.mean())
+    return float(q[valid].mean()) if valid.any() else float("nan")
 
 
 def circular_mean(phase: np.ndarray, axis: int | None = None) -> np.ndarray | float:
