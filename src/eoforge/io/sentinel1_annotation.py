@@ -237,23 +237,51 @@ def read_annotation(path: str | os.PathLike[str]) -> dict:
     return meta
 
 
+GRID_FIELDS = ("line", "pixel", "latitude", "longitude", "height", "incidenceAngle",
+               "elevationAngle")  # fmt: skip
+"""Fields of a ``geolocationGridPoint`` returned by :func:`read_geolocation_grid`."""
+
+
+def _grid_table(root: ET.Element) -> dict[str, np.ndarray]:
+    points = list(_iter(root, "geolocationGridPoint"))
+    table = np.array([[float(_text(g, k) or "nan") for k in GRID_FIELDS] for g in points])
+    return {k: table[:, j] if points else np.empty(0) for j, k in enumerate(GRID_FIELDS)}
+
+
+def read_geolocation_grid(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The geolocation grid of a product annotation XML as flat arrays, one value per point.
+
+    Returns:
+        Dict field -> ``(n_points,)`` float64 array for the fields of :data:`GRID_FIELDS`
+        (``line``, ``pixel`` image coordinates; ``latitude``, ``longitude``, ``height``;
+        ``incidenceAngle`` and ``elevationAngle`` in degrees), in file order.
+
+    Raises:
+        InputError: If the annotation has no ``geolocationGridPoint``.
+    """
+    p = Path(path)
+    grid = _grid_table(_parse(p, "product annotation"))
+    if grid["line"].size == 0:
+        raise InputError(f"annotation {p.name} has no <geolocationGridPoint>; the file is "
+                         "incomplete.")  # fmt: skip
+    return grid
+
+
 def _centre(root: ET.Element, lines: int, samples: int, where: str) -> dict:
     """Latitude, longitude and incidence at the image centre from the geolocation grid."""
-    points = list(_iter(root, "geolocationGridPoint"))
-    if not points:
+    grid = _grid_table(root)
+    if grid["line"].size == 0:
         return {"lat": None, "lon": None, "grid_incidence": None}
-    table = np.array([[float(_text(g, k) or "nan") for k in
-                       ("line", "pixel", "latitude", "longitude", "incidenceAngle")]
-                      for g in points])  # fmt: skip
-    lon0 = table[0, 3]
-    table[:, 3] = (table[:, 3] - lon0 + 180.0) % 360.0 - 180.0 + lon0  # no jump at the dateline
+    lon = grid["longitude"]
+    lon = (lon - lon[0] + 180.0) % 360.0 - 180.0 + lon[0]  # no jump at the dateline
     out = {}
-    for j, key in ((2, "lat"), (3, "lon"), (4, "grid_incidence")):
+    for key, values in (("lat", grid["latitude"]), ("lon", lon),
+                        ("grid_incidence", grid["incidenceAngle"])):  # fmt: skip
         rows = []
-        for line in np.unique(table[:, 0]):
-            sel = table[table[:, 0] == line]
-            order = np.argsort(sel[:, 1])
-            rows.append((float(line), sel[order, 1], sel[order, j]))
+        for line in np.unique(grid["line"]):
+            sel = grid["line"] == line
+            order = np.argsort(grid["pixel"][sel])
+            rows.append((float(line), grid["pixel"][sel][order], values[sel][order]))
         lut = LineLut.from_vectors(rows, f"geolocation grid of {where}")
         value = float(
             lut.evaluate(np.array([(lines - 1) / 2]), np.array([(samples - 1) / 2]))[0, 0]

@@ -138,6 +138,22 @@ def check_reflectance(
             )
 
 
+def parse_baseline(text: str) -> float:
+    """A processing baseline as a number: ``"04.00"``, ``"4.0"`` or the product-name form
+    ``"N0400"`` / ``"0400"`` -> 4.0 (``"N0500"``: the 2021-2023 Collection-1 reprocessing)."""
+    t = str(text).strip().upper()
+    m = re.fullmatch(r"N?(\d{2})(\d{2})", t)
+    if m:
+        return int(m.group(1)) + int(m.group(2)) / 100
+    try:
+        return float(t)
+    except ValueError:
+        raise InputError(
+            f"PROCESSING_BASELINE {text!r} is not a baseline such as '04.00' or 'N0400'; "
+            "fix the tag or pass offset=... (DN offset, -1000 from baseline 04.00)."
+        ) from None
+
+
 def _offset_from_tags(tags: Mapping[str, str], band: str) -> float | None:
     for key in _OFFSET_TAGS:
         for name in (key, f"{key}_{band}"):
@@ -145,8 +161,22 @@ def _offset_from_tags(tags: Mapping[str, str], band: str) -> float | None:
                 return float(tags[name])
     baseline = tags.get("PROCESSING_BASELINE")
     if baseline is not None:
-        return BASELINE_OFFSET if float(baseline) >= 4.0 else 0.0
+        return BASELINE_OFFSET if parse_baseline(baseline) >= 4.0 else 0.0
     return None
+
+
+def gdal_scaling(src, index: int) -> tuple[float, float] | None:
+    """``(offset, quantification)`` in DN units from a band's GDAL scale/offset, else None.
+
+    GDAL stores ``value = DN * scale + offset`` per band (``gdal_translate -a_scale 0.0001
+    -a_offset -0.1``, ``gdal_edit.py``, rasterio ``dst.scales`` / ``dst.offsets``). For
+    Sentinel-2 DN that is reflectance = (DN + offset / scale) / (1 / scale): a baseline >= 04.00
+    file carries scale 1e-4 and offset -0.1, i.e. the DN offset -1000.
+    """
+    scale, off = float(src.scales[index - 1]), float(src.offsets[index - 1])
+    if (scale == 1.0 and off == 0.0) or not (np.isfinite(scale) and scale > 0):
+        return None
+    return off / scale, 1.0 / scale
 
 
 def check_same_grid(a: GeoInfo, b: GeoInfo, shape_a: tuple, shape_b: tuple, what: str) -> None:
@@ -183,9 +213,11 @@ def read_s2_geotiff(
         path: A GeoTIFF, or a mapping band -> single-band file (e.g. STAC COG assets) that must
             share one grid.
         bands: Bands to return, e.g. ``("B11", "B12")`` (aliases such as ``"swir16"`` accepted).
-        offset: DN offset: a number, a mapping band -> number, or ``None`` to read it from the
-            tags ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` (per band, or global, or suffixed
-            ``_B11``), else from ``PROCESSING_BASELINE`` (>= 4.00: -1000), else 0.
+        offset: DN offset: a number, a mapping band -> number (bands it lacks are detected),
+            or ``None`` to read it from the band's GDAL scale/offset (:func:`gdal_scaling`; integer data, no ``quantification``
+            given), else the tags ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` (per band, or
+            global, or suffixed ``_B11``), else from ``PROCESSING_BASELINE`` (>= 4.00: -1000),
+            else 0.
         band_index: Optional mapping band -> 1-based band number for files without
             descriptions.
         quantification: Divide the values by this (after the offset, for integers) to get
@@ -260,15 +292,15 @@ def read_s2_geotiff(
         out = {}
         for b in wanted:
             i = names[b]
-            if isinstance(offset, Mapping):
-                off = float(offset.get(b, 0.0))
-            elif offset is not None:
-                off = float(offset)
-            else:
+            off = offset.get(b) if isinstance(offset, Mapping) else offset  # a band not in
+            gdal = gdal_scaling(src, i) if integer and off is None and q is None else None
+            if off is None and gdal is not None:  # the mapping is detected like the others
+                off = gdal[0]
+            if off is None:
                 off = _offset_from_tags(src.tags(i), b)
                 if off is None:
                     off = _offset_from_tags(global_tags, b) or 0.0
-            out[b] = _to_reflectance(src.read(i), off, src.nodata, q)
+            out[b] = _to_reflectance(src.read(i), float(off), src.nodata, gdal[1] if gdal else q)
         geo = GeoInfo(src.transform, src.crs, None, tuple(wanted))
     check_reflectance(out, repr(str(p)), scale)
     return out, geo
@@ -346,3 +378,22 @@ def read_s2_safe(
     from eoforge.io.sentinel2_safe import read_safe
 
     return read_safe(path, bands, resolution, offset=offset)
+
+
+def read_s2_band_files(
+    folder: str | os.PathLike[str],
+    bands: Sequence[str] = ("B11", "B12"),
+    resolution: int = 20,
+    *,
+    offset: float | Mapping[str, float] | None = None,
+) -> tuple[dict[str, np.ndarray], GeoInfo]:
+    """Read a folder of single-band files (``<patch>_B04.tif``, ...) at 10/20/60 m as
+    reflectance on one ``resolution`` grid (BigEarthNet patches, per-band exports).
+
+    See :func:`eoforge.io.sentinel2_safe.read_band_files` (10 m bands averaged 2 x 2 to 20 m,
+    60 m bands repeated 3 x 3; DN offset from ``offset``, an ``MTD_MSIL*.xml`` in the folder,
+    GDAL scale/offset, or the ``BOA_ADD_OFFSET`` / ``PROCESSING_BASELINE`` tags).
+    """
+    from eoforge.io.sentinel2_safe import read_band_files
+
+    return read_band_files(folder, bands, resolution, offset=offset)

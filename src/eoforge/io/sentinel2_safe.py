@@ -34,9 +34,14 @@ from eoforge.io.sentinel2 import (
     QUANTIFICATION,
     S2_ALL_BANDS,
     _check_bands,
+    _offset_from_tags,
+    _quantification_from_tags,
     _to_reflectance,
     canonical_band,
+    check_reflectance,
     check_same_grid,
+    gdal_scaling,
+    parse_baseline,
 )
 
 
@@ -94,10 +99,11 @@ def safe_metadata(path: str | os.PathLike[str]) -> dict:
             band_id = int(el.attrib.get("band_id", -1))
             if 0 <= band_id < len(S2_ALL_BANDS):
                 offsets[S2_ALL_BANDS[band_id]] = float(el.text)
-    default = BASELINE_OFFSET if baseline is not None and float(baseline) >= 4.0 else 0.0
+    number = parse_baseline(baseline) if baseline is not None else None
+    default = BASELINE_OFFSET if number is not None and number >= 4.0 else 0.0
     meta: dict = {
         "level": level,
-        "processing_baseline": float(baseline) if baseline is not None else None,
+        "processing_baseline": number,
         "quantification": float(quant) if quant else QUANTIFICATION,
         "offsets": {b: offsets.get(b, default) for b in S2_ALL_BANDS},
         "spacecraft": _find_text(root, "SPACECRAFT_NAME"),
@@ -131,11 +137,16 @@ def _angles(root: ET.Element) -> dict:
     return out
 
 
-def band_file(safe: str | os.PathLike[str], band: str, resolution: int = 20) -> Path:
-    """Path of ``band``'s image file in a .SAFE (L2A: the ``R{resolution}m`` copy if present)."""
-    img = _granule(Path(safe)) / "IMG_DATA"
+def pick_band_file(paths: Sequence[Path], band: str, resolution: int = 20) -> Path | None:
+    """The image file of ``band`` among ``paths``, else None.
+
+    A file belongs to a band when one of the last two ``_`` fields of its name is the band
+    (``T32TQM_..._B11_20m.jp2``, ``<patch>_B11.tif``); ``TCI`` files are skipped. Of several
+    copies the one at ``resolution`` (``_20m``) wins, then the native one (suffix-less or at the
+    band's native pixel size).
+    """
     candidates = []
-    for p in sorted(img.rglob("*")):
+    for p in paths:
         if p.suffix.lower() not in (".jp2", ".tif", ".tiff") or not p.is_file():
             continue
         parts = p.stem.split("_")
@@ -144,10 +155,19 @@ def band_file(safe: str | os.PathLike[str], band: str, resolution: int = 20) -> 
         if band in names and (parts[-1].upper() != "TCI"):
             candidates.append((p, suffix_res))
     if not candidates:
-        raise DataNotFoundError(f"band {band} has no image file under {str(img)!r}.")
+        return None
     preferred = [p for p, r in candidates if r == f"{int(resolution)}M"]
     native = [p for p, r in candidates if r == f"{NATIVE_RESOLUTION[band]}M" or r is None]
     return (preferred or native or [candidates[0][0]])[0]
+
+
+def band_file(safe: str | os.PathLike[str], band: str, resolution: int = 20) -> Path:
+    """Path of ``band``'s image file in a .SAFE (L2A: the ``R{resolution}m`` copy if present)."""
+    img = _granule(Path(safe)) / "IMG_DATA"
+    found = pick_band_file(sorted(img.rglob("*")), band, resolution)
+    if found is None:
+        raise DataNotFoundError(f"band {band} has no image file under {str(img)!r}.")
+    return found
 
 
 def _resample(data: np.ndarray, transform, k_down: int, k_up: int) -> tuple[np.ndarray, object]:
@@ -161,6 +181,57 @@ def _resample(data: np.ndarray, transform, k_down: int, k_up: int) -> tuple[np.n
         up = np.repeat(np.repeat(data, k_up, axis=0), k_up, axis=1)
         return up, transform @ Affine.scale(1.0 / k_up)
     return data, transform
+
+
+def _read_on_grid(
+    files: Mapping[str, Path],
+    resolution: int,
+    offset: float | Mapping[str, float] | None,
+    meta: Mapping | None,
+) -> tuple[dict[str, np.ndarray], GeoInfo]:
+    """Band files as reflectance, resampled to ``resolution`` and checked to share one grid.
+
+    DN offset per band: ``offset`` (a number, or a mapping for the bands it names), else the
+    product metadata ``meta`` (:func:`safe_metadata`), else the band's GDAL scale/offset
+    (:func:`~eoforge.io.sentinel2.gdal_scaling`), else the file's ``BOA_ADD_OFFSET`` /
+    ``RADIO_ADD_OFFSET`` / ``PROCESSING_BASELINE`` tags, else 0. Quantification: ``meta``, else
+    the GDAL scale, else the ``QUANTIFICATION_VALUE`` tag, else 10000.
+    """
+    import rasterio
+
+    out: dict[str, np.ndarray] = {}
+    geo0: GeoInfo | None = None
+    shape0: tuple[int, ...] = ()
+    for b, f in files.items():
+        with rasterio.open(f) as src:
+            dn = src.read(1)
+            transform, crs, nodata = src.transform, src.crs, src.nodata
+            band_tags, tags = src.tags(1), src.tags()
+            gdal = gdal_scaling(src, 1) if np.issubdtype(dn.dtype, np.integer) else None
+        native = int(np.rint(abs(transform.a)))
+        if native <= 0 or (resolution % native and native % resolution):
+            raise InputError(
+                f"{f.name} has pixel size {transform.a}; cannot resample it to {resolution} m."
+            )
+        off = offset.get(b) if isinstance(offset, Mapping) else offset
+        if off is None and meta is not None:
+            off = meta["offsets"][b]
+        if off is None and gdal is not None:
+            off = gdal[0]
+        if off is None:
+            off = _offset_from_tags(band_tags, b)
+            off = _offset_from_tags(tags, b) if off is None else off
+        q = (meta["quantification"] if meta is not None else gdal[1] if gdal is not None
+             else _quantification_from_tags(tags))  # fmt: skip
+        refl = _to_reflectance(dn, float(off or 0.0), nodata, q or QUANTIFICATION)
+        data, tr = _resample(refl, transform, resolution // native, native // resolution)
+        geo = GeoInfo(tr, crs, None, ())
+        if geo0 is None:
+            geo0, shape0 = geo, data.shape
+        else:
+            check_same_grid(geo0, geo, shape0, data.shape, f"band {b} ({f.name})")
+        out[b] = data
+    return out, GeoInfo(geo0.transform, geo0.crs, None, tuple(files))  # type: ignore[union-attr]
 
 
 def read_safe(
@@ -185,35 +256,53 @@ def read_safe(
         DataNotFoundError: If the folder, its metadata or a band file is missing.
         ShapeError: If the bands do not fall on one grid after resampling.
     """
-    import rasterio
-
     if resolution not in (10, 20, 60):
         raise bad_value("resolution", resolution, "10, 20 or 60 (metres)")
     wanted = _check_bands(bands)
     meta = safe_metadata(path)
-    out: dict[str, np.ndarray] = {}
-    geo0: GeoInfo | None = None
-    shape0: tuple[int, ...] = ()
-    for b in wanted:
-        f = band_file(path, b, resolution)
-        with rasterio.open(f) as src:
-            dn = src.read(1)
-            transform, crs = src.transform, src.crs
-        native = int(np.rint(abs(transform.a)))
-        if native <= 0 or (resolution % native and native % resolution):
-            raise InputError(
-                f"{f.name} has pixel size {transform.a}; cannot resample it to {resolution} m."
-            )
-        if isinstance(offset, Mapping):
-            off = float(offset.get(b, meta["offsets"][b]))
-        else:
-            off = meta["offsets"][b] if offset is None else float(offset)
-        refl = _to_reflectance(dn, off, None) * np.float32(QUANTIFICATION / meta["quantification"])
-        data, tr = _resample(refl, transform, resolution // native, native // resolution)
-        geo = GeoInfo(tr, crs, None, ())
-        if geo0 is None:
-            geo0, shape0 = geo, data.shape
-        else:
-            check_same_grid(geo0, geo, shape0, data.shape, f"band {b} ({f.name})")
-        out[b] = data
-    return out, GeoInfo(geo0.transform, geo0.crs, None, tuple(wanted))  # type: ignore[union-attr]
+    files = {b: band_file(path, b, resolution) for b in wanted}
+    return _read_on_grid(files, resolution, offset, meta)
+
+
+def read_band_files(
+    folder: str | os.PathLike[str],
+    bands: Sequence[str] = ("B11", "B12"),
+    resolution: int = 20,
+    *,
+    offset: float | Mapping[str, float] | None = None,
+) -> tuple[dict[str, np.ndarray], GeoInfo]:
+    """Read a folder of single-band files (``<name>_B04.tif``, ...) at mixed pixel sizes.
+
+    The layout of BigEarthNet patches, of bands exported one file each, or of an extracted
+    ``IMG_DATA`` folder: files are found by :func:`pick_band_file` (sub-folders included),
+    converted to reflectance and resampled to ``resolution`` like :func:`read_safe`. The DN
+    offset comes from ``offset``, else an ``MTD_MSIL2A.xml`` / ``MTD_MSIL1C.xml`` in the folder,
+    else each file's GDAL scale/offset, else its tags (``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET``, ``PROCESSING_BASELINE``
+    >= 04.00: -1000), else 0. The result is checked to be reflectance
+    (:func:`~eoforge.io.sentinel2.check_reflectance`).
+
+    Raises:
+        DataNotFoundError: If the folder or a band's file is missing.
+        ShapeError: If the bands do not fall on one grid after resampling.
+        InputError: If a band's values are not reflectance.
+    """
+    if resolution not in (10, 20, 60):
+        raise bad_value("resolution", resolution, "10, 20 or 60 (metres)")
+    wanted = _check_bands(bands)
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataNotFoundError(f"band folder {str(root)!r} does not exist; check the path.")
+    paths = sorted(root.rglob("*"))
+    files = {b: pick_band_file(paths, b, resolution) for b in wanted}
+    missing = [b for b, f in files.items() if f is None]
+    if missing:
+        have = [b for b in S2_ALL_BANDS if pick_band_file(paths, b, resolution) is not None]
+        raise DataNotFoundError(
+            f"{str(root)!r} has no file for bands {missing} (it has {have}); band files must end "
+            "in _<BAND>.tif, _<BAND>_<res>m.jp2, ... (e.g. patch_B11.tif)."
+        )
+    has_mtd = any((root / n).is_file() for n in ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml"))
+    meta = safe_metadata(root) if has_mtd else None
+    out, geo = _read_on_grid(files, resolution, offset, meta)  # type: ignore[arg-type]
+    check_reflectance(out, repr(str(root)), "(DN + offset) / quantification")
+    return out, geo
