@@ -58,3 +58,20 @@ def test_value_maps_have_colourbars_with_units():
     fig = plots.dissimilarity_heatmap(D, np.repeat([0, 1], 3), title="D")
     assert fig.axes[1].get_ylabel() == "dissimilarity (unitless)"
     plt.close(fig)
+
+
+def test_maps_of_lonlat_sites_have_a_labelled_graticule():
+    rng = np.random.default_rng(0)
+    lon, lat = rng.uniform(-109, -102, 40), rng.uniform(37, 41, 40)
+    fig = plots.region_map(rng.integers(0, 3, 40), lon, lat, medoids=[0, 1, 2])
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    xt = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    yt = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert xt and all(t.endswith("°W") for t in xt), xt
+    assert yt and all(t.endswith("°N") for t in yt), yt
+    assert ax.xaxis.get_gridlines()[0].get_visible()
+    assert plots._degrees(-105.0, "EW") == "105°W" and plots._degrees(190.0, "EW") == "170°W"
+    assert plots._degrees(-33.5, "NS") == "33.5°S" and plots._degrees(0.0, "NS") == "0°"
+    # sites without coordinates (index along x, zeros along y): no degree labels
+    assert not plots.is_lonlat(np.arange(40.0), np.zeros(40))

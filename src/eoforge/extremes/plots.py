@@ -2,7 +2,9 @@
 
 Sites are drawn from their coordinates: as a filled grid when they lie on a regular lat/lon grid
 (one colour per cell), otherwise as a scatter plot. Colours are shared between maps when labels
-were aligned first (``consensus.match_labels``).
+were aligned first (``consensus.match_labels``). Maps of sites with longitudes and latitudes get
+a graticule (light lines at the labelled ticks, e.g. 105°W, 39°N); no coastlines or borders are
+drawn (outline data with a compatible licence are not shipped).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 _PALETTE = [
     "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
@@ -58,6 +61,33 @@ def _draw_sites(ax: plt.Axes, values: np.ndarray, lon: np.ndarray, lat: np.ndarr
             **kw,
         )
     return ax.scatter(lon, lat, c=values, s=18, edgecolors="none", **kw)
+
+
+def _degrees(value: float, hemispheres: str) -> str:
+    v = ((value + 180.0) % 360.0) - 180.0 if hemispheres == "EW" else value
+    if abs(v) < 1e-9:
+        return "0°"
+    text = f"{abs(v):.10g}"
+    return f"{text}°{hemispheres[0] if v > 0 else hemispheres[1]}"
+
+
+def is_lonlat(lon: np.ndarray, lat: np.ndarray) -> bool:
+    """Whether the site coordinates look like degrees (not the site-index fallback)."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any() or np.ptp(lat[ok]) == 0:
+        return False
+    return bool(np.all(np.abs(lat[ok]) <= 90) and np.all((lon[ok] >= -180) & (lon[ok] <= 360)))
+
+
+def graticule(ax: plt.Axes) -> None:
+    """Labelled lon/lat ticks (°E/°W, °N/°S) and light grid lines at them."""
+    for axis, hemi in ((ax.xaxis, "EW"), (ax.yaxis, "NS")):
+        axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos, h=hemi: _degrees(v, h)))
+    ax.grid(True, color="#bbbbbb", lw=0.5, ls=":", zorder=0)
+    ax.set_axisbelow(True)
+    ax.tick_params(labelsize=8)
 
 
 def _sites(n: int) -> str:
@@ -131,6 +161,8 @@ def draw_labels(
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_aspect("equal", adjustable="box")
+    if is_lonlat(lon, lat):
+        graticule(ax)
 
 
 def region_map(
@@ -159,6 +191,8 @@ def field_map(
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_aspect("equal", adjustable="box")
+    if is_lonlat(lon, lat):
+        graticule(ax)
     return fig
 
 
