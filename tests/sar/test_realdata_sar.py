@@ -14,7 +14,7 @@ import pytest
 from scipy.special import polygamma
 
 from eoforge.sar.readers import read_imagette
-from eoforge.sar.realism import inverse_trigamma, speckle_statistics
+from eoforge.sar.realism import speckle_statistics
 from eoforge.sar.wv import synth_wv
 
 S1 = Path(__file__).resolve().parents[1] / "data" / "bigearthnet-s1"
@@ -42,11 +42,6 @@ def test_real_grdh_enl_matches_published_figure_by_two_estimators(pol: str) -> N
     # within-window dB spread = 10/ln10 sqrt(psi'(L)) for L-look speckle (2.19 dB at L = 4.4)
     closed = 10 / np.log(10) * np.sqrt(polygamma(1, PUBLISHED_ENL_IW_GRDH))
     assert s["db_std_window"] == pytest.approx(closed, rel=0.15)
-
-
-def test_inverse_trigamma_round_trip() -> None:
-    for looks in (0.5, 1.0, 4.4, 30.0):
-        assert inverse_trigamma(float(polygamma(1, looks))) == pytest.approx(looks, rel=1e-6)
 
 
 def test_real_grdh_speckle_is_spatially_correlated_unlike_synth_wv() -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import polygamma
 
 from eoforge.core.errors import DataNotFoundError, InputError
 from eoforge.sar import gamma, stats
-from eoforge.sar.realism import fill_nodata, speckle_statistics, tiles
+from eoforge.sar.realism import fill_nodata, inverse_trigamma, speckle_statistics, tiles
 
 
 def test_fill_nodata_restores_a_plane_exactly_and_keeps_valid_pixels() -> None:
@@ -60,3 +61,8 @@ def test_gamma_reader_errors(tmp_path: Path) -> None:
     out = gamma.read_raster(raster, par)
     assert np.isnan(out[0, 0]) and out[1, 2] == 5.0
     assert gamma.read_raster(raster, par, nodata=None)[0, 0] == 0.0
+
+
+def test_inverse_trigamma_round_trip() -> None:
+    for looks in (0.5, 1.0, 4.4, 30.0):
+        assert inverse_trigamma(float(polygamma(1, looks))) == pytest.approx(looks, rel=1e-6)
