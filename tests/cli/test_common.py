@@ -74,6 +74,13 @@ def test_failed_run_keeps_a_folder_that_existed_or_holds_a_checkpoint(tmp_path):
     assert res.exit_code == 2 and (new / "checkpoints" / "last.ckpt").is_file()
 
 
+def test_failed_run_in_an_empty_folder_empties_it_again_and_keeps_it(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert CliRunner().invoke(_app(_bad_input), ["run", "--out", str(out)]).exit_code == 2
+    assert out.is_dir() and not any(out.iterdir())
+
+
 def test_unexpected_error_also_removes_the_new_folder(tmp_path):
     out = tmp_path / "run"
 

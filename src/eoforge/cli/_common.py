@@ -27,11 +27,26 @@ def _has_checkpoint(folder: Path) -> bool:
     return ckpts.is_dir() and any(p.is_file() for p in ckpts.rglob("*"))
 
 
-def _discard_new_run(out: Path | None, created: bool) -> bool:
-    """Remove a run folder this command created if it holds no checkpoint; ``True`` if removed."""
-    if out is None or not created or not out.is_dir() or _has_checkpoint(out):
+def _was_empty(out: Path | None) -> bool | None:
+    """``None`` if ``out`` did not exist, ``True`` if it was an empty folder, else ``False``."""
+    if out is None or not out.exists():
+        return None
+    return out.is_dir() and not any(out.iterdir())
+
+
+def _discard_new_run(out: Path | None, before: bool | None) -> bool:
+    """Undo what a failed command wrote into ``out`` if ``out`` was new or empty before it.
+
+    A folder the command created is removed; a folder that was empty is emptied again (and
+    kept). Nothing is removed once the run holds a checkpoint. Returns ``True`` if undone.
+    """
+    if out is None or before is False or not out.is_dir() or _has_checkpoint(out):
         return False
-    shutil.rmtree(out, ignore_errors=True)
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        for child in out.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     return True
 
 
@@ -76,7 +91,8 @@ def fail_on_error(func: F) -> F:
 
     - An :class:`EoforgeError` prints ``error: ...`` on stderr and exits with code 2.
     - Ctrl-C exits with code 130 and says whether rerunning the command resumes.
-    - A command that fails before its first checkpoint removes the ``--out`` folder it created,
+    - A command that fails before its first checkpoint removes the ``--out`` folder it created
+      (or empties again one that was empty),
       so the corrected command can use the same ``--out``.
     """
 
@@ -84,23 +100,23 @@ def fail_on_error(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
         out = Path(out) if isinstance(out, str | os.PathLike) else None
-        created = out is not None and not out.exists()
+        before = _was_empty(out)
         with _sigint_flag() as sigint:
             try:
                 return func(*args, **kwargs)
             except EoforgeError as err:
-                _discard_new_run(out, created)
+                _discard_new_run(out, before)
                 typer.secho(f"error: {err}", err=True, fg=typer.colors.RED)
                 raise typer.Exit(code=2) from None
             except (KeyboardInterrupt, SystemExit) as err:
                 if isinstance(err, SystemExit) and not sigint:
                     raise
-                _discard_new_run(out, created)
+                _discard_new_run(out, before)
                 again = "resume" if out is not None and _has_checkpoint(out) else "start again"
                 typer.secho(f"interrupted; rerun the same command to {again}.", err=True)
                 raise typer.Exit(code=INTERRUPTED) from None
             except Exception:
-                _discard_new_run(out, created)
+                _discard_new_run(out, before)
                 raise
 
     return wrapper  # type: ignore[return-value]
