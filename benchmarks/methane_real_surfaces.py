@@ -121,6 +121,7 @@ def realism(patches, n_sim: int) -> dict:
 
 def figure(patches, stats: dict, out: Path, n_sim: int) -> Path:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -142,6 +143,8 @@ def figure(patches, stats: dict, out: Path, n_sim: int) -> Path:
                 curves.append(pw)
             a.loglog(k, np.median(curves, axis=0), color=colours[surface], lw=2, label=surface)
         a.plot([], [], color="k", label="real patches")
+        a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        a.set_xticks([0.02, 0.05, 0.1, 0.2, 0.5], ["0.02", "0.05", "0.1", "0.2", "0.5"])
         a.set(title=f"{band}: radial power spectrum of R/mean - 1", xlabel="k (cycles / 20 m px)",
               ylabel="P(k)")  # fmt: skip
         a.legend(fontsize=8)
