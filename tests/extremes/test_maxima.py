@@ -196,3 +196,20 @@ def test_stack_site_dimension_and_dropped_sites() -> None:
         stack_sites(am, year_dim="time")
     with pytest.raises(InputError, match="site dimension"):
         stack_sites(am.isel(site=0, drop=True))
+
+
+def test_sparse_sub_daily_input_is_refused():
+    """876 hourly values in a year pass the count-per-year check (< 365): the step gives them away."""
+    import pandas as pd
+    import xarray as xr
+
+    from eoforge.core.errors import InputError
+    from eoforge.extremes.maxima import annual_maxima
+
+    hours = pd.date_range("2001-01-01", periods=876, freq="h")
+    da = xr.DataArray(np.ones(876), dims="time", coords={"time": hours})
+    with pytest.raises(InputError, match="expects daily data"):
+        annual_maxima(da)
+    days = pd.date_range("2001-01-01", "2001-12-31", freq="D")
+    daily = xr.DataArray(np.arange(len(days), dtype=float), dims="time", coords={"time": days})
+    assert float(annual_maxima(daily).item()) == len(days) - 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eoforge.core.errors import InputError
 from eoforge.extremes.dataio import load_maxima
 from eoforge.io.netcdf import load_variable
 
@@ -58,8 +59,7 @@ def test_hourly_grid_units_and_cf_time_axis():
     assert (total >= hourly_max).all()
 
 
-def test_a_day_of_hourly_data_is_no_year_of_maxima():
-    """23 hours cover < 90% of a year: the annual maximum is masked, not a misleading value."""
-    stack = load_maxima(STAGEIV, VAR)
-    assert stack.values.shape == (1, 118 * 87)
-    assert np.isnan(stack.values).all()
+def test_hourly_data_are_refused_not_taken_for_daily_values():
+    """Hourly input must be resampled to daily first: a maximum of hourly values is not Rx1day."""
+    with pytest.raises(InputError, match="expects daily data"):
+        load_maxima(STAGEIV, VAR)

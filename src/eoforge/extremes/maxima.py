@@ -56,6 +56,23 @@ def _check_daily_array(da: xr.DataArray, dim: str) -> str:
         ) from None
 
 
+def _shortest_step_days(time: xr.DataArray) -> float:
+    """Shortest step between consecutive time stamps, in days (inf for fewer than two).
+
+    Catches sub-daily input that is too sparse for the count of values per year to show it
+    (e.g. hourly data covering 10 % of a year's hours).
+    """
+    values = np.asarray(time.values)
+    if values.size < 2:
+        return float("inf")
+    steps = np.diff(values)
+    if np.issubdtype(steps.dtype, np.timedelta64):
+        seconds = steps.astype("timedelta64[s]").astype(float)
+    else:  # cftime dates: datetime.timedelta objects
+        seconds = np.array([step.total_seconds() for step in steps], dtype=float)
+    return float(np.abs(seconds).min()) / 86400.0
+
+
 def _to_mm_per_day(da: xr.DataArray) -> xr.DataArray:
     units = str(da.attrs.get("units", "")).strip()
     if units in DAILY_UNITS:
@@ -133,7 +150,7 @@ def annual_maxima(
     steps = x[dim].groupby(year).count()
     expected = xr.DataArray(days_in_year(steps["year"].values, calendar), dims="year")
     expected = expected.assign_coords(year=steps["year"])
-    if bool((steps > expected).any()):
+    if bool((steps > expected).any()) or _shortest_step_days(x[dim]) < 0.5:
         raise InputError(
             f"annual_maxima expects daily data but some years have more than one value per day "
             f"along {dim!r}; resample to daily first (e.g. da.resample({dim}='1D').mean())."
