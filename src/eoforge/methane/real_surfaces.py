@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eoforge.core.errors import DataNotFoundError, InputError, bad_value
+from eoforge.core.errors import DataNotFoundError, bad_value
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.physics import air_mass_factor, inject_plume
 from eoforge.methane.plumes import psf_blur
@@ -109,51 +109,23 @@ def solar_zenith(when: datetime, lon: float, lat: float) -> float:
     return float(np.rad2deg(np.arccos(np.clip(cos_z, -1.0, 1.0))))
 
 
-def _read_band(path: Path) -> tuple[np.ndarray, object, object]:
-    import rasterio
-
-    with rasterio.open(path) as src:
-        dn = src.read(1)
-        return dn, src.transform, src.crs
-
-
 def read_patch(folder: str | os.PathLike[str], bands: tuple[str, ...] = PAIR_BANDS) -> RealPatch:
     """Read a patch folder of per-band GeoTIFFs ``<name>_<BAND>.tif`` onto its 20 m grid.
 
-    10 m bands are averaged 2 x 2 (keeping each 20 m pixel's footprint); DN are uint16
-    reflectance x 10000 without offset (processing baseline < 04.00, as the BigEarthNet
-    patches are); DN 0 is no-data (NaN).
+    The bands are read by :func:`eoforge.io.sentinel2.read_s2_band_files` (10 m bands averaged
+    2 x 2, the processing-baseline offset applied where declared); reflectance 0 is no-data
+    (NaN).
 
     Raises:
         DataNotFoundError: If the folder or a band file is missing.
     """
+    from eoforge.io.sentinel2 import read_s2_band_files
+
     folder = Path(folder)
     name = folder.name
-    if not folder.is_dir():
-        raise DataNotFoundError(f"patch folder {str(folder)!r} does not exist; pass a folder "
-                                "holding <name>_<BAND>.tif files.")  # fmt: skip
-    out: dict[str, np.ndarray] = {}
-    geo = None
-    for b in bands:
-        path = folder / f"{name}_{b}.tif"
-        if not path.exists():
-            raise DataNotFoundError(f"band file {str(path)!r} is missing; the patch needs "
-                                    f"{list(bands)}.")  # fmt: skip
-        dn, transform, crs = _read_band(path)
-        r = dn.astype(np.float32)
-        r[dn == 0] = np.nan
-        r *= np.float32(1e-4)
-        res = abs(float(transform.a))
-        k = round(20.0 / res)
-        if k < 1 or abs(k * res - 20.0) > 1e-6:
-            raise InputError(f"band {b} of {name!r} has {res} m pixels; expected 10 or 20 m.")
-        if k > 1:
-            h, w = r.shape[0] // k, r.shape[1] // k
-            r = r[: h * k, : w * k].reshape(h, k, w, k).mean(axis=(1, 3))
-            transform = transform * transform.scale(k, k)
-        if geo is None or k == 1:
-            geo = GeoInfo(transform, crs)
-        out[b] = r
+    bands_read, geo = read_s2_band_files(folder, bands, 20)
+    out = {b: np.where(r == 0, np.float32(np.nan), r).astype(np.float32)
+           for b, r in bands_read.items()}  # fmt: skip
     meta_path = folder / f"{name}_labels_metadata.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     sza = _patch_sza(meta, geo) if meta else 45.0
