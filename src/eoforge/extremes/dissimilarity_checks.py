@@ -31,13 +31,19 @@ def _as_maxima(maxima: np.ndarray) -> np.ndarray:
     return x.astype(np.float64, copy=False)
 
 
-def _site_problems(x: np.ndarray, min_years: int, allow_negative: bool) -> dict[str, np.ndarray]:
-    """Indices of unusable sites by reason (x: (T, n) float64)."""
+def site_value_summary(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per site of ``x`` (T, n): number of finite values, finite minimum and maximum (+inf /
+    -inf for a site without finite values)."""
     fin = np.isfinite(x)
-    nval = fin.sum(axis=0)
     with np.errstate(invalid="ignore"):
         lo = np.where(fin, x, np.inf).min(axis=0)
         hi = np.where(fin, x, -np.inf).max(axis=0)
+    return fin.sum(axis=0), lo, hi
+
+
+def _site_problems(x: np.ndarray, min_years: int, allow_negative: bool) -> dict[str, np.ndarray]:
+    """Indices of unusable sites by reason (x: (T, n) float64)."""
+    nval, lo, hi = site_value_summary(x)
     problems = {
         "contain +/-inf": np.flatnonzero(np.isinf(x).any(axis=0)),
         "are all missing": np.flatnonzero(nval == 0),

@@ -157,6 +157,11 @@ def draw_labels(
     if medoids is not None and len(medoids):
         idx = np.asarray(medoids)
         ax.scatter(lon[idx], lat[idx], marker="*", s=120, c="k", edgecolors="w", linewidths=0.6)
+    _frame(ax, title, lon, lat)
+
+
+def _frame(ax: plt.Axes, title: str, lon: np.ndarray, lat: np.ndarray) -> None:
+    """Title, axis names, equal aspect and (for lon/lat sites) a labelled graticule."""
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
@@ -187,12 +192,7 @@ def field_map(
     fig, ax = plt.subplots(figsize=(7, 4))
     mesh = _draw_sites(ax, np.asarray(values, dtype=float), lon, lat, cmap="viridis")
     fig.colorbar(mesh, ax=ax, shrink=0.85, label=label)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_aspect("equal", adjustable="box")
-    if is_lonlat(lon, lat):
-        graticule(ax)
+    _frame(ax, title, lon, lat)
     return fig
 
 

@@ -25,7 +25,12 @@ import numpy as np
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.extremes.dissimilarity import dissimilarity_matrix
-from eoforge.extremes.dissimilarity_checks import METHODS, comparable_sites, validate_maxima
+from eoforge.extremes.dissimilarity_checks import (
+    METHODS,
+    comparable_sites,
+    site_value_summary,
+    validate_maxima,
+)
 from eoforge.extremes.kmedoids import KMedoids
 from eoforge.extremes.lmoments import (
     discordancy,
@@ -97,11 +102,7 @@ def masked_by_reason(
     Every key of :data:`MASK_REASONS` is present; a site is listed under the first that applies.
     """
     x = np.asarray(maxima, dtype=float)
-    fin = np.isfinite(x)
-    nval = fin.sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        lo = np.where(fin, x, np.inf).min(axis=0)
-        hi = np.where(fin, x, -np.inf).max(axis=0)
+    nval, lo, hi = site_value_summary(x)
     tests = {
         "infinite": np.isinf(x).any(axis=0),
         "all_missing": nval == 0,
