@@ -151,6 +151,31 @@ def simulate(
         typer.echo(f"{kind}: {p}")
 
 
+@app.command("simulate-series")
+@fail_on_error
+def simulate_series(
+    out: Annotated[Path, typer.Option(help="Archive folder.")] = Path("runs/methane-series"),
+    sites: Annotated[int, typer.Option(help="Number of sites (one grid each).")] = 3,
+    dates: Annotated[int, typer.Option(help="Revisit dates per site (5 days apart).")] = 6,
+    size: Annotated[int, typer.Option(help="Scene side (pixels of 20 m).")] = 256,
+    seed: Annotated[int, typer.Option(help="Archive seed.")] = 0,
+    cloud_prob: Annotated[float, typer.Option(help="Share of cloudy dates.")] = 0.2,
+    plume_prob: Annotated[float, typer.Option(help="Share of dates the source emits.")] = 0.5,
+    rate: Annotated[float, typer.Option(help="Emission rate of each source (kg/h).")] = 4000.0,
+) -> None:
+    """Simulate a monitoring archive: per site GeoTIFFs SITE/SITE_YYYYMMDD.tif (clouds on some
+    dates, a persistent source emitting on some) and OUT/truth.json, for `methane monitor`."""
+    from eoforge.methane.monitor.series import simulate_series as simulate
+
+    names = {"n_sites": "--sites", "n_dates": "--dates", "size": "--size", "seed": "--seed",
+             "cloud_prob": "--cloud-prob", "plume_prob": "--plume-prob", "rate_kg_h": "--rate"}  # fmt: skip
+    with named_as_typed(names):
+        root = simulate(out, n_sites=sites, n_dates=dates, size=size, seed=seed,
+                        cloud_prob=cloud_prob, plume_prob=plume_prob, rate_kg_h=rate)  # fmt: skip
+    typer.echo(f"archive: {root} ({sites} sites x {dates} dates)")
+    typer.echo(f"truth: {root / 'truth.json'}")
+
+
 @app.command()
 @fail_on_error
 def train(

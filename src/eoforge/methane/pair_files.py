@@ -177,6 +177,22 @@ def load_reference(
     return r
 
 
+def write_scene(path: str | os.PathLike[str], bands: dict, geo: GeoInfo, **tags: str) -> Path:
+    """Write simulated bands (the :data:`SIM_BANDS` present) as one GeoTIFF that ``detect``
+    reads, tagged with ``tags`` (e.g. SZA, VZA, ACQUISITION_DATE); atomic."""
+    import rasterio
+
+    from eoforge.core.atomic import atomic_path
+    from eoforge.io.sentinel2 import write_s2_geotiff
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        write_s2_geotiff(tmp, {b: bands[b] for b in SIM_BANDS if b in bands}, geo)
+        with rasterio.open(tmp, "r+") as dst:
+            dst.update_tags(**tags)
+    return path
+
+
 def simulate_to_files(
     out_dir: str | os.PathLike[str],
     surface: str = "semi-arid",
@@ -191,10 +207,6 @@ def simulate_to_files(
 
     The grid is a 20 m UTM zone 32N grid near Hassi Messaoud (Algeria).
     """
-    import rasterio
-
-    from eoforge.core.atomic import atomic_path
-    from eoforge.io.sentinel2 import write_s2_geotiff
     from eoforge.methane import scenes
 
     if int(shape) != shape or shape < 32:
@@ -214,12 +226,8 @@ def simulate_to_files(
     geo = GeoInfo.from_bounds(west=300000.0, north=3512000.0, resolution=20.0, crs="EPSG:32632")
     paths = {}
     for name, bands in (("target", pair.target), ("reference", pair.reference)):
-        path = out / f"{name}.tif"
-        with atomic_path(path) as tmp:
-            write_s2_geotiff(tmp, {b: bands[b] for b in SIM_BANDS if b in bands}, geo)
-            with rasterio.open(tmp, "r+") as dst:
-                dst.update_tags(SZA=f"{pair.sza:.4f}", VZA=f"{pair.vza:.4f}", SURFACE=surface)
-        paths[name] = path
+        paths[name] = write_scene(out / f"{name}.tif", bands, geo, SZA=f"{pair.sza:.4f}",
+                                  VZA=f"{pair.vza:.4f}", SURFACE=surface)  # fmt: skip
     info = GeoInfo(geo.transform, geo.crs, None, ("true_ch4_column_mol_m2",))
     paths["truth_column"] = write_geotiff(out / "truth_column.tif",
                                           np.asarray(column, dtype=np.float32), info)  # fmt: skip

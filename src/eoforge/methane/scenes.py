@@ -76,6 +76,7 @@ def simulate_pair(
     bands: Sequence[str] = S2_BANDS,
     satellite: str = "S2A",
     pixel_size: float = 20.0,
+    date_seed: int | None = None,
 ) -> ScenePair:
     """Simulate a plume-free target/reference pair of Sentinel-2 20 m scenes (module docstring).
 
@@ -100,6 +101,9 @@ def simulate_pair(
         bands: Bands to simulate (subset of B02, B03, B04, B8A, B11, B12).
         satellite: "S2A" or "S2B" (spectral response used for injected plumes).
         pixel_size: Pixel size in metres (sets cloud-shadow offsets).
+        date_seed: Seed of what differs between revisits of one site (clouds, confounders,
+            radiometry, noise, plume turbulence); the surface, water and geometry stay those of
+            ``seed``. ``None``: all from ``seed`` (the default, unchanged scenes).
 
     Returns:
         The :class:`ScenePair`.
@@ -109,7 +113,7 @@ def simulate_pair(
         water_fraction=water_fraction, sza=sza, vza=vza, saa=saa, noise_scale=float(noise_scale),
         misregistration_px=float(misregistration_px), atmosphere_std=float(atmosphere_std),
         quantize=quantize, bands=tuple(bands),
-        satellite=satellite, pixel_size=float(pixel_size),
+        satellite=satellite, pixel_size=float(pixel_size), date_seed=date_seed,
     )  # fmt: skip
     return _simulate(shape, surface, seed, opts)[0]
 
@@ -178,7 +182,7 @@ def simulate_plume_pair(
         cloud_fraction=0.0, confounders=0, time_gap_days=10.0, water_fraction=None, sza=None,
         vza=None, saa=None, noise_scale=1.0, misregistration_px=0.05, atmosphere_std=0.01,
         quantize=True,
-        bands=S2_BANDS, satellite="S2A", pixel_size=20.0,
+        bands=S2_BANDS, satellite="S2A", pixel_size=20.0, date_seed=None,
     )  # fmt: skip
     unknown = sorted(set(scene_kwargs) - set(opts))
     if unknown:

@@ -144,6 +144,12 @@ def _simulate(shape, surface, seed, opts, plume=None) -> tuple[ScenePair, dict]:
         raise bad_value("seed", seed, "a non-negative int")
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
     g_opt, g_surf, g_water, g_cloud, g_conf, g_rad, g_noise, g_plume = streams
+    if opts.get("date_seed") is not None:  # another revisit of the same site
+        ds = opts["date_seed"]
+        if not isinstance(ds, int | np.integer) or isinstance(ds, bool) or ds < 0:
+            raise bad_value("date_seed", ds, "a non-negative int (or None)")
+        per_date = np.random.SeedSequence([int(seed), int(ds)]).spawn(5)
+        g_cloud, g_conf, g_rad, g_noise, g_plume = (np.random.default_rng(s) for s in per_date)
     surface, cf, kinds, gap = _options(
         surface, opts["cloud_fraction"], opts["confounders"], opts["time_gap_days"],
         opts["bands"], opts["satellite"], g_opt, g_conf,
