@@ -23,8 +23,11 @@ INTERRUPTED = 130
 
 
 def _has_checkpoint(folder: Path) -> bool:
+    """A training checkpoint, or a monitoring run's per-scene records (its resume points)."""
     ckpts = folder / "checkpoints"
-    return ckpts.is_dir() and any(p.is_file() for p in ckpts.rglob("*"))
+    if ckpts.is_dir() and any(p.is_file() for p in ckpts.rglob("*")):
+        return True
+    return any((folder / "scenes").glob("*.json"))
 
 
 def _was_empty(out: Path | None) -> bool | None:

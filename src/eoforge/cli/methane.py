@@ -310,3 +310,50 @@ def calibrate(
     typer.echo(json.dumps({"threshold": det.threshold,
                            "rate_calibration": det.rate_calibration.to_dict(),
                            "calibration": det.calibration}, indent=2))  # fmt: skip
+
+
+@app.command()
+@fail_on_error
+def monitor(
+    input: Annotated[
+        Path, typer.Argument(help="Folder of scenes (GeoTIFFs, L1C .SAFE), searched recursively.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder (rerun: resumes).")] = Path(
+        "runs/methane-monitor"
+    ),
+    references: Annotated[
+        int, typer.Option(help="Reference dates per scene: the K most recent earlier clear ones.")
+    ] = 3,
+    min_valid: Annotated[
+        float, typer.Option(help="Least valid (cloud-free) fraction of a reference scene.")
+    ] = 0.5,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="dask.distributed scheduler address (default: a local cluster)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes of the local cluster.", show_default="the cores"),
+    ] = None,
+    save_rasters: Annotated[
+        bool, typer.Option(help="Also write probability/column GeoTIFFs per scene.")
+    ] = False,
+    weights: Weights = None,
+    link_distance: Annotated[
+        float, typer.Option(help="Plumes of different dates closer than this (m): one source.")
+    ] = 500.0,
+) -> None:
+    """Detect plumes in every scene of an archive: scenes/*.json, plumes.geojson, scenes.csv,
+    sources.geojson, figures/ and report.html in OUT. A rerun skips the scenes already done."""
+    from eoforge.core.progress import progress_bar
+    from eoforge.methane.monitor.run import monitor as run_monitor
+
+    names = {"references": "--references", "min_valid": "--min-valid", "input": "INPUT",
+             "scheduler": "--scheduler", "workers": "--workers", "weights": "--weights",
+             "out": "--out", "link_distance_m": "--link-distance"}  # fmt: skip
+    with named_as_typed(names), progress_bar("scenes", None) as prog:
+        summary = run_monitor(input, out, references=references, min_valid=min_valid,
+                              scheduler=scheduler, workers=workers, weights=weights,
+                              save_rasters=save_rasters, link_distance_m=link_distance,
+                              progress=prog)  # fmt: skip
+    typer.echo(json.dumps(summary, indent=2))

@@ -1,0 +1,243 @@
+"""Monitor an archive of Sentinel-2 scenes: one detection task per scene on dask.distributed.
+
+:func:`monitor` scans INPUT (:func:`~.archive.scan_archive`), measures each scene's valid
+fraction and picks its references (:func:`~.archive.choose_references`: the K most recent
+earlier clear scenes of the same grid), then runs one task per scene
+(:func:`~.tasks.process_scene`) on a LocalCluster (processes, one thread each) or on the cluster
+behind ``scheduler``. Each scene's record lands atomically in ``OUT/scenes/<scene_id>.json``
+with its input fingerprint (scene and reference files, detector weights): a rerun skips the
+scenes whose record has the same fingerprint, re-runs changed ones and picks up new ones. The
+catalogue (:mod:`.catalogue`) is rebuilt from the records at the end, each file atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from eoforge.core.atomic import atomic_write_json
+from eoforge.core.errors import DataNotFoundError, InputError, bad_value
+from eoforge.methane.monitor.tasks import (
+    base_record,
+    process_scene,
+    scene_record_path,
+    weights_id,
+)
+
+
+def _check(input: Path, out: Path, references: int, min_valid: float, scheduler: str | None,
+           workers: int | None, weights: Path | None, link_distance_m: float) -> None:  # fmt: skip
+    if not Path(input).is_dir():
+        raise DataNotFoundError(f"input {str(input)!r} is not a folder; pass the folder that holds "
+                                "the scenes (searched recursively).")  # fmt: skip
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"out {str(out)!r} is a file; pass a folder.")
+    if isinstance(references, bool) or int(references) != references or references < 1:
+        raise bad_value("references", references, "a number of reference dates >= 1")
+    if not 0.0 <= float(min_valid) <= 1.0:
+        raise bad_value("min_valid", min_valid, "a fraction of valid pixels in [0, 1]")
+    if workers is not None and (int(workers) != workers or workers < 1):
+        raise bad_value("workers", workers, "a number of worker processes >= 1")
+    if scheduler is not None and "://" not in scheduler and ":" not in scheduler:
+        raise bad_value("scheduler", scheduler, "a dask scheduler address such as "
+                        "tcp://host:8786")  # fmt: skip
+    if weights is not None and not Path(weights).with_suffix(".safetensors").is_file():
+        raise DataNotFoundError(f"weights {str(weights)!r} not found; pass a NAME.safetensors "
+                                "written by 'eoforge methane train' (NAME.json beside it).")  # fmt: skip
+    if not link_distance_m > 0:
+        raise bad_value("link_distance_m", link_distance_m, "a positive distance in metres")
+
+
+def _cores() -> int:
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(n or 1))
+
+
+def _one_thread() -> None:
+    """Worker set-up: one torch thread per single-threaded worker process."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _client(scheduler: str | None, workers: int | None):
+    """(client, things to close): a Client to ``scheduler``, or to a new LocalCluster."""
+    import distributed
+
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout="10s")
+        except OSError as err:
+            raise InputError(f"scheduler={scheduler!r} cannot be reached ({err}); start one "
+                             "('dask scheduler') or omit --scheduler for a local cluster.") from None  # fmt: skip
+        return client, [client]
+    cluster = distributed.LocalCluster(n_workers=workers or _cores(), threads_per_worker=1,
+                                       processes=True, dashboard_address=None)  # fmt: skip
+    client = distributed.Client(cluster)
+    client.run(_one_thread)
+    return client, [client, cluster]
+
+
+def _read_record(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _file_fingerprint(path: Path) -> str:
+    try:
+        st = path.stat()
+        key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    except OSError:
+        key = f"{path}|missing"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _unreadable_record(path: Path, message: str, out: Path) -> dict:
+    """Record of a file the scan could not read or date (status error)."""
+    sid = "unreadable_" + hashlib.sha256(str(path).encode()).hexdigest()[:10]
+    rec = {"scene_id": sid, "path": str(path), "date": None, "site": None, "status": "error",
+           "message": message, "references": [], "reference_dates": [], "valid_fraction": None,
+           "plumes": [], "n_plumes": 0, "seconds": 0.0, "bounds_lonlat": None,
+           "input_fingerprint": _file_fingerprint(path)}  # fmt: skip
+    atomic_write_json(scene_record_path(out, sid), rec)
+    return rec
+
+
+def _safe_valid(scene) -> float:
+    from eoforge.methane.monitor.archive import valid_fraction
+
+    try:
+        return float(valid_fraction(scene))
+    except Exception:  # the detection task of this scene records the error itself
+        return 0.0
+
+
+def _valid_fractions(client, scenes: list) -> dict[str, float]:
+    """Valid fraction of every scene, computed on the cluster (0 when it cannot be read)."""
+    futures = client.map(_safe_valid, scenes, pure=False)
+    return {s.scene_id: v for s, v in zip(scenes, client.gather(futures), strict=True)}
+
+
+def monitor(
+    input: Path,
+    out: Path,
+    *,
+    references: int = 3,
+    min_valid: float = 0.5,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    weights: Path | None = None,
+    save_rasters: bool = False,
+    link_distance_m: float = 500.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Detect plumes in every scene of an archive and write the catalogue (module docstring).
+
+    Args:
+        input: Folder of scenes (GeoTIFFs as ``methane detect`` reads them, L1C ``.SAFE``).
+        out: Output folder (created; an existing one is resumed).
+        references: K most recent earlier clear scenes of the same grid used as references.
+        min_valid: Least valid (cloud-free) fraction of a reference scene, and of a scene for
+            it to count as a clear-sky revisit of a source.
+        scheduler: Address of a dask.distributed scheduler (``tcp://host:8786``); default: a
+            LocalCluster of ``workers`` processes (default: the cores), one thread each.
+        workers: Worker processes of the LocalCluster (ignored with ``scheduler``).
+        weights: Detector ``NAME.safetensors``; default: the shipped one.
+        save_rasters: Also write probability/column GeoTIFFs per scene (``OUT/rasters``).
+        link_distance_m: Plumes of different dates closer than this form one source.
+        progress: Optional ``progress(done, total)`` callback over the scenes to run.
+
+    Returns:
+        Summary: scene counts by status, scenes run and skipped, plumes, sources, seconds and
+        the output paths.
+
+    Raises:
+        InputError, DataNotFoundError: A bad argument (named) or an unreachable scheduler.
+    """
+    import distributed
+
+    from eoforge.methane.monitor.archive import choose_references, input_fingerprint, scan_archive
+    from eoforge.methane.monitor.catalogue import write_catalogue
+
+    t0 = time.perf_counter()
+    input, out = Path(input), Path(out)
+    _check(input, out, references, min_valid, scheduler, workers, weights, link_distance_m)
+    scenes, bad = scan_archive(input)
+    if not scenes and not bad:
+        raise DataNotFoundError(f"input {str(input)!r} holds no scene (GeoTIFF or .SAFE); check "
+                                "the folder.")  # fmt: skip
+    wid = weights_id(weights)
+    out.mkdir(parents=True, exist_ok=True)
+    records = [_unreadable_record(p, msg, out) for p, msg in bad]
+    old = {s.scene_id: _read_record(scene_record_path(out, s.scene_id)) for s in scenes}
+    own = {s.scene_id: input_fingerprint(s, [], "") for s in scenes}  # the scene file alone
+    valid = {sid: rec["valid_fraction"] for sid, rec in old.items() if rec is not None
+             and rec.get("scene_fingerprint") == own[sid]
+             and rec.get("valid_fraction") is not None}  # fmt: skip
+    client, owned = None, []
+    n_run = n_skipped = 0
+    try:
+        missing = [s for s in scenes if s.scene_id not in valid]
+        if missing:
+            client, owned = _client(scheduler, workers)
+            valid |= _valid_fractions(client, missing)
+        refs = choose_references(scenes, references, min_valid, valid)
+        todo = []
+        for s in scenes:
+            fp = input_fingerprint(s, refs[s.scene_id], wid)
+            prev = old[s.scene_id]
+            if prev is not None and prev.get("input_fingerprint") == fp:
+                records.append(prev)
+                n_skipped += 1
+            elif not refs[s.scene_id]:
+                rec = base_record(s, [], valid[s.scene_id], fp, own[s.scene_id])
+                rec.update(status="no-reference", message=f"no earlier scene of this grid with "
+                           f"a valid fraction >= {min_valid:g}")  # fmt: skip
+                atomic_write_json(scene_record_path(out, s.scene_id), rec)
+                records.append(rec)
+            else:
+                todo.append((s, fp))
+        if todo and client is None:
+            client, owned = _client(scheduler, workers)
+        w = None if weights is None else str(Path(weights).with_suffix(".safetensors"))
+        futures = {
+            client.submit(process_scene, s, refs[s.scene_id], valid[s.scene_id], fp, w,
+                          str(out), save_rasters, own[s.scene_id], pure=False,
+                          key=f"scene-{s.scene_id}-{fp[:8]}"): s
+            for s, fp in todo
+        }  # fmt: skip
+        if progress is not None:
+            progress(0, len(futures))
+        done = distributed.as_completed(futures) if futures else []
+        for n_run, fut in enumerate(done, start=1):
+            s = futures[fut]
+            try:
+                records.append(fut.result())
+            except Exception as err:  # the worker died (memory, signal): no fingerprint, rerun
+                rec = base_record(s, refs[s.scene_id], valid[s.scene_id], None, own[s.scene_id])
+                rec.update(status="error", message=f"worker failed: {type(err).__name__}: {err}")
+                atomic_write_json(scene_record_path(out, s.scene_id), rec)
+                records.append(rec)
+            if progress is not None:
+                progress(n_run, len(futures))
+    finally:
+        for obj in owned:
+            obj.close()
+    paths = write_catalogue(out, records, min_valid=min_valid, link_distance_m=link_distance_m)
+    by_status: dict[str, int] = {}
+    for r in records:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    return {
+        "scenes": len(records), "by_status": by_status, "run": n_run,
+        "skipped": n_skipped, "weights_id": wid,
+        "plumes": sum(r.get("n_plumes", 0) for r in records),
+        "sources": paths.pop("n_sources", 0), "seconds": round(time.perf_counter() - t0, 2),
+        "outputs": {k: str(v) for k, v in paths.items()},
+    }  # fmt: skip
