@@ -50,10 +50,12 @@ DECODERS: tuple[str, ...] = ("continuous", "discretized")
 _LN2 = math.log(2.0)
 
 
-def _gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``values[t]`` (float64 table) shaped (B, 1, 1, 1) in the dtype/device of ``like``."""
-    out = values[t.detach().cpu().long()].to(device=like.device, dtype=like.dtype)
-    return out.reshape(-1, *([1] * (like.ndim - 1)))
+def _gather(
+    schedule: NoiseSchedule, name: str, t: torch.Tensor, like: torch.Tensor
+) -> torch.Tensor:
+    """``schedule.table(name)[t]`` (float64 table) shaped (B, 1, 1, 1) in the dtype/device of
+    ``like``, gathered on the device of ``t`` from the schedule's cached copy (no host sync)."""
+    return schedule._coef(name, t, like)
 
 
 def prediction_target(
@@ -126,10 +128,9 @@ def q_posterior(
 
     ``mu~ = beta_t sqrt(abar_{t-1})/(1-abar_t) x_0 + (1-abar_{t-1}) sqrt(alpha_t)/(1-abar_t) x_t``.
     """
-    a, a_prev, b = schedule.alphas_cumprod, schedule.alphas_cumprod_prev, schedule.betas
-    c0 = _gather(b * a_prev.sqrt() / (1 - a), t, x0)
-    ct = _gather((1 - a_prev) * (1 - b).sqrt() / (1 - a), t, x0)
-    return c0 * x0 + ct * x_t, _gather(schedule.posterior_log_variance_clipped, t, x0)
+    c0 = _gather(schedule, "posterior_mean_coef1", t, x0)
+    ct = _gather(schedule, "posterior_mean_coef2", t, x0)
+    return c0 * x0 + ct * x_t, _gather(schedule, "posterior_log_variance_clipped", t, x0)
 
 
 def learned_log_variance(
@@ -137,8 +138,8 @@ def learned_log_variance(
 ) -> torch.Tensor:
     """``log Sigma = f log beta_t + (1 - f) log beta~_t`` with ``f = (v_raw + 1)/2`` (Eq. 15)."""
     frac = (var_values + 1.0) / 2.0
-    log_beta = _gather(torch.log(schedule.betas), t, var_values)
-    log_small = _gather(schedule.posterior_log_variance_clipped, t, var_values)
+    log_beta = _gather(schedule, "log_betas", t, var_values)
+    log_small = _gather(schedule, "posterior_log_variance_clipped", t, var_values)
     return frac * log_beta + (1.0 - frac) * log_small
 
 
@@ -253,10 +254,17 @@ class UniformTimestepSampler:
         ):
             raise bad_value("num_timesteps", num_timesteps, "a positive int")
         self.num_timesteps = num_timesteps
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> UniformTimestepSampler:
+        """Keep the sampler's tensors on ``device`` (the training device); returns ``self``."""
+        self.device = torch.device(device)
+        return self
 
     def probabilities(self) -> torch.Tensor:
-        """(T,) float64 sampling probabilities."""
-        return torch.full((self.num_timesteps,), 1.0 / self.num_timesteps, dtype=torch.float64)
+        """(T,) float64 sampling probabilities (on the sampler's device)."""
+        num = self.num_timesteps
+        return torch.full((num,), 1.0 / num, dtype=torch.float64, device=self.device)
 
     def sample(
         self, batch_size: int, generator: torch.Generator
@@ -264,10 +272,12 @@ class UniformTimestepSampler:
         """Draw ``batch_size`` timesteps; returns ``(t (B,) int64, weights (B,) float64)``.
 
         The weights ``1 / (T p_t)`` make the weighted mean loss unbiased for the uniform mean.
+        ``generator`` must live on the sampler's device (:meth:`to`); nothing is read back to
+        the host.
         """
         p = self.probabilities()
         t = torch.multinomial(p, batch_size, replacement=True, generator=generator)
-        return t, 1.0 / (self.num_timesteps * p[t])
+        return t, 1.0 / (self.num_timesteps * p.index_select(0, t))
 
     def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
         """Record per-image losses (nothing to learn for the uniform sampler)."""
@@ -324,44 +334,73 @@ class LossSecondMomentSampler(UniformTimestepSampler):
         self.history = torch.zeros(num_timesteps, history_per_term, dtype=torch.float64)
         self.counts = torch.zeros(num_timesteps, dtype=torch.int64)
 
+    def to(self, device: torch.device | str) -> LossSecondMomentSampler:
+        """Move the history to ``device`` (the training device); returns ``self``."""
+        super().to(device)
+        self.history = self.history.to(self.device)
+        self.counts = self.counts.to(self.device)
+        return self
+
+    def _warm(self) -> torch.Tensor:
+        """:attr:`warmed_up` as a 0-d bool tensor on the sampler's device (no host sync)."""
+        counts = self.counts[1:] if self.num_timesteps > 1 else self.counts
+        return torch.all(counts == self.history_per_term)
+
     @property
     def warmed_up(self) -> bool:
         """True when every weighted timestep (t >= 1; t = 0 when T = 1) has a full history."""
-        counts = self.counts[1:] if self.num_timesteps > 1 else self.counts
-        return bool(torch.all(counts == self.history_per_term))
+        return bool(self._warm())
 
     def probabilities(self) -> torch.Tensor:
-        """Uniform during warm-up, else ``p_0 = 1/T`` and ``p_t ∝ sqrt(E[L_t^2])`` for t >= 1."""
+        """Uniform during warm-up, else ``p_0 = 1/T`` and ``p_t ∝ sqrt(E[L_t^2])`` for t >= 1.
+
+        Both branches are computed on the device and chosen with ``torch.where`` (the host never
+        reads whether the warm-up is over).
+        """
         num = self.num_timesteps
-        if num == 1 or not self.warmed_up:
-            return super().probabilities()
+        uniform = super().probabilities()
+        if num == 1:
+            return uniform
         w = torch.sqrt(torch.mean(self.history[1:] ** 2, dim=-1))  # (T-1,)
-        if not bool(w.sum() > 0):
-            return super().probabilities()
-        w = w / w.sum() * (1.0 - self.uniform_prob) + self.uniform_prob / (num - 1)
-        return torch.cat([torch.full((1,), 1.0 / num, dtype=w.dtype), w * (1.0 - 1.0 / num)])
+        total = w.sum()
+        w = w / total * (1.0 - self.uniform_prob) + self.uniform_prob / (num - 1)
+        p = torch.cat([uniform[:1], w * (1.0 - 1.0 / num)])
+        return torch.where(self._warm() & (total > 0), p, uniform)
 
     def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
-        """Append each image's loss to the history of its timestep (oldest dropped when full)."""
-        ts = t.detach().cpu().long().tolist()
-        ls = losses.detach().cpu().double().tolist()
-        if len(ts) != len(ls):
-            raise ShapeError(f"update got {len(ts)} timesteps but {len(ls)} losses.")
-        for ti, li in zip(ts, ls, strict=True):
-            n = int(self.counts[ti])
-            if n == self.history_per_term:
-                self.history[ti, :-1] = self.history[ti, 1:].clone()
-                self.history[ti, -1] = li
-            else:
-                self.history[ti, n] = li
-                self.counts[ti] = n + 1
+        """Append each image's loss to the history of its timestep (oldest dropped when full).
+
+        Images are appended in batch order, as a loop over the batch would (several images may
+        share a timestep), with tensor operations on the sampler's device: the k-th image of the
+        batch at t goes to position ``counts_t + k`` of t's sequence, of which the last
+        ``history_per_term`` are kept.
+        """
+        t = t.detach().reshape(-1).to(device=self.device, dtype=torch.int64)
+        losses = losses.detach().reshape(-1).to(device=self.device, dtype=torch.float64)
+        if t.shape[0] != losses.shape[0]:
+            raise ShapeError(f"update got {t.shape[0]} timesteps but {losses.shape[0]} losses.")
+        size, dev = self.history_per_term, self.device
+        onehot = t[:, None] == torch.arange(self.num_timesteps, device=dev)  # (B, T)
+        before = onehot.long().cumsum(0).gather(1, t[:, None]).squeeze(1) - 1  # same t earlier
+        total = self.counts + onehot.long().sum(0)  # (T,) losses seen, capped below
+        shift = (total - size).clamp(min=0)  # oldest entries dropped
+        src = torch.arange(size, device=dev)[None, :] + shift[:, None]  # (T, H) old position
+        kept = torch.where(
+            src < self.counts[:, None], self.history.gather(1, src.clamp(max=size - 1)), 0.0
+        )
+        dest = self.counts.index_select(0, t) + before - shift.index_select(0, t)
+        dest = torch.where(dest >= 0, dest, size)  # pushed out by later images: spare column
+        history = torch.cat([kept, kept.new_zeros(self.num_timesteps, 1)], dim=1)
+        history.index_put_((t, dest), losses)
+        self.history = history[:, :size].contiguous()
+        self.counts = total.clamp(max=size)
 
     def state_dict(self) -> dict[str, Any]:
-        """History and counts (for exact resume)."""
+        """History and counts (for exact resume), on the CPU."""
         return {
             "num_timesteps": self.num_timesteps,
-            "history": self.history.clone(),
-            "counts": self.counts.clone(),
+            "history": self.history.detach().to("cpu", copy=True),
+            "counts": self.counts.detach().to("cpu", copy=True),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -373,8 +412,8 @@ class LossSecondMomentSampler(UniformTimestepSampler):
                 f"checkpoint history has shape {tuple(history.shape)}, expected "
                 f"{tuple(self.history.shape)} (history_per_term={self.history_per_term})."
             )
-        self.history = history.clone()
-        self.counts = torch.as_tensor(state["counts"], dtype=torch.int64).clone()
+        self.history = history.to(self.device, copy=True)
+        self.counts = torch.as_tensor(state["counts"], dtype=torch.int64).to(self.device, copy=True)
 
 
 def make_timestep_sampler(kind: str, num_timesteps: int) -> UniformTimestepSampler:

@@ -166,12 +166,17 @@ class DiffusionUNet(torch.nn.Module):
                     f"class_labels has {class_labels.shape[0]} entries for a batch of "
                     f"{x_t.shape[0]} images."
                 )
-            if int(class_labels.min()) < 0 or int(class_labels.max()) >= cfg.num_classes:
+        try:  # the embedding refuses a bad class on the CPU (a device assert on a GPU)
+            return self.unet(x_t, t, class_labels=class_labels).sample  # (B, C_out, H, W)
+        except IndexError:
+            if class_labels is not None and (
+                int(class_labels.min()) < 0 or int(class_labels.max()) >= cfg.num_classes
+            ):
                 raise InputError(
                     f"class_labels must lie in [0, {cfg.num_classes}); got "
                     f"[{int(class_labels.min())}, {int(class_labels.max())}]."
-                )
-        return self.unet(x_t, t, class_labels=class_labels).sample  # (B, C_out, H, W)
+                ) from None
+            raise
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -76,26 +76,58 @@ class DiffusionModule(pl.LightningModule):
         self.tsampler = make_timestep_sampler(config.timestep_sampler, config.num_timesteps)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.log_rows: list[dict[str, float]] = []
-        self._acc: list[list[float]] = []
+        self._acc: list[torch.Tensor] = []  # per step: (loss, mse, vlb) on the device
+        self._images, self._labels = dataset.images, dataset.labels  # moved in setup()
+        self._on_host = False  # images kept (pinned) on the host: batches copied each step
+        self._forward: Any = self.model
+
+    def setup(self, stage: str) -> None:
+        """Put the generator, the sampler's history and (when it fits) the data on the device.
+
+        Runs once, before a checkpoint is restored (Lightning's order), so that the restored
+        generator and history land on the training device.
+        """
+        device = self.trainer.strategy.root_device
+        if self.gen.device.type != device.type:
+            self.gen = torch.Generator(device=device).manual_seed(self.config.seed + 1)
+        self.tsampler.to(device)
+        images, labels = self.dataset.images, self.dataset.labels
+        self._on_host = device.type != "cpu" and not fits_on_device(images, device)
+        if self._on_host:
+            self._images = images.pin_memory()
+        else:
+            self._images = images.to(device)
+        self._labels = None if labels is None else labels.to(device)
+        if self.config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.config.compile:  # not a submodule: the state dict keeps the U-Net's names
+            self.__dict__["_forward"] = torch.compile(self.model)
 
     def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        n, b = len(self.dataset), self.config.batch_size
+        n, b, gen = len(self.dataset), self.config.batch_size, self.gen
         idx = (
-            torch.randperm(n, generator=self.gen)[:b]
+            torch.randperm(n, generator=gen, device=gen.device)[:b]
             if n >= b
-            else torch.randint(0, n, (b,), generator=self.gen)
+            else torch.randint(0, n, (b,), generator=gen, device=gen.device)
         )
-        x0 = self.dataset.images[idx].to(self.device)  # (B, C, H, W)
-        labels = None if self.dataset.labels is None else self.dataset.labels[idx].to(self.device)
+        if self._on_host:  # the one host read of a step when the data do not fit the device
+            x0 = self._images.index_select(0, idx.cpu()).pin_memory()
+            x0 = x0.to(self.device, non_blocking=True)
+        else:
+            x0 = self._images.index_select(0, idx)  # (B, C, H, W)
+        labels = None if self._labels is None else self._labels.index_select(0, idx)
         return x0, labels
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         cfg = self.config
         x0, labels = self._draw_batch()
-        t, w = self.tsampler.sample(x0.shape[0], self.gen)  # (B,), (B,)
-        noise = torch.randn(x0.shape, generator=self.gen).to(self.device)  # (B, C, H, W)
+        gen = self.gen
+        t, w = self.tsampler.sample(x0.shape[0], gen)  # (B,), (B,) on the device
+        noise = torch.randn(x0.shape, generator=gen, device=gen.device)  # (B, C, H, W)
         x_t = self.schedule.add_noise(x0, noise, t)
-        out = self.model(x_t, t.to(self.device), class_labels=labels)
+        if cfg.channels_last:
+            x_t = x_t.contiguous(memory_format=torch.channels_last)
+        out = self._forward(x_t, t, class_labels=labels)
         terms = diffusion_loss(
             out, self.schedule, x0, x_t, noise, t,
             prediction=cfg.prediction, learned_variance=cfg.unet.learned_variance,
@@ -103,13 +135,17 @@ class DiffusionModule(pl.LightningModule):
         )  # fmt: skip
         self.tsampler.update(t, terms.loss)  # the optimised per-image loss (see train.py)
         loss = (terms.loss * w.to(terms.loss)).mean()
-        vlb = float(terms.vlb.detach().mean()) if terms.vlb is not None else float("nan")
-        self._acc.append([float(loss.detach()), float(terms.mse.detach().mean()), vlb])
+        mse = terms.mse.detach().mean()
+        vlb = terms.vlb.detach().mean() if terms.vlb is not None else torch.full_like(mse, np.nan)
+        self._acc.append(torch.stack([loss.detach(), mse, vlb]).double())  # read at log_every
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         cfg = self.config
-        return torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        fused = True if self.device.type == "cuda" else None  # one kernel per step on CUDA
+        return torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused
+        )
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
@@ -119,18 +155,18 @@ class DiffusionModule(pl.LightningModule):
             decay = warmup_decay(decay, n)
         self.ema.update(self.model, decay=decay)
         if (n + 1) % self.config.log_every == 0 and self._acc:
-            m = np.asarray(self._acc, dtype=np.float64).mean(axis=0)  # vlb: NaN when not learned
-            self.log_rows.append(
-                {"step": n + 1, "loss": float(m[0]), "mse": float(m[1]), "vlb": float(m[2])}
-            )
+            # the one host read of the metrics: every log_every steps (vlb: NaN when not learned)
+            loss, mse, vlb = torch.stack(self._acc).mean(dim=0).tolist()
+            self.log_rows.append({"step": n + 1, "loss": loss, "mse": mse, "vlb": vlb})
             self._acc = []
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["eoforge"] = {
             "generator": self.gen.get_state(),
+            "generator_device": self.gen.device.type,
             "tsampler": self.tsampler.state_dict(),
             "log_rows": list(self.log_rows),
-            "acc": list(self._acc),
+            "acc": torch.stack(self._acc).tolist() if self._acc else [],
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -138,10 +174,15 @@ class DiffusionModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         upgrade_state_dict(checkpoint.get("state_dict", {}))
         state = checkpoint["eoforge"]
-        self.gen.set_state(state["generator"])
+        if state.get("generator_device", "cpu") == self.gen.device.type:
+            self.gen.set_state(state["generator"])
+        else:  # a run resumed on another device type: its own stream, seeded by the step
+            step = int(checkpoint.get("global_step", 0))
+            self.gen.manual_seed(self.config.seed + 1 + 1_000_003 * step)
         self.tsampler.load_state_dict(state["tsampler"])
         self.log_rows = list(state["log_rows"])
-        self._acc = list(state["acc"])
+        dev = self.tsampler.device
+        self._acc = [torch.as_tensor(r, dtype=torch.float64, device=dev) for r in state["acc"]]
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -163,6 +204,14 @@ class DiffusionModule(pl.LightningModule):
             model_kwargs=kwargs, device=self.device, clip_denoised=self.config.clip_denoised,
         )  # fmt: skip
         return x.float().cpu().numpy()
+
+
+def fits_on_device(images: torch.Tensor, device: torch.device, share: float = 0.25) -> bool:
+    """Whether ``images`` take at most ``share`` of the free memory of a CUDA ``device``."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return images.numel() * images.element_size() <= share * free
 
 
 def upgrade_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from eoforge.core.errors import InputError, ShapeError, bad_value
 
 Spacing = Literal["leading", "trailing", "linspace"]
 SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
+_SA, _S1A = "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod"  # names of cached tables
 
 
 def space_timesteps(num_timesteps: int, steps: int, spacing: str = "linspace") -> torch.Tensor:
@@ -120,6 +121,7 @@ class NoiseSchedule:
                 f"alphas_cumprod[{k + 1}]={a[k + 1].item():.6g} >= alphas_cumprod[{k}]={a[k].item():.6g}."
             )
         object.__setattr__(self, "alphas_cumprod", a)
+        object.__setattr__(self, "_tables", {})  # (name, device) -> cached table (see table())
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -287,11 +289,36 @@ class NoiseSchedule:
         return labels.to(torch.int64), fresh
 
     # ------------------------------------------------------------------ forward process helpers
+    def table(self, name: str, device: torch.device | str = "cpu") -> torch.Tensor:
+        """A float64 (T,) table derived from alpha-bar, cached on ``device`` (copied there once).
+
+        ``name`` is one of :data:`TABLES`. The values are computed on the CPU in float64 (the same
+        numbers on every device); the training loop and the losses gather from the cached copy on
+        the training device, so that no step copies a table or a timestep between host and device.
+        """
+        key = (name, str(torch.device(device)))
+        cached = self._tables.get(key)
+        if cached is None:
+            if name not in TABLES:
+                raise bad_value("table", name, f"one of {tuple(TABLES)}")
+            cached = TABLES[name](self).to(device)
+            self._tables[key] = cached
+        return cached
+
     def _coef(
-        self, values: torch.Tensor, t: torch.Tensor | int, like: torch.Tensor
+        self, values: torch.Tensor | str, t: torch.Tensor | int, like: torch.Tensor
     ) -> torch.Tensor:
-        """Gather ``values[t]`` and shape it (B, 1, ..., 1) to broadcast against ``like`` (B, ...)."""
-        t = torch.as_tensor(t, dtype=torch.int64)
+        """Gather ``values[t]`` and shape it (B, 1, ..., 1) to broadcast against ``like`` (B, ...).
+
+        ``values`` is a (T,) table or the name of a cached one (:meth:`table`). The gather runs on
+        the device of ``t`` (a tensor) or of ``like`` (an int): nothing is read back to the host.
+        An index outside [0, T) raises :class:`InputError` when ``t`` is on the CPU; on an
+        accelerator it is a device-side assert (the host does not wait to check it).
+        """
+        if isinstance(t, torch.Tensor):
+            t = t.to(torch.int64)
+        else:
+            t = torch.as_tensor(t, dtype=torch.int64, device=like.device)
         if t.ndim == 0:
             t = t.expand(like.shape[0] if like.ndim else 1)
         if t.ndim != 1 or (like.ndim and t.shape[0] != like.shape[0]):
@@ -299,9 +326,12 @@ class NoiseSchedule:
                 f"t has shape {tuple(t.shape)}: expected an int or a (B,) tensor with "
                 f"B={like.shape[0] if like.ndim else '?'} (the batch size of x)."
             )
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= len(self)):
-            raise bad_value("t", t.tolist(), f"indices in [0, {len(self) - 1}]")
-        out = values[t.cpu()].to(device=like.device, dtype=like.dtype)
+        table = self.table(values, t.device) if isinstance(values, str) else values.to(t.device)
+        try:
+            out = table.index_select(0, t)  # refuses negative indices (no wrap-around)
+        except IndexError:
+            raise bad_value("t", t.tolist(), f"indices in [0, {len(self) - 1}]") from None
+        out = out.to(device=like.device, dtype=like.dtype)
         return out.reshape(-1, *([1] * (like.ndim - 1)))
 
     def add_noise(
@@ -309,41 +339,51 @@ class NoiseSchedule:
     ) -> torch.Tensor:
         """Forward process ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` (Ho et al., Eq. 4)."""
         _same_shape(x0, noise, "x0", "noise")
-        a = self.alphas_cumprod
-        return self._coef(a.sqrt(), t, x0) * x0 + self._coef((1 - a).sqrt(), t, x0) * noise
+        return self._coef(_SA, t, x0) * x0 + self._coef(_S1A, t, x0) * noise
 
     def velocity(
         self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int
     ) -> torch.Tensor:
         """v-target ``v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0`` (Salimans & Ho 2022)."""
         _same_shape(x0, noise, "x0", "noise")
-        a = self.alphas_cumprod
-        return self._coef(a.sqrt(), t, x0) * noise - self._coef((1 - a).sqrt(), t, x0) * x0
+        return self._coef(_SA, t, x0) * noise - self._coef(_S1A, t, x0) * x0
 
     def predict_x0(
         self, x_t: torch.Tensor, eps: torch.Tensor, t: torch.Tensor | int
     ) -> torch.Tensor:
         """``x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``."""
         _same_shape(x_t, eps, "x_t", "eps")
-        a = self.alphas_cumprod
-        return (x_t - self._coef((1 - a).sqrt(), t, x_t) * eps) / self._coef(a.sqrt(), t, x_t)
+        return (x_t - self._coef(_S1A, t, x_t) * eps) / self._coef(_SA, t, x_t)
 
     def predict_eps(
         self, x_t: torch.Tensor, x0: torch.Tensor, t: torch.Tensor | int
     ) -> torch.Tensor:
         """``eps = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t)``."""
         _same_shape(x_t, x0, "x_t", "x0")
-        a = self.alphas_cumprod
-        return (x_t - self._coef(a.sqrt(), t, x_t) * x0) / self._coef((1 - a).sqrt(), t, x_t)
+        return (x_t - self._coef(_SA, t, x_t) * x0) / self._coef(_S1A, t, x_t)
 
     def x0_eps_from_v(
         self, x_t: torch.Tensor, v: torch.Tensor, t: torch.Tensor | int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x_0 = sqrt(abar) x_t - sqrt(1-abar) v`` and ``eps = sqrt(1-abar) x_t + sqrt(abar) v``."""
         _same_shape(x_t, v, "x_t", "v")
-        a = self.alphas_cumprod
-        sa, s1a = self._coef(a.sqrt(), t, x_t), self._coef((1 - a).sqrt(), t, x_t)
+        sa, s1a = self._coef(_SA, t, x_t), self._coef(_S1A, t, x_t)
         return sa * x_t - s1a * v, s1a * x_t + sa * v
+
+
+#: Tables of :meth:`NoiseSchedule.table`: float64 (T,) functions of the schedule.
+TABLES = {
+    "sqrt_alphas_cumprod": lambda s: s.alphas_cumprod.sqrt(),
+    "sqrt_one_minus_alphas_cumprod": lambda s: (1 - s.alphas_cumprod).sqrt(),
+    "posterior_mean_coef1": lambda s: (
+        s.betas * s.alphas_cumprod_prev.sqrt() / (1 - s.alphas_cumprod)
+    ),
+    "posterior_mean_coef2": lambda s: (
+        (1 - s.alphas_cumprod_prev) * (1 - s.betas).sqrt() / (1 - s.alphas_cumprod)
+    ),
+    "posterior_log_variance_clipped": lambda s: s.posterior_log_variance_clipped,
+    "log_betas": lambda s: torch.log(s.betas),
+}
 
 
 def _check_count(num_timesteps: object) -> None:

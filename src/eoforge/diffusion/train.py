@@ -26,7 +26,10 @@ dominated by the random initial weights; disable it with ``ema_warmup=False``), 
 Exact resume: batches, timesteps and noise are drawn from one ``torch.Generator`` held by the
 module, not from a DataLoader, so that a checkpoint (model, EMA, optimiser, step, that
 generator's state, the importance sampler's history, torch's global RNG for dropout) restores
-the run bit for bit. Training runs inside ``torch.random.fork_rng``: the caller's global RNG is
+the run bit for bit. The generator lives on the training device, as do the data set (copied
+once when it fits), the sampler's history, the schedule's tables and the metrics: a step never
+waits for the host (metrics are read every ``log_every`` steps; tests/diffusion/test_host_syncs.py
+counts the host reads). On the CPU the stream is the one of the earlier host-generator loop. Training runs inside ``torch.random.fork_rng``: the caller's global RNG is
 left untouched. bf16-mixed precision is used automatically on CUDA, fp32 on CPU.
 """
 
