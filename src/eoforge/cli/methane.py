@@ -341,7 +341,7 @@ def monitor(
     weights: Weights = None,
     link_distance: Annotated[
         float, typer.Option(help="Plumes of different dates closer than this (m): one source.")
-    ] = 500.0,
+    ] = 1000.0,
 ) -> None:
     """Detect plumes in every scene of an archive: scenes/*.json, plumes.geojson, scenes.csv,
     sources.geojson, figures/ and report.html in OUT. A rerun skips the scenes already done."""

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from eoforge.core.atomic import atomic_path, atomic_write_json, atomic_write_text
-from eoforge.methane.monitor.sources import source_table, sources_geojson
+from eoforge.methane.monitor.sources import LINK_DISTANCE_M, source_table, sources_geojson
 from eoforge.methane.monitor.tasks import SCENES_DIR
 
 SCENE_COLUMNS = ("scene_id", "date", "site", "status", "message", "references",
@@ -88,7 +88,7 @@ def _write_parquet(path: Path, collection: dict) -> Path | None:
 
 
 def write_catalogue(out: Path, records: list[dict], *, min_valid: float = 0.5,
-                    link_distance_m: float = 500.0) -> dict:  # fmt: skip
+                    link_distance_m: float = LINK_DISTANCE_M) -> dict:  # fmt: skip
     """Write the catalogue files of ``records`` into ``out`` (module docstring).
 
     Returns:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from eoforge.core.atomic import atomic_write_json
 from eoforge.core.errors import DataNotFoundError, InputError, bad_value
+from eoforge.methane.monitor.sources import LINK_DISTANCE_M
 from eoforge.methane.monitor.tasks import (
     base_record,
     process_scene,
@@ -135,7 +136,7 @@ def monitor(
     workers: int | None = None,
     weights: Path | None = None,
     save_rasters: bool = False,
-    link_distance_m: float = 500.0,
+    link_distance_m: float = LINK_DISTANCE_M,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Detect plumes in every scene of an archive and write the catalogue (module docstring).

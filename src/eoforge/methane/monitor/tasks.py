@@ -19,6 +19,9 @@ from eoforge.core.atomic import atomic_write_json
 SCENES_DIR = "scenes"
 """Folder of the per-scene records inside the monitoring output folder."""
 
+CLOUD_GROW_PX = 2
+"""Pixels the target's cloud mask is grown by before plumes on clouds are dropped [INF]."""
+
 _DETECTORS: dict[str, Any] = {}
 """Detector per weights path, loaded once per worker process."""
 
@@ -108,6 +111,20 @@ def _bounds_lonlat(geo, shape: tuple[int, int]) -> list[float] | None:
         return None
 
 
+def _clear_plumes(result, target: dict) -> list[bool]:
+    """Whether each plume lies mostly (>= half its pixels) off the target's clouds.
+
+    Cloud edges and cloud textures against clear references are the main false plumes of a
+    cloudy date; the cloud test is :func:`~.archive.cloud_mask`, grown by ``CLOUD_GROW_PX``.
+    """
+    from scipy import ndimage
+
+    from eoforge.methane.monitor.archive import cloud_mask
+
+    cloud = ndimage.binary_dilation(cloud_mask(target), iterations=CLOUD_GROW_PX)
+    return [float(cloud[result.labels == p.id].mean()) < 0.5 for p in result.plumes]
+
+
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
@@ -145,12 +162,15 @@ def process_scene(scene, refs: list, valid: float | None, fingerprint: str,
         result = detect(t, ref_bands, geo, sza, vza, model=_detector(weights), threads=1)
         rec["bounds_lonlat"] = _bounds_lonlat(geo, result.prob.shape)
         feats = plumes_geojson(result)["features"]
+        clear = _clear_plumes(result, t)
+        rec["masked_by_cloud"] = len(result.plumes) - sum(clear)
         rec["plumes"] = [
             {"date": rec["date"], "scene": scene.scene_id, "site": scene.site,
              "lon": p.lon, "lat": p.lat, "rate_kg_h": p.rate_kg_h, "sigma_kg_h": p.sigma_kg_h,
              "score": p.score, "area_m2": p.area_m2, "references": rec["references"],
              "geometry": f["geometry"]}
-            for p, f in zip(result.plumes, feats, strict=True)
+            for p, f, keep in zip(result.plumes, feats, clear, strict=True)
+            if keep
         ]  # fmt: skip
         rec["n_plumes"] = len(rec["plumes"])
         rec["warnings"] = list(result.scene.get("warnings", []))
