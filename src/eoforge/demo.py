@@ -27,6 +27,7 @@ STAGES: list[tuple[str, str]] = [
     ("ssl", "eoforge.ssl.demo:stage"),
     ("diffusion", "eoforge.diffusion.demo:stage"),
     ("methane", "eoforge.methane.demo:stage"),
+    ("methane-monitor", "eoforge.methane.monitor.demo:stage"),
 ]
 
 

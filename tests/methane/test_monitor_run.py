@@ -171,3 +171,23 @@ def test_sources_match_the_planted_truth_of_a_series(scheduler, tmp_path):
         assert distance_m(match["lon"], match["lat"], src["lon"], src["lat"]) < 500
         assert match["detection_dates"] == emitting and match["n_revisits"] == len(looks)
         assert match["mean_rate_kg_h"] == pytest.approx(src["rate_kg_h"], rel=0.3)
+
+
+def test_readme_monitoring_example_runs_as_written(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from eoforge.cli.main import app
+    from tests.methane.test_readme_examples import block_after, commands
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EOFORGE_PROGRESS", "0")
+    cmds = commands(block_after("### Monitoring", "bash"))
+    assert [c[:2] for c in cmds] == [["methane", "simulate-series"], ["methane", "monitor"]]
+    for args in cmds:
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{") :])
+    assert summary["scenes"] == 10 and summary["by_status"]["no-reference"] == 2
+    out = tmp_path / "runs" / "ch4-monitor"
+    for name in ("scenes.csv", "plumes.geojson", "sources.geojson", "report.html"):
+        assert (out / name).is_file()
