@@ -57,6 +57,14 @@ def _cores() -> int:
     return max(1, int(n or 1))
 
 
+WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(128 * 2**20),
+                     "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20)}  # fmt: skip
+"""glibc settings of the local workers. dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536``,
+which also freezes glibc's mmap threshold at 128 KiB: every large numpy array of the detector is
+then mmapped and unmapped, and a 512 px scene took 2.3 s instead of 1.1 s (measured). A 32 MiB
+mmap threshold and a 128 MiB trim threshold restore the in-process speed."""
+
+
 def _one_thread() -> None:
     """Worker set-up: one torch thread per single-threaded worker process."""
     import torch
@@ -75,8 +83,12 @@ def _client(scheduler: str | None, workers: int | None):
             raise InputError(f"scheduler={scheduler!r} cannot be reached ({err}); start one "
                              "('dask scheduler') or omit --scheduler for a local cluster.") from None  # fmt: skip
         return client, [client]
-    cluster = distributed.LocalCluster(n_workers=workers or _cores(), threads_per_worker=1,
-                                       processes=True, dashboard_address=None)  # fmt: skip
+    import dask
+
+    spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC_ENV}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
+        cluster = distributed.LocalCluster(n_workers=workers or _cores(), threads_per_worker=1,
+                                           processes=True, dashboard_address=None)  # fmt: skip
     client = distributed.Client(cluster)
     client.run(_one_thread)
     return client, [client, cluster]
