@@ -22,6 +22,18 @@ import jinja2
 from eoforge.core.atomic import atomic_write_text
 from eoforge.core.errors import InputError
 
+
+def figure_png(fig: Any, *, dpi: int = 110, tight: bool = True) -> bytes:
+    """A matplotlib figure rendered to PNG bytes (``bbox_inches="tight"`` unless ``tight`` is
+    False); the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    plt.close(fig)
+    return buf.getvalue()
+
+
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -147,12 +159,7 @@ class Report:
 
     def add_figure(self, fig: Any, caption: str = "", *, dpi: int = 100) -> Report:
         """Embed a matplotlib figure (rendered to PNG) and close it."""
-        import matplotlib.pyplot as plt
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
-        return self.add_png(buf.getvalue(), caption)
+        return self.add_png(figure_png(fig, dpi=dpi), caption)
 
     def add_image_file(self, path: str | os.PathLike[str], caption: str = "") -> Report:
         """Embed a PNG file from disk."""

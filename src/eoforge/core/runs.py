@@ -73,15 +73,10 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``figures/NAME.png`` atomically and close it."""
-        import io
+        from eoforge.core.report import figure_png
 
-        import matplotlib.pyplot as plt
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
         name = name if name.endswith(".png") else f"{name}.png"
-        return atomic_write_bytes(self.file(f"figures/{name}"), buf.getvalue())
+        return atomic_write_bytes(self.file(f"figures/{name}"), figure_png(fig, dpi=dpi))
 
     def write_manifest(self, **extra: Any) -> Path:
         """Write ``manifest.json``: version, platform, wall time and the files written."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from eoforge.core.atomic import atomic_write_bytes
 from eoforge.core.errors import InputError
+from eoforge.core.report import figure_png
 
 
 def default_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -74,7 +75,6 @@ def plot_quality_vs_nfe(
     The reference row (the first) is drawn as a dashed horizontal line. When ``path`` is given
     the PNG is written atomically there and the figure closed; else the figure is returned.
     """
-    import io
 
     import matplotlib
 
@@ -112,7 +112,4 @@ def plot_quality_vs_nfe(
     fig.tight_layout()
     if path is None:
         return fig
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, figure_png(fig, dpi=110))

@@ -163,14 +163,8 @@ def _save(out: Path, images: np.ndarray, labels: np.ndarray | None, z: np.ndarra
             group.create_array("images", data=images)
             if labels is not None:
                 group.create_array("labels", data=labels)
-    import io
-
-    import matplotlib.pyplot as plt
+    from eoforge.core.atomic import atomic_write_bytes
+    from eoforge.core.report import figure_png
 
     fig = grid_figure(z[:64])  # what it shows is in OUT.json (no title over the images)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    from eoforge.core.atomic import atomic_write_bytes
-
-    atomic_write_bytes(out.with_suffix(".png"), buf.getvalue())
+    atomic_write_bytes(out.with_suffix(".png"), figure_png(fig, dpi=100))

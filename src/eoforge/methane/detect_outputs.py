@@ -7,7 +7,6 @@ raster CRS, named in the file) and a PNG map, all atomically.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from eoforge.core.atomic import atomic_write_bytes, atomic_write_json
 from eoforge.core.errors import InputError
+from eoforge.core.report import figure_png
 from eoforge.io.raster import GeoInfo, write_geotiff
 from eoforge.methane.detect import DetectionResult
 
@@ -65,10 +65,7 @@ def _figure_png(result: DetectionResult) -> bytes:
                         color="w", fontsize=8, xytext=(5, 5), textcoords="offset points")  # fmt: skip
         ax.set_xticks([])
         ax.set_yticks([])
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=90, tight=False)
 
 
 def write_outputs(result: DetectionResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:

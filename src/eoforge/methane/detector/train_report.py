@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eoforge.core.report import Report
+from eoforge.core.report import Report, figure_png
 
 _PARTS = {
     "loss": "total",
@@ -78,16 +78,8 @@ def write_train_report(run_path: str | os.PathLike[str]) -> Path:
     report = Report("eoforge methane train", f"run {run}")
     report.section("Training loss")
     if len(log["step"]):
-        import io
-
-        import matplotlib.pyplot as plt
-
-        fig = _loss_figure(log)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        (run / "figures").mkdir(exist_ok=True)
-        png = atomic_write_bytes(run / "figures" / "training_loss.png", buf.getvalue())
+        png_bytes = figure_png(_loss_figure(log), dpi=100)
+        png = atomic_write_bytes(run / "figures" / "training_loss.png", png_bytes)
         report.add_image_file(
             png,
             f"Training loss per logged step ({len(log['step'])} points, steps "

@@ -8,10 +8,10 @@ could not be used (cloudy, no reference, error) as grey crosses at 0.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from pathlib import Path
 
 from eoforge.core.atomic import atomic_write_bytes
+from eoforge.core.report import figure_png
 
 
 def _site_png(site: str, records: list[dict], source_of: dict, min_valid: float) -> bytes:
@@ -47,10 +47,7 @@ def _site_png(site: str, records: list[dict], source_of: dict, min_valid: float)
     ax.set_ylim(bottom=-0.05 * max(1.0, ax.get_ylim()[1]))
     ax.legend(fontsize=8, loc="upper left")
     fig.autofmt_xdate()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=90, tight=False)
 
 
 def write_report(out: Path, records: list[dict], sources: list[dict], *,
