@@ -258,14 +258,19 @@ class DynamicCurator:
         self.history.append(record)
         return selected.copy()
 
+    def draw_pool(self, event: int) -> np.ndarray:
+        """Sorted pool :math:`P_t` of the selection made at ``event``: ``pool_len`` items drawn
+        uniformly (all items when ``pool_size`` is unset). Subclasses may draw it otherwise (a
+        streaming archive draws whole chunks, :class:`eoforge.ssl.stream_data.ChunkPoolCurator`).
+        """
+        if self.pool_len < self.n_items:
+            rng = self._rng(event, _STREAM_POOL)
+            return np.sort(rng.choice(self.n_items, self.pool_len, False))
+        return np.arange(self.n_items, dtype=np.int64)
+
     def _curate(self, event: int, embed: Embed) -> tuple[np.ndarray, float, float, dict]:
         cfg = self.config
-        if self.pool_len < self.n_items:
-            pool = np.sort(
-                self._rng(event, _STREAM_POOL).choice(self.n_items, self.pool_len, False)
-            )
-        else:
-            pool = np.arange(self.n_items, dtype=np.int64)
+        pool = self.draw_pool(event)
         t0 = time.perf_counter()
         Z = np.asarray(embed(pool))
         t_embed = time.perf_counter() - t0
