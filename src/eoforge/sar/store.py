@@ -1,9 +1,12 @@
 """Save and load a :class:`~eoforge.sar.wv.WVSet` as Zarr (or NetCDF) through xarray.
 
-Layout: variables ``images (sample, y, x)`` float32 linear sigma0, ``labels``, ``wind_speed``,
-``hs``, ``duplicate_of`` and (if known) ``incidence`` ``(sample,)``; attributes ``classes`` (JSON list), ``wvset_attrs`` (JSON)
-and ``eoforge_kind = "wvset"``. Writes are atomic (temporary store beside the target, then
-rename), so an interrupted save never leaves a half-written store.
+Layout: variables ``images (sample, y, x)`` (float32 linear sigma0, or dB-scaled float16 /
+quantised uint8, see :mod:`eoforge.sar.codec`), ``labels``, ``wind_speed``, ``hs``,
+``duplicate_of`` and (if known) ``incidence`` ``(sample,)``; attributes ``classes`` (JSON list),
+``wvset_attrs`` (JSON), ``eoforge_kind = "wvset"`` and the image encoding. Zarr stores are chunked
+along ``sample`` only (``sample_chunk`` imagettes a chunk), so that a streaming reader
+(:mod:`eoforge.sar.stream`) reads whole chunks. Writes are atomic (temporary store beside the
+target, then rename), so an interrupted save never leaves a half-written store.
 """
 
 from __future__ import annotations
@@ -24,19 +27,30 @@ from eoforge.core.atomic import _json_safe, atomic_path
 from eoforge.core.errors import DataNotFoundError, EoforgeError, InputError, bad_value
 from eoforge.core.seeding import spawn_seeds
 from eoforge.io.netcdf import open_dataset, write_dataset
+from eoforge.sar.codec import DB_RANGE, decode, encode, encoding_attrs, store_encoding
 from eoforge.sar.wv import CLASSES, WVSet, synth_wv
 
 _VARS = ("images", "labels", "wind_speed", "hs", "duplicate_of")
 _SUFFIXES = (".zarr", ".nc", ".nc4", ".netcdf")
 
 
-def to_dataset(wvset: WVSet) -> xr.Dataset:
-    """The :class:`WVSet` as an ``xarray.Dataset`` (see the module docstring for the layout)."""
-    sigma0_attrs = {"long_name": "normalised radar cross section", "units": "1"}
+def to_dataset(
+    wvset: WVSet, encoding: str = "float32", db_range: tuple[float, float] = DB_RANGE
+) -> xr.Dataset:
+    """The :class:`WVSet` as an ``xarray.Dataset`` (see the module docstring for the layout).
+
+    Args:
+        wvset: The imagettes.
+        encoding: ``"float32"`` (linear), ``"float16"`` (dB) or ``"uint8"`` (quantised dB).
+        db_range: ``(lo, hi)`` dB range of the uint8 encoding (values outside are clipped).
+    """
+    enc = encoding_attrs(encoding, db_range)
+    units = "1" if encoding == "float32" else "dB"
+    sigma0_attrs = {"long_name": "normalised radar cross section", "units": units}
     hs_attrs = {"long_name": "significant wave height", "units": "m"}
     ds = xr.Dataset(
         {
-            "images": (("sample", "y", "x"), wvset.images.astype(np.float32), sigma0_attrs),
+            "images": (("sample", "y", "x"), encode(wvset.images, enc), sigma0_attrs),
             "labels": ("sample", wvset.labels.astype(np.int64)),
             "wind_speed": ("sample", wvset.wind_speed.astype(np.float32), {"units": "m s-1"}),
             "hs": ("sample", wvset.hs.astype(np.float32), hs_attrs),
@@ -46,6 +60,7 @@ def to_dataset(wvset: WVSet) -> xr.Dataset:
             "eoforge_kind": "wvset",
             "classes": json.dumps(list(wvset.classes)),
             "wvset_attrs": json.dumps(_json_safe(dict(wvset.attrs))),
+            **enc,
         },
     )
     if wvset.incidence is not None:
@@ -53,8 +68,22 @@ def to_dataset(wvset: WVSet) -> xr.Dataset:
     return ds
 
 
-def save_wv(wvset: WVSet, path: str | os.PathLike[str]) -> Path:
+def save_wv(
+    wvset: WVSet,
+    path: str | os.PathLike[str],
+    *,
+    encoding: str = "float32",
+    db_range: tuple[float, float] = DB_RANGE,
+    sample_chunk: int | None = None,
+) -> Path:
     """Write ``wvset`` to ``path`` (``.zarr`` store, or ``.nc`` NetCDF4), atomically.
+
+    Args:
+        wvset: The imagettes.
+        path: Output ``.zarr`` or ``.nc``.
+        encoding: Image encoding (:mod:`eoforge.sar.codec`): float32, float16 or uint8.
+        db_range: dB range of the uint8 encoding.
+        sample_chunk: Imagettes per Zarr chunk (default: about 16 MiB of float32 images).
 
     Returns:
         ``path`` as a :class:`Path`.
@@ -64,16 +93,26 @@ def save_wv(wvset: WVSet, path: str | os.PathLike[str]) -> Path:
         raise InputError(
             f"path={str(p)!r} has suffix {p.suffix!r}; use a .zarr store or a .nc file."
         )
-    ds = to_dataset(wvset)
+    _check_chunk(sample_chunk)
+    ds = to_dataset(wvset, encoding, db_range)
     if p.suffix == ".zarr":
-        _set_chunks(ds)
+        _set_chunks(ds, sample_chunk)
     return write_dataset(ds, p)
 
 
-def _set_chunks(ds: xr.Dataset) -> None:
-    """Zarr chunks of about 16 MiB of images along ``sample``."""
+def _check_chunk(sample_chunk: int | None) -> None:
+    if sample_chunk is not None and not (isinstance(sample_chunk, int) and sample_chunk >= 1):
+        raise bad_value("sample_chunk", sample_chunk, "a positive int (imagettes per chunk)")
+
+
+def _set_chunks(ds: xr.Dataset, sample_chunk: int | None = None) -> None:
+    """Zarr chunks along ``sample`` only: ``sample_chunk`` images (default about 16 MiB)."""
     n, h, w = ds["images"].shape
-    ds["images"].encoding["chunks"] = (max(1, min(n, (1 << 22) // max(h * w, 1))), h, w)
+    default = max(1, (1 << 22) // max(h * w, 1))
+    ds["images"].encoding["chunks"] = (max(1, min(n, sample_chunk or default)), h, w)
+    for name in ds.data_vars:
+        if name != "images":
+            ds[name].encoding["chunks"] = (max(1, n),)
 
 
 def write_synth_wv(
@@ -83,6 +122,9 @@ def write_synth_wv(
     seed: int = 0,
     chunk_size: int = 8192,
     progress: Callable[[int, int], None] | None = None,
+    encoding: str = "float32",
+    db_range: tuple[float, float] = DB_RANGE,
+    sample_chunk: int | None = None,
     **kwargs: Any,
 ) -> Path:
     """Generate ``n`` synthetic imagettes block by block straight into a Zarr store.
@@ -98,6 +140,9 @@ def write_synth_wv(
         seed: Seed of the whole set.
         chunk_size: Imagettes generated (and held in memory) at a time.
         progress: Optional ``progress(done, total)`` callback.
+        encoding: Image encoding (float32, float16 or uint8; :mod:`eoforge.sar.codec`).
+        db_range: dB range of the uint8 encoding.
+        sample_chunk: Imagettes per Zarr chunk (see :func:`save_wv`).
         **kwargs: Passed to :func:`eoforge.sar.wv.synth_wv` (size, class_prior, looks, ...).
 
     Returns:
@@ -114,7 +159,10 @@ def write_synth_wv(
                 f"path={str(p)!r}: sets larger than chunk_size={chunk_size} are written "
                 "block by block to a .zarr store; use a .zarr path or a larger chunk_size."
             )
-        return save_wv(synth_wv(n, seed=seed, progress=progress, **kwargs), p)
+        part = synth_wv(n, seed=seed, progress=progress, **kwargs)
+        return save_wv(part, p, encoding=encoding, db_range=db_range, sample_chunk=sample_chunk)
+    _check_chunk(sample_chunk)
+    encoding_attrs(encoding, db_range)  # a bad encoding fails before anything is written
     n_blocks = math.ceil(n / chunk_size)
     seeds = [seed] if n_blocks == 1 else spawn_seeds(seed, n_blocks)
     done = 0
@@ -124,9 +172,11 @@ def write_synth_wv(
             part = synth_wv(m, seed=block_seed, **kwargs)
             dup = np.where(part.duplicate_of >= 0, part.duplicate_of + done, -1)
             attrs = {**part.attrs, "seed": seed, "n": n, "chunk_size": chunk_size}
-            ds = to_dataset(dataclasses.replace(part, duplicate_of=dup, attrs=attrs))
+            part = dataclasses.replace(part, duplicate_of=dup, attrs=attrs)
+            ds = to_dataset(part, encoding, db_range)
+            del part
             if i == 0:
-                _set_chunks(ds)
+                _set_chunks(ds, sample_chunk)
                 ds.to_zarr(tmp, mode="w", consolidated=False)
             else:
                 ds.to_zarr(tmp, append_dim="sample", consolidated=False)
@@ -140,7 +190,7 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Counts and target ranges of a store without loading its images.
 
     Returns:
-        ``{"n", "height", "width", "dtype", "classes", "class_counts", "unlabelled",
+        ``{"n", "height", "width", "dtype", "encoding", "classes", "class_counts", "unlabelled",
         "near_duplicates", "incidence", "wind_speed", "hs"}``: ``incidence`` maps each angle
         to its count (``None`` if unknown); the last two are ``(min, median, max)`` over finite
         values or ``None``.
@@ -152,6 +202,7 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
         classes = tuple(json.loads(ds.attrs.get("classes", "[]"))) or CLASSES
         out: dict[str, Any] = {
             "n": int(n), "height": int(h), "width": int(w), "dtype": str(ds["images"].dtype),
+            "encoding": store_encoding(ds.attrs)["image_encoding"],
             "classes": list(classes),
             "class_counts": np.bincount(labels[labels >= 0], minlength=len(classes)).tolist(),
             "unlabelled": int((labels < 0).sum()),
@@ -219,6 +270,35 @@ def _values(ds: xr.Dataset, name: str, path: str | os.PathLike[str]) -> np.ndarr
         ) from None
 
 
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a streaming reader needs of a store, without reading its images.
+
+    Returns:
+        ``{"n", "height", "width", "sample_chunk", "encoding", "labels", "incidence"}``:
+        ``sample_chunk`` is the Zarr chunk length along ``sample`` (``n`` for NetCDF),
+        ``encoding`` the attributes of :func:`eoforge.sar.codec.store_encoding`, ``labels``
+        ``(n,)`` int64 and ``incidence`` ``(n,)`` float32 or ``None``.
+    """
+    ds = _open(path)
+    try:
+        n, h, w = (int(v) for v in ds["images"].shape)
+        chunks = ds["images"].encoding.get("chunks") or ds["images"].encoding.get(
+            "preferred_chunks", {}
+        ).get("sample", n)
+        chunk = int(chunks[0]) if isinstance(chunks, tuple | list) else int(chunks)
+        meta = {
+            "n": n, "height": h, "width": w, "sample_chunk": max(1, min(chunk, n)),
+            "encoding": store_encoding(ds.attrs),
+            "labels": _values(ds, "labels", path).astype(np.int64),
+            "incidence": (
+                _values(ds, "incidence", path).astype(np.float32) if "incidence" in ds else None
+            ),
+        }  # fmt: skip
+    finally:
+        ds.close()
+    return meta
+
+
 def load_wv(path: str | os.PathLike[str]) -> WVSet:
     """Read a store written by :func:`save_wv` into memory.
 
@@ -232,10 +312,11 @@ def load_wv(path: str | os.PathLike[str]) -> WVSet:
         attrs = json.loads(ds.attrs.get("wvset_attrs", "{}"))
         arrays = {v: _values(ds, v, path) for v in _VARS}
         inc = _values(ds, "incidence", path).astype(np.float32) if "incidence" in ds else None
+        images = decode(arrays["images"], store_encoding(ds.attrs))
     finally:
         ds.close()
     return WVSet(
-        images=arrays["images"].astype(np.float32, copy=False),
+        images=images,
         labels=arrays["labels"].astype(np.int64, copy=False),
         wind_speed=arrays["wind_speed"].astype(np.float32, copy=False),
         hs=arrays["hs"].astype(np.float32, copy=False),

@@ -232,10 +232,8 @@ class CuratedDataModule(pl.LightningDataModule):
         self.embed_seconds += time.perf_counter() - t0
         return out
 
-    def train_dataloader(self) -> DataLoader:
-        from eoforge.curation.dynamic import CuratedSampler
-
-        epoch = self.trainer.current_epoch
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        """The curator's indices for ``epoch`` (saving a new selection), checked against the batch."""
         embed: Callable | None = self._embed if self.curator.needs_embeddings(epoch) else None
         n_before = len(self.curator.history)
         indices = self.curator.indices_for_epoch(epoch, embed)
@@ -250,6 +248,13 @@ class CuratedDataModule(pl.LightningDataModule):
                 f"at most {len(indices) // world} (the epoch's {len(indices)} selected images "
                 f"over {world} device(s))", "Lower --batch-size or raise the curation ratio.",
             )  # fmt: skip
+        return indices
+
+    def train_dataloader(self) -> DataLoader:
+        from eoforge.curation.dynamic import CuratedSampler
+
+        epoch = self.trainer.current_epoch
+        indices = self.epoch_indices(epoch)
         sampler = CuratedSampler(indices, shuffle=True, seed=self.seed)
         sampler.set_epoch(epoch)
         return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler,

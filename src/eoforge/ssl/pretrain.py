@@ -44,6 +44,8 @@ from eoforge.curation.dynamic import CurationConfig, DynamicCurator
 from eoforge.nn.device import resolve_device
 from eoforge.nn.encoders import build_encoder
 from eoforge.nn.lightning_quiet import quiet_lightning
+from eoforge.sar.stream import WVArchive, fit_normaliser
+from eoforge.ssl.stream_data import streaming_data_module
 
 #: Config fields that may change when a run is resumed (the data may move: their content is
 #: compared by fingerprint, not their path).
@@ -97,6 +99,9 @@ class SSLConfig(RunConfig):
             precision string.
         num_workers: DataLoader workers.
         embed_batch_size: Batch size of the curation and embedding passes.
+        stream: Stream the data from its Zarr store(s) chunk by chunk (:mod:`eoforge.sar.stream`)
+            instead of loading it; ``None`` streams several stores or one of more than
+            :data:`STREAM_ABOVE` imagettes.
         seed: Seed of initialisation, views, shuffling.
     """
 
@@ -140,19 +145,42 @@ class SSLConfig(RunConfig):
     precision: str = "auto"
     num_workers: int = Field(0, ge=0)
     embed_batch_size: int = Field(256, ge=1)
+    stream: bool | None = None
 
 
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def load_data(data: Any) -> Any:
-    """A ``WVSet`` from a ``WVSet`` or the path of one saved by ``eoforge.sar.store.save_wv``."""
-    if isinstance(data, str | os.PathLike):
+#: Imagettes above which a single store is streamed when ``SSLConfig.stream`` is None.
+STREAM_ABOVE = 200_000
+
+
+def load_data(data: Any, stream: bool | None = False) -> Any:
+    """A ``WVSet`` from a ``WVSet`` or the path of one saved by ``eoforge.sar.store.save_wv``.
+
+    With ``stream`` true (or ``None`` and several comma-separated stores, or one store of more
+    than :data:`STREAM_ABOVE` imagettes) the path(s) give a lazily read
+    :class:`~eoforge.sar.stream.WVArchive` instead.
+    """
+    if isinstance(data, str | os.PathLike | list | tuple) and not hasattr(data, "images"):
         from eoforge.sar.store import load_wv
 
-        if not Path(data).exists():
-            raise DataNotFoundError(f"data {str(data)!r} does not exist; check --data.")
-        return load_wv(data)
+        paths = [str(data)] if isinstance(data, str | os.PathLike) else [str(d) for d in data]
+        if len(paths) == 1 and "," in paths[0] and not Path(paths[0]).exists():
+            paths = [p for p in paths[0].split(",") if p.strip()]
+        for p in paths:
+            if not Path(p).exists():
+                raise DataNotFoundError(f"data {p!r} does not exist; check --data.")
+        if stream is False and len(paths) > 1:
+            raise ConfigError(
+                f"{len(paths)} stores given: several stores are streamed; drop --no-stream."
+            )
+        if stream is False:
+            return load_wv(paths[0])
+        archive = WVArchive(paths)
+        if stream or len(paths) > 1 or len(archive) > STREAM_ABOVE:
+            return archive
+        return load_wv(paths[0])
     if not hasattr(data, "images"):
         raise ConfigError(f"data must be a WVSet or a path, got {type(data).__name__}.")
     return data
@@ -263,7 +291,8 @@ def pretrain(
 
     Args:
         config: :class:`SSLConfig`.
-        data: A ``WVSet`` (``images`` (n, H, W) linear sigma0, ``labels``) or its path.
+        data: A ``WVSet`` (``images`` (n, H, W) linear sigma0, ``labels``) or its path, or
+            Zarr store path(s) streamed chunk by chunk (see ``SSLConfig.stream``).
         out: Run folder; if it holds ``checkpoints/last.ckpt`` of the same settings, training
             resumes from it (raise ``epochs`` to train longer).
         progress: Optional ``progress(done_epochs, epochs)``.
@@ -279,7 +308,7 @@ def pretrain(
     from eoforge.sar.normalise import DbNormaliser
     from eoforge.ssl.module import CuratedDataModule, DINOModule
 
-    wv = load_data(data)
+    wv = load_data(data, stream=config.stream)
     resolve_device(config.accelerator)  # `gpu` without a GPU is refused before anything is made
     fingerprint = data_fingerprint(wv.images, getattr(wv, "labels", None))
     check_resume(out, config, fingerprint, allowed=RESUMABLE_CHANGES, options=OPTIONS)
@@ -289,19 +318,25 @@ def pretrain(
     norm_path = run.file("normaliser.json")
     if norm_path.exists():
         normaliser = DbNormaliser.from_dict(json.loads(norm_path.read_text()))
+    elif isinstance(wv, WVArchive):  # a sample of whole chunks, never the archive
+        normaliser = fit_normaliser(wv, seed=config.seed)
+        atomic_write_json(norm_path, normaliser.to_dict())
     else:
         normaliser = DbNormaliser().fit(np.asarray(wv.images))
         atomic_write_json(norm_path, normaliser.to_dict())
-    dataset = WVDataset(wv, normaliser=normaliser)
     with torch.random.fork_rng(devices=[]):  # student, head and teacher from config.seed
         torch.manual_seed(config.seed)
         module = DINOModule(build_encoder(**encoder_kwargs(config)), config,
                             db_scale=normaliser.std_db_)  # fmt: skip
-    labels = getattr(wv, "labels", None)
-    curator = DynamicCurator(config.curation, len(dataset), labels=labels)
-    dm = CuratedDataModule(dataset, curator, config.batch_size, seed=config.seed,
-                           num_workers=config.num_workers, selections_dir=run.path / "selections",
-                           embed_batch_size=config.embed_batch_size)  # fmt: skip
+    if isinstance(wv, WVArchive):
+        dm = streaming_data_module(config, wv, normaliser, run.path / "selections")
+    else:
+        dataset = WVDataset(wv, normaliser=normaliser)
+        curator = DynamicCurator(config.curation, len(dataset), labels=getattr(wv, "labels", None))
+        dm = CuratedDataModule(dataset, curator, config.batch_size, seed=config.seed,
+                               num_workers=config.num_workers,
+                               selections_dir=run.path / "selections",
+                               embed_batch_size=config.embed_batch_size)  # fmt: skip
     all_callbacks: list[Any] = [
         *(callbacks or []),
         ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}",
@@ -356,7 +391,7 @@ def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) ->
         {"name": kw["name"], "build_kwargs": kw, "embed_dim": embed_dim,
          "eval_size": config.global_size},
     )  # fmt: skip
-    dm_state = next((v for k, v in ckpt.items() if "CuratedDataModule" in k), {})
+    dm_state = next((v for k, v in ckpt.items() if k.endswith("DataModule")), {})
     history = dm_state.get("curator", {}).get("history", [])
     atomic_write_json(run.file("curation_history.json"), history)
     epochs = _epoch_metrics(run.path / "logs")
