@@ -27,6 +27,11 @@ def _summary(summary: dict) -> str:
     lines.append(f"{'total':<24}{n:>8}")
     lines.append(
         f"imagettes: {n} of {summary['height']}x{summary['width']} pixels, {summary['dtype']}"
+        + (
+            f" ({summary['encoding']} dB)"
+            if summary.get("encoding", "float32") != "float32"
+            else ""
+        )
     )
     lines.append(f"near-duplicates: {summary['near_duplicates']}")
     if summary.get("incidence") and len(summary["incidence"]) > 4:  # real data: one per imagette
@@ -40,6 +45,41 @@ def _summary(summary: dict) -> str:
         text = f"{r[0]:.2f} to {r[2]:.2f} {unit} (median {r[1]:.2f})" if r else "unknown"
         lines.append(f"{name}: {text}")
     return "\n".join(lines)
+
+
+def _encoding(encoding: str, db_range: str) -> dict:
+    """``--encoding`` and ``--db-range`` as ``save_wv`` arguments (refused with the option)."""
+    from eoforge.sar.codec import ENCODINGS
+
+    if encoding not in ENCODINGS:
+        raise typer.BadParameter(
+            f"--encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}."
+        )
+    try:
+        lo, hi = (float(v) for v in db_range.split(","))
+    except ValueError:
+        lo = hi = float("nan")
+    if not lo < hi:
+        raise typer.BadParameter(
+            f"--db-range must be LO,HI dB with LO < HI (e.g. -60,10), got {db_range!r}."
+        )
+    return {"encoding": encoding, "db_range": (lo, hi)}
+
+
+Encoding = Annotated[
+    str,
+    typer.Option(
+        help="Stored images: float32 (linear, exact), float16 (dB, <= 0.016 dB error) or uint8 "
+        "(dB quantised over --db-range, error <= step/2)."
+    ),
+]
+DbRange = Annotated[str, typer.Option(help="LO,HI dB range of --encoding uint8 (clipped).")]
+SampleChunk = Annotated[
+    int | None,
+    typer.Option(
+        help="Imagettes per Zarr chunk (streaming reads whole chunks; default ~16 MiB).", min=1
+    ),
+]
 
 
 @app.command("synth-wv")
@@ -66,17 +106,24 @@ def synth_wv(
         Path | None, typer.Option(help="Also save a PNG with one imagette of each class.")
     ] = None,
     chunk_size: Annotated[int, typer.Option(help="Imagettes generated per block.")] = 8192,
+    encoding: Encoding = "float32",
+    db_range: DbRange = "-60,10",
+    sample_chunk: SampleChunk = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
 ) -> None:
-    """Generate synthetic WV imagettes with the ten TenGeoP-SARwv phenomena; write a store."""
+    """Generate synthetic WV imagettes with the ten TenGeoP-SARwv phenomena; write a store.
+
+    Memory stays bounded by --chunk-size imagettes: blocks are appended to the Zarr store.
+    """
     from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
     from eoforge.sar import store, wv
 
     if not overwrite:
         refuse_existing(out)
+    stored = _encoding(encoding, db_range)
 
     try:
         angles = [float(a) for a in incidence.split(",")]
@@ -98,6 +145,8 @@ def synth_wv(
             looks=looks,
             pixel_size=pixel_size,
             incidence=angles,
+            sample_chunk=sample_chunk,
+            **stored,
         )
     typer.echo(_summary(store.summarise(path)))
     if examples is not None:  # a small uniform sample, so that every class is shown
@@ -164,6 +213,9 @@ def import_folder(
     crop: Annotated[
         str | None, typer.Option(help="Centre-crop every imagette to H,W (or N) pixels.")
     ] = None,
+    encoding: Encoding = "float32",
+    db_range: DbRange = "-60,10",
+    sample_chunk: SampleChunk = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
@@ -181,12 +233,13 @@ def import_folder(
 
     if not overwrite:
         refuse_existing(out)
+    stored = _encoding(encoding, db_range)
 
     with progress_bar("import") as progress:
         wvset = load_imagettes(folder, labels=labels, pattern=pattern, db=db,
                                polarisation=polarisation, swath=swath, denoise=denoise,
                                multilook=_int_pair(multilook, "--multilook"),
                                crop=_int_pair(crop, "--crop"), progress=progress)  # fmt: skip
-    path = save_wv(wvset, out)
+    path = save_wv(wvset, out, sample_chunk=sample_chunk, **stored)
     typer.echo(_summary(summarise(path)))
     typer.echo(f"wrote {path}")

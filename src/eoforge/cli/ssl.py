@@ -116,11 +116,23 @@ def pretrain(
     seed: Annotated[
         int | None, typer.Option(help="Seed of everything random.", show_default="0")
     ] = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Read DATA chunk by chunk instead of loading it (default: when DATA is several "
+            "stores or more than 200,000 imagettes).",
+            show_default=False,
+        ),
+    ] = None,
     data_option: FormerData = None,
     accelerator: FormerDevice = None,
     num_workers: FormerWorkers = None,
 ) -> None:
-    """Pre-train an encoder with DINO on DATA; writes the run folder OUT."""
+    """Pre-train an encoder with DINO on DATA; writes the run folder OUT.
+
+    DATA may list several Zarr stores separated by commas (a.zarr,b.zarr): they are streamed.
+    """
     from eoforge.core.progress import progress_bar
     from eoforge.ssl.pretrain import OPTIONS, SSLConfig
     from eoforge.ssl.pretrain import pretrain as run_pretrain
@@ -139,7 +151,7 @@ def pretrain(
         encoder_depth=encoder_depth, batch_size=batch_size, lr=lr, devices=devices,
         num_nodes=num_nodes, accelerator=device, precision=precision, global_size=global_size,
         local_size=local_size, n_local_crops=n_local_crops, num_workers=workers, seed=seed,
-        curation=cur, names=OPTIONS,
+        curation=cur, stream=stream, names=OPTIONS,
     )  # fmt: skip
     with progress_bar("DINO pre-training (epochs)", cfg.epochs) as progress:
         run = run_pretrain(cfg, data, out, progress=progress)

@@ -211,7 +211,7 @@ OPTIONS = {
     "curation.mode": "--curation", "curation.ratio": "--ratio",
     "curation.warmup_epochs": "--warmup-epochs", "curation.refresh_every": "--refresh-every",
     "curation.n_clusters": "--n-clusters", "curation.eta": "--eta",
-    "curation.pool_size": "--pool-size", "curation.seed": "--seed",
+    "curation.pool_size": "--pool-size", "curation.seed": "--seed", "stream": "--stream",
 }  # fmt: skip
 
 
