@@ -62,3 +62,15 @@ def required_input(value: Path | None, former: Path | None, name: str) -> Path:
     if path is None:
         raise typer.BadParameter(f"missing {name}: give it as the first argument.")
     return path
+
+
+def int_list(value: str | None, option: str) -> tuple[int, ...] | None:
+    """A comma-separated list of integers given as ``option`` (``"32,64,128"``), or None."""
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{option} {value!r} is not a list of integers; give e.g. {option} 32,64,128."
+        ) from None

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from eoforge.cli._common import fail_on_error, named_as_typed
-from eoforge.cli._options import Device, Devices, Workers, either, precision_option
+from eoforge.cli._options import Device, Devices, Workers, either, int_list, precision_option
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
 
 app = typer.Typer(
@@ -192,7 +192,7 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Learning rate.", show_default="3e-3")] = None,
     device: Device = None,
     devices: Devices = None,
-    precision: Annotated[str | None, precision_option("32-true")] = None,
+    precision: Annotated[str | None, precision_option("auto")] = None,
     workers: Workers = None,
     threads: Annotated[
         int | None, typer.Option(help="Torch CPU threads (default: all cores).")
@@ -205,6 +205,26 @@ def train(
         Path | None, typer.Option(help="Fine-tune from these weights (e.g. the shipped ones).")
     ] = None,
     patch: Annotated[int | None, typer.Option("--patch", hidden=True)] = None,
+    architecture: Annotated[
+        str | None,
+        typer.Option(
+            help="unet (small, for CPUs) or resunet (the larger GPU detector).", show_default="unet"
+        ),
+    ] = None,
+    widths: Annotated[
+        str | None,
+        typer.Option(
+            help="Channels per level, finest first, e.g. 32,64,128,256,256.",
+            show_default="12,24,48",
+        ),
+    ] = None,
+    compile: Annotated[
+        bool | None, typer.Option(help="torch.compile the network.", show_default="no")
+    ] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(help="Channels-last memory format (faster on GPUs).", show_default="no"),
+    ] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
     from eoforge.core.progress import progress_bar
@@ -216,6 +236,8 @@ def train(
     cfg = cfg.updated(steps=steps, batch_size=batch_size, patch=size, lr=lr, device=device,
                       devices=devices, precision=precision, num_workers=workers,
                       threads=threads, seed=seed, init=None if init is None else str(init),
+                      architecture=architecture, widths=int_list(widths, "--widths"),
+                      compile=compile, channels_last=channels_last,
                       names=TRAIN_OPTIONS)  # fmt: skip
     with progress_bar("training (steps)", cfg.steps) as prog:
         path = train_detector(cfg, out, progress=prog)

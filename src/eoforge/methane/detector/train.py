@@ -27,11 +27,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -42,12 +43,20 @@ from eoforge.core.resume import check_resume, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
 from eoforge.methane.detector.features import build_inputs, channel_names
-from eoforge.methane.detector.model import PlumeUNet, UNetSpec, insert_input_channel
+from eoforge.methane.detector.model import (
+    PlumeUNet,
+    UNetSpec,
+    check_spec,
+    check_widths,
+    insert_input_channel,
+    n_parameters,
+)
 from eoforge.methane.detector.train_report import write_train_report
 from eoforge.methane.detector.weights import Detector, load_detector, save_detector
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_progress import LightningProgress
 from eoforge.nn.lightning_quiet import quiet_lightning
+from eoforge.nn.lightning_strategy import trainer_settings
 
 TRAIN_SEED_LIMIT = 2**30
 """Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
@@ -60,6 +69,13 @@ class DetectorConfig(RunConfig):
     batch_size: int = Field(16, ge=1)
     patch: int = Field(64, ge=32, description="Side of the simulated training scenes (px).")
     widths: tuple[int, ...] = (12, 24, 48)
+    architecture: Literal["unet", "resunet"] = Field(
+        "unet", description="unet (small, the CPU default) or resunet (residual encoder + U-Net "
+        "decoder, the larger GPU detector; model module)."
+    )  # fmt: skip
+    blocks: tuple[int, ...] = Field(
+        (), description="Residual blocks per encoder level (resunet; empty: one per level)."
+    )
     context: tuple[str, ...] = ("B8A", "B04")
     smooth_sigma: float = Field(1.5, ge=0, description="Smoothed MBMP column channel (px).")
     noise_channel: bool = Field(
@@ -92,8 +108,18 @@ class DetectorConfig(RunConfig):
     off_plume_weight: float = Field(0.1, ge=0)
     huber_delta: float = Field(0.5, gt=0, description="mol/m2")
     device: str = Field("auto", description="auto, cpu, gpu or cuda")
-    devices: int = Field(1, ge=1)
-    precision: str = "32-true"
+    devices: int = Field(1, ge=1, description="Processes (DDP when > 1; gloo on the CPU).")
+    precision: str = Field(
+        "auto", description="auto (bf16-mixed on a bf16 GPU, else 32-true) or a Lightning "
+        "precision such as 32-true or bf16-mixed."
+    )  # fmt: skip
+    compile: bool = Field(False, description="Run the network's forward through torch.compile.")
+    channels_last: bool = Field(
+        False, description="Train in the channels-last memory format (faster on recent GPUs)."
+    )
+    log_every: int = Field(
+        10, ge=1, description="Steps between loss log rows (the one host read of the loss)."
+    )
     num_workers: int = Field(0, ge=0)
     threads: int | None = Field(None, description="torch CPU threads (default: all cores)")
     init: str | None = Field(
@@ -109,6 +135,21 @@ class DetectorConfig(RunConfig):
                 "give a range with noise_min <= noise_max."
             )
         return self
+
+    @field_validator("widths")
+    @classmethod
+    def _check_widths(cls, widths: tuple[int, ...]) -> tuple[int, ...]:
+        return check_widths(widths)  # a ValueError located at widths (--widths)
+
+    @model_validator(mode="after")
+    def _check_architecture(self) -> DetectorConfig:
+        check_spec(self.spec(1, None))  # widths, architecture, blocks (a ValueError names them)
+        return self
+
+    def spec(self, in_channels: int, prior_channel: int | None) -> UNetSpec:
+        """The network architecture of this config for inputs of ``in_channels`` channels."""
+        return UNetSpec(in_channels, tuple(self.widths), prior_channel, self.architecture,
+                        tuple(self.blocks))  # fmt: skip
 
 
 def _simulate(cfg: DetectorConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -189,7 +230,8 @@ def detector_loss(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of the module docstring; logits, column (B, H, W). Returns (loss, parts)."""
     y, v, target = batch["mask"], batch["valid"], batch["column"]  # (B, H, W) each
-    pw = torch.tensor(cfg.pos_weight, dtype=logits.dtype, device=logits.device)
+    logits, column = logits.float(), column.float()  # float32 sums under bf16 autocast
+    pw = logits.new_full((), cfg.pos_weight)  # made on the device: no host-to-device copy
     bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw, reduction="none") * v
     bce = bce.sum() / v.sum().clamp_min(1.0)
     p = torch.sigmoid(logits) * v
@@ -209,13 +251,24 @@ class DetectorModule(L.LightningModule):
         self.config = config
         names = channel_names(config.context, config.smooth_sigma, config.noise_channel)
         prior = names.index("col_mbmp_smooth") if config.smooth_sigma > 0 else None
-        spec = UNetSpec(len(names), tuple(config.widths), prior)
+        spec = config.spec(len(names), prior)
         # Seeded initialisation without leaving a trace on the global torch generator.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.net = PlumeUNet(spec)
         if config.init is not None:
             self._load_init(config.init, spec)
+        self.n_parameters = n_parameters(self.net)
+        # The forward pass: the network, torch.compile'd in setup() when asked; kept out of
+        # the submodules so that the state dict and checkpoints keep the network's names only.
+        self.__dict__["_forward"] = self.net
+
+    def setup(self, stage: str) -> None:
+        """channels_last and torch.compile (config flags) on the training device's network."""
+        if self.config.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if self.config.compile:  # the state dict keeps the network's names
+            self.__dict__["_forward"] = torch.compile(self.net)
 
     def _load_init(self, path: str, spec: UNetSpec) -> None:
         start = load_detector(path)
@@ -231,22 +284,29 @@ class DetectorModule(L.LightningModule):
                 f"init weights {path!r} have spec {start.model.spec}, context {start.context}, "
                 f"smooth {start.smooth} and noise channel {start.noise}; this run needs {spec}, "
                 f"{tuple(self.config.context)}, {self.config.smooth_sigma} and "
-                f"{self.config.noise_channel}: set widths/context/smooth_sigma/noise_channel to "
-                "match them."
+                f"{self.config.noise_channel}: set architecture/widths/blocks/context/"
+                "smooth_sigma/noise_channel to match them."
             )
         self.net.load_state_dict(net.state_dict())
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logits, column = self.net(batch["x"])
+        x = batch["x"]  # (B, C, H, W)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits, column = self._forward(x)
         loss, parts = detector_loss(logits, column, batch, self.config)
-        self.log("loss", loss, prog_bar=True)
+        # Device tensors: Lightning reads them (one host sync) only every log_every steps.
+        # (prog_bar=True would convert the loss to a float after every step.)
+        self.log("loss", loss.detach())
         self.log_dict({f"loss_{k}": v for k, v in parts.items()})
         return loss
 
     def configure_optimizers(self):
+        fused = True if self.device.type == "cuda" else None  # one kernel per step on CUDA
         opt = torch.optim.AdamW(
-            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
-        )
+            self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay,
+            fused=fused,
+        )  # fmt: skip
         total = self.config.steps
 
         def lr_at(step: int) -> float:
@@ -261,13 +321,16 @@ class DetectorModule(L.LightningModule):
 
 #: Config keys that may change when a run is resumed: more steps (the cosine schedule then
 #: stretches to the new total from the step reached), and where and how fast it runs.
-RESUMABLE_CHANGES = ("steps", "device", "devices", "threads")
+RESUMABLE_CHANGES = ("steps", "device", "devices", "threads", "precision", "compile",
+                     "channels_last", "log_every")  # fmt: skip
 
 #: Command-line option of each config key (named in resume errors).
 OPTIONS = {
     "steps": "--steps", "batch_size": "--batch-size", "patch": "--size", "lr": "--lr",
     "device": "--device", "devices": "--devices", "precision": "--precision",
     "num_workers": "--workers", "threads": "--threads", "seed": "--seed", "init": "--init",
+    "architecture": "--architecture", "widths": "--widths", "compile": "--compile",
+    "channels_last": "--channels-last",
 }  # fmt: skip
 
 
@@ -310,20 +373,19 @@ def train_detector(
     with quiet_lightning():
         trainer = L.Trainer(
             max_steps=config.steps,
-            accelerator=device,
-            devices=config.devices,
-            precision=config.precision,
+            **trainer_settings(device == "gpu", config.devices, precision=config.precision),
             logger=L.pytorch.loggers.CSVLogger(run.path, name="logs", version=0),
             callbacks=[ckpt] + ([LightningProgress(progress, config.steps)] if progress else []),
             enable_progress_bar=False,
             enable_model_summary=False,
-            log_every_n_steps=10,
+            log_every_n_steps=config.log_every,
             deterministic=False,
         )
         last = run.checkpoints / "last.ckpt"
         trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    run.save_metrics({"final_" + k: v for k, v in metrics.items()} | {"steps": config.steps})
+    run.save_metrics({"final_" + k: v for k, v in metrics.items()}
+                     | {"steps": config.steps, "n_parameters": module.n_parameters})  # fmt: skip
     write_train_report(run.file("report.html").parent)  # loss curve from RUN/logs, metrics
     path = save_detector(
         Detector(

@@ -1,0 +1,56 @@
+"""Lightning trainer settings shared by the trainers: precision and the DDP strategy.
+
+- ``precision="auto"`` is bf16 mixed precision (autocast: matmuls and convolutions in bfloat16,
+  weights, reductions and the optimiser in float32) on a CUDA device that supports bfloat16,
+  and full float32 elsewhere. Any Lightning precision string is passed through.
+- ``devices > 1`` (or several nodes) trains with DistributedDataParallel: NCCL on GPUs (Lightning
+  starts one process per device), and on the CPU gloo in *spawned* processes, so that tests and
+  laptops can run DDP. Gradients are averaged over the ranks after every backward pass, so each
+  optimiser step sees ``devices x batch_size`` samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch.strategies import DDPStrategy
+
+
+class CpuSpawnDDP(DDPStrategy):
+    """gloo DDP in spawned CPU processes that destroys its process group at teardown.
+
+    A gloo group still alive when a spawned worker's interpreter exits can abort that worker
+    (``std::terminate`` from a joinable thread), which fails a finished run at random.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(process_group_backend="gloo", start_method="spawn")
+
+    def teardown(self) -> None:
+        super().teardown()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def resolve_precision(precision: str, gpu: bool) -> str:
+    """The Lightning precision of ``precision`` (``"auto"``: module docstring) on this device."""
+    if precision != "auto":
+        return precision
+    return "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
+def trainer_settings(
+    gpu: bool, devices: int = 1, num_nodes: int = 1, precision: str = "auto"
+) -> dict[str, Any]:
+    """Keyword arguments of ``lightning.Trainer``: accelerator, devices, nodes, precision and,
+    for more than one process, the DDP strategy of the module docstring."""
+    kw: dict[str, Any] = {
+        "accelerator": "gpu" if gpu else "cpu",
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "precision": resolve_precision(precision, gpu),
+    }
+    if devices > 1 or num_nodes > 1:
+        kw["strategy"] = DDPStrategy() if gpu else CpuSpawnDDP()
+    return kw
