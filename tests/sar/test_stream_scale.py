@@ -92,4 +92,5 @@ def test_epoch_memory_is_bounded_by_the_window_not_the_store(tmp_path):
     assert n == 24_000 - 24_000 % 64
     mib = f"grew {growth / 2**20:.0f} MiB ({late / 2**20:.0f} after 2 windows), store {whole >> 20} MiB"
     assert growth < 0.5 * whole, mib  # measured ~60-140 MiB: one window and torch's first use
-    assert late < 0.1 * whole, mib  # reading the last 22 windows adds ~nothing (measured ~5 MiB)
+    assert late < 0.25 * whole, mib  # the last 22 windows add ~nothing (measured ~5 MiB; a
+    # reader that kept what it read would add ~22/24 of the store here)

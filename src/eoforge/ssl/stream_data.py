@@ -14,6 +14,7 @@ hits ~all 977 chunks). The embedding pass reads the sorted pool through
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ from eoforge.ssl.module import CuratedDataModule
 
 #: Pool-draw stream of the curator's random generator (distinct from the uniform draw's).
 _STREAM_CHUNK_POOL = 10
+
+# Lightning warns that an IterableDataset's __len__ may be wrong with several workers; a
+# WVStream's is exact (its workers take disjoint windows, see eoforge.sar.stream).
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 
 
 class ChunkPoolCurator(DynamicCurator):
