@@ -11,7 +11,12 @@ from safetensors.torch import load_file
 
 from eoforge.methane.detector.train import DetectorConfig, DetectorModule, detector_loss
 from eoforge.methane.detector.train import train_detector as train
-from eoforge.nn.lightning_strategy import CpuSpawnDDP, resolve_precision, trainer_settings
+from eoforge.nn.lightning_strategy import (
+    CpuSpawnDDP,
+    resolve_precision,
+    spawns_processes,
+    trainer_settings,
+)
 from tests.gloo import retry_gloo_mesh
 
 torch.set_num_threads(1)
@@ -68,6 +73,8 @@ def test_precision_and_strategy_settings():
     assert one == {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "precision": "32-true"}
     two = trainer_settings(False, 2, precision="bf16-mixed")
     assert isinstance(two["strategy"], CpuSpawnDDP) and two["precision"] == "bf16-mixed"
+    assert spawns_processes(two) and not spawns_processes(one)
+    assert not spawns_processes(trainer_settings(True, 2))  # NCCL ranks: one script per GPU
     assert two["strategy"].process_group_backend == "gloo"
 
 
@@ -149,7 +156,12 @@ def test_two_gloo_processes_train_on_different_data(tmp_path):
     would equal the single-process gradient exactly and so would the weights; they differ, so
     the ranks saw different data. The saved detector is rank 0's trained network."""
     single = load_file(train(_tiny(2), tmp_path / "one"))
-    path = retry_gloo_mesh(lambda a: train(_tiny(2, devices=2), tmp_path / f"two{a}"))
+    seen = []  # a progress callback that does not pickle (the CLI's bar): the ranks skip it
+    path = retry_gloo_mesh(
+        lambda a: train(
+            _tiny(2, devices=2), tmp_path / f"two{a}", progress=lambda *s: seen.append(s)
+        )
+    )
     ddp = load_file(path)
     assert ddp.keys() == single.keys()
     assert any(not torch.equal(single[k], ddp[k]) for k in single)

@@ -54,3 +54,9 @@ def trainer_settings(
     if devices > 1 or num_nodes > 1:
         kw["strategy"] = DDPStrategy() if gpu else CpuSpawnDDP()
     return kw
+
+
+def spawns_processes(settings: dict[str, Any]) -> bool:
+    """Whether :func:`trainer_settings` start spawned ranks, which receive a pickled trainer
+    (so its callbacks must pickle: a live progress bar does not)."""
+    return isinstance(settings.get("strategy"), CpuSpawnDDP)

@@ -56,7 +56,7 @@ from eoforge.methane.detector.weights import Detector, load_detector, save_detec
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_progress import LightningProgress
 from eoforge.nn.lightning_quiet import quiet_lightning
-from eoforge.nn.lightning_strategy import trainer_settings
+from eoforge.nn.lightning_strategy import spawns_processes, trainer_settings
 
 TRAIN_SEED_LIMIT = 2**30
 """Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
@@ -370,12 +370,14 @@ def train_detector(
     ckpt = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=run.checkpoints, save_last=True, every_n_train_steps=100, save_top_k=0
     )
+    settings = trainer_settings(device == "gpu", config.devices, precision=config.precision)
+    shown = progress is not None and not spawns_processes(settings)  # a bar does not pickle
     with quiet_lightning():
         trainer = L.Trainer(
             max_steps=config.steps,
-            **trainer_settings(device == "gpu", config.devices, precision=config.precision),
+            **settings,
             logger=L.pytorch.loggers.CSVLogger(run.path, name="logs", version=0),
-            callbacks=[ckpt] + ([LightningProgress(progress, config.steps)] if progress else []),
+            callbacks=[ckpt] + ([LightningProgress(progress, config.steps)] if shown else []),
             enable_progress_bar=False,
             enable_model_summary=False,
             log_every_n_steps=config.log_every,
