@@ -385,6 +385,8 @@ def train_detector(
         )
         last = run.checkpoints / "last.ckpt"
         trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
+    if not trainer.is_global_zero:  # DDP on GPUs: every rank runs this function; one writes
+        return run.file("detector.safetensors")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     run.save_metrics({"final_" + k: v for k, v in metrics.items()}
                      | {"steps": config.steps, "n_parameters": module.n_parameters})  # fmt: skip
