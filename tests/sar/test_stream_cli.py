@@ -63,3 +63,43 @@ def test_pretrain_refuses_several_stores_without_streaming(tmp_path):
                               str(tmp_path / "run")])  # fmt: skip
     assert res.exit_code == 2, res.output
     assert "drop --no-stream" in res.output
+
+
+def _npy_folder(root, n=7, size=8, odd=None):
+    """``n`` .npy imagettes in two class folders; file ``odd`` (if given) is 1 px larger."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cls = "wind_streaks" if i % 2 else "pure_ocean_waves"
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        s = size + 1 if i == odd else size
+        np.save(root / cls / f"im{i:02d}.npy", rng.gamma(4.0, 0.05, (s, s)).astype(np.float32))
+    return root
+
+
+def test_import_in_blocks_equals_whole_import(tmp_path):
+    from eoforge.sar.readers import load_imagettes
+
+    folder = _npy_folder(tmp_path / "in")
+    whole = load_imagettes(folder, labels="folders")
+    out = tmp_path / "blocks.zarr"
+    res = runner.invoke(app, ["sar", "import", str(folder), "--labels", "folders", "--chunk-size",
+                              "3", "--sample-chunk", "2", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    back = load_wv(out)  # 3 blocks of 3, 3, 1 files appended
+    np.testing.assert_array_equal(back.images, whole.images)
+    np.testing.assert_array_equal(back.labels, whole.labels)
+    assert back.attrs["files"] == whole.attrs["files"]
+    assert read_meta(out)["sample_chunk"] == 2
+
+
+def test_import_in_blocks_refuses_a_late_odd_size_and_writes_nothing(tmp_path):
+    folder = _npy_folder(tmp_path / "in", odd=5)
+    out = tmp_path / "x.zarr"
+    res = runner.invoke(app, ["sar", "import", str(folder), "--chunk-size", "3", "--out",
+                              str(out)])  # fmt: skip
+    assert res.exit_code == 2 and "crop" in res.output
+    assert not out.exists() and not list(tmp_path.glob(".x*"))
+    res = runner.invoke(app, ["sar", "import", str(folder), "--chunk-size", "3", "--crop", "8",
+                              "--encoding", "uint8", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert load_wv(out).images.shape == (7, 8, 8)

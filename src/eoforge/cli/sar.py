@@ -216,6 +216,9 @@ def import_folder(
     encoding: Encoding = "float32",
     db_range: DbRange = "-60,10",
     sample_chunk: SampleChunk = None,
+    chunk_size: Annotated[
+        int, typer.Option(help="Loose files read (and held in memory) per block.", min=1)
+    ] = 8192,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
@@ -228,18 +231,17 @@ def import_folder(
     """
     from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
-    from eoforge.sar.readers import load_imagettes
-    from eoforge.sar.store import save_wv, summarise
+    from eoforge.sar.store import import_imagettes, summarise
 
     if not overwrite:
         refuse_existing(out)
     stored = _encoding(encoding, db_range)
 
     with progress_bar("import") as progress:
-        wvset = load_imagettes(folder, labels=labels, pattern=pattern, db=db,
-                               polarisation=polarisation, swath=swath, denoise=denoise,
-                               multilook=_int_pair(multilook, "--multilook"),
-                               crop=_int_pair(crop, "--crop"), progress=progress)  # fmt: skip
-    path = save_wv(wvset, out, sample_chunk=sample_chunk, **stored)
+        path = import_imagettes(folder, out, labels=labels, pattern=pattern, db=db,
+                                polarisation=polarisation, swath=swath, denoise=denoise,
+                                multilook=_int_pair(multilook, "--multilook"),
+                                crop=_int_pair(crop, "--crop"), progress=progress,
+                                block=chunk_size, sample_chunk=sample_chunk, **stored)  # fmt: skip
     typer.echo(_summary(summarise(path)))
     typer.echo(f"wrote {path}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -214,11 +214,7 @@ def load_imagettes(
         raise InputError(
             f"{name}= applies to Sentinel-1 .SAFE products only, and {str(root)!r} holds none."
         )
-    files = sorted(f for f in root.glob(pattern) if f.is_file() and f.suffix.lower() in SUFFIXES)
-    if not files:
-        raise DataNotFoundError(
-            f"no imagettes matching {pattern!r} with suffix {SUFFIXES} under {str(root)!r}."
-        )
+    files = _loose_files(root, pattern)
     images = []
     for i, f in enumerate(files):
         images.append(read_imagette(f, db=db))
@@ -237,8 +233,33 @@ def load_imagettes(
             "pass crop= (--crop) to centre-crop them to one size, or select one size with "
             "pattern=..."
         )
+    lab, wind, hs = _label_arrays(files, root, labels)
+    attrs = {"source": str(root), "files": [str(f.relative_to(root)) for f in files],
+             "labelled": int((lab >= 0).sum())}  # fmt: skip
+    n = len(files)
+    return WVSet(np.stack(images), lab, wind, hs, np.full(n, -1, dtype=np.int64), CLASSES, attrs)
+
+
+def _loose_files(root: Path, pattern: str) -> list[Path]:
+    """The supported imagette files under ``root`` matching ``pattern``, sorted by path."""
+    files = sorted(f for f in root.glob(pattern) if f.is_file() and f.suffix.lower() in SUFFIXES)
+    if not files:
+        raise DataNotFoundError(
+            f"no imagettes matching {pattern!r} with suffix {SUFFIXES} under {str(root)!r}."
+        )
+    return files
+
+
+def _label_arrays(
+    files: list[Path], root: Path, labels: str | os.PathLike[str] | dict | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels int64, wind_speed, hs)`` of ``files`` from a CSV path, its parsed table (dict),
+    ``"folders"`` (parent folder names) or ``None``."""
     by_folder = isinstance(labels, str) and labels == "folders"
-    table = read_labels(labels) if labels is not None and not by_folder else {}
+    if isinstance(labels, dict):
+        table = labels
+    else:
+        table = read_labels(labels) if labels is not None and not by_folder else {}
     n = len(files)
     lab = np.full(n, -1, dtype=np.int64)
     wind = np.full(n, np.nan, dtype=np.float32)
@@ -253,6 +274,54 @@ def load_imagettes(
             lab[i] = int(entry["label"])
             wind[i] = entry.get("wind_speed", np.nan)
             hs[i] = entry.get("hs", np.nan)
-    attrs = {"source": str(root), "files": [str(f.relative_to(root)) for f in files],
-             "labelled": int((lab >= 0).sum())}  # fmt: skip
-    return WVSet(np.stack(images), lab, wind, hs, np.full(n, -1, dtype=np.int64), CLASSES, attrs)
+    return lab, wind, hs
+
+
+def iter_imagettes(
+    folder: str | os.PathLike[str],
+    labels: str | os.PathLike[str] | None = None,
+    pattern: str = "**/*",
+    *,
+    db: bool = False,
+    crop: int | tuple[int, int] | None = None,
+    block: int = 8192,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, Iterator[WVSet]]:
+    """A folder of loose imagette files as :class:`WVSet` blocks of at most ``block`` files.
+
+    The blocks concatenated equal :func:`load_imagettes` (same files, order, labels, crop), but
+    only one block is in memory at a time. The output size is ``crop`` or the first file's size;
+    a later file of another size (without ``crop``) raises :class:`ShapeError` when its block is
+    read. ``.SAFE`` products are not read here (use :func:`load_imagettes`).
+
+    Returns:
+        ``(number of files, iterator of blocks)``; each block's ``attrs["files"]`` lists its files.
+    """
+    from eoforge.sar.safe_import import centre_crop, common_shape, crop_size
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataNotFoundError(f"folder {str(root)!r} does not exist or is not a folder.")
+    files = _loose_files(root, pattern)
+    by_folder = isinstance(labels, str) and labels == "folders"
+    table = read_labels(labels) if labels is not None and not by_folder else None
+    size = crop_size(crop)
+
+    def blocks() -> Iterator[WVSet]:
+        shape = size
+        for start in range(0, len(files), block):
+            part = files[start : start + block]
+            images = [read_imagette(f, db=db) for f in part]
+            names = {str(f.relative_to(root)): im.shape for f, im in zip(part, images, strict=True)}
+            if shape is None:
+                shape = images[0].shape
+            shape = common_shape({**names, "(first file)": shape}, size)
+            images = [centre_crop(im, shape) for im in images]
+            lab, wind, hs = _label_arrays(part, root, "folders" if by_folder else table)
+            if progress is not None:
+                progress(start + len(part), len(files))
+            attrs = {"source": str(root), "files": list(names)}
+            yield WVSet(np.stack(images), lab, wind, hs, np.full(len(part), -1, dtype=np.int64),
+                        CLASSES, attrs)  # fmt: skip
+
+    return len(files), blocks()

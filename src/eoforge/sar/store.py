@@ -16,18 +16,21 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from eoforge.core.atomic import _json_safe, atomic_path
 from eoforge.core.errors import DataNotFoundError, EoforgeError, InputError, bad_value
 from eoforge.core.seeding import spawn_seeds
 from eoforge.io.netcdf import open_dataset, write_dataset
 from eoforge.sar.codec import DB_RANGE, decode, encode, encoding_attrs, store_encoding
+from eoforge.sar.readers import iter_imagettes, load_imagettes
+from eoforge.sar.safe_import import find_safe_products
 from eoforge.sar.wv import CLASSES, WVSet, synth_wv
 
 _VARS = ("images", "labels", "wind_speed", "hs", "duplicate_of")
@@ -161,29 +164,120 @@ def write_synth_wv(
             )
         part = synth_wv(n, seed=seed, progress=progress, **kwargs)
         return save_wv(part, p, encoding=encoding, db_range=db_range, sample_chunk=sample_chunk)
-    _check_chunk(sample_chunk)
-    encoding_attrs(encoding, db_range)  # a bad encoding fails before anything is written
     n_blocks = math.ceil(n / chunk_size)
     seeds = [seed] if n_blocks == 1 else spawn_seeds(seed, n_blocks)
-    done = 0
+    sizes = [min(chunk_size, n - i * chunk_size) for i in range(n_blocks)]
+    blocks = (synth_wv(m, seed=s, **kwargs) for m, s in zip(sizes, seeds, strict=True))
+    extra = {"seed": seed, "n": n, "chunk_size": chunk_size}
+    return write_blocks(p, blocks, encoding=encoding, db_range=db_range,
+                        sample_chunk=sample_chunk, attrs=extra, progress=progress, total=n)  # fmt: skip
+
+
+def write_blocks(
+    path: str | os.PathLike[str],
+    blocks: Iterable[WVSet],
+    *,
+    encoding: str = "float32",
+    db_range: tuple[float, float] = DB_RANGE,
+    sample_chunk: int | None = None,
+    attrs: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    total: int | None = None,
+) -> Path:
+    """Append :class:`WVSet` blocks to a new Zarr store, atomically; one block in memory.
+
+    Near-duplicate indices of a block are shifted by the items before it. The store's
+    ``wvset_attrs`` are the first block's updated with ``attrs``; a ``files`` list in the
+    blocks' attrs is concatenated over all blocks.
+
+    Args:
+        path: Output ``.zarr`` store.
+        blocks: The blocks, in order (e.g. a generator).
+        encoding: Image encoding (float32, float16 or uint8; :mod:`eoforge.sar.codec`).
+        db_range: dB range of the uint8 encoding.
+        sample_chunk: Imagettes per Zarr chunk (see :func:`save_wv`).
+        attrs: Extra ``wvset_attrs`` of the store.
+        progress: Optional ``progress(done, total)`` after every block.
+        total: The total given to ``progress`` (default: the items written so far).
+
+    Returns:
+        ``path``.
+    """
+    p = Path(path)
+    if p.suffix != ".zarr":
+        raise InputError(
+            f"path={str(p)!r}: blocks are appended to a .zarr store; use a .zarr path."
+        )
+    _check_chunk(sample_chunk)
+    encoding_attrs(encoding, db_range)  # a bad encoding fails before anything is written
+    done, first, files = 0, {}, []
     with atomic_path(p) as tmp:
-        for i, block_seed in enumerate(seeds):
-            m = min(chunk_size, n - done)
-            part = synth_wv(m, seed=block_seed, **kwargs)
+        for part in blocks:
             dup = np.where(part.duplicate_of >= 0, part.duplicate_of + done, -1)
-            attrs = {**part.attrs, "seed": seed, "n": n, "chunk_size": chunk_size}
-            part = dataclasses.replace(part, duplicate_of=dup, attrs=attrs)
-            ds = to_dataset(part, encoding, db_range)
-            del part
-            if i == 0:
+            ds = to_dataset(dataclasses.replace(part, duplicate_of=dup), encoding, db_range)
+            files.extend(part.attrs.get("files", []))
+            if done == 0:
+                first = dict(part.attrs)
                 _set_chunks(ds, sample_chunk)
                 ds.to_zarr(tmp, mode="w", consolidated=False)
             else:
                 ds.to_zarr(tmp, append_dim="sample", consolidated=False)
-            done += m
+            done += len(part)
+            del part, ds
             if progress is not None:
-                progress(done, n)
+                progress(done, total or done)
+        if done == 0:
+            raise DataNotFoundError(f"no imagettes to write to {str(p)!r}.")
+        merged = {**first, **(attrs or {}), **({"files": files} if files else {})}
+        zarr.open_group(str(tmp), mode="r+").attrs["wvset_attrs"] = json.dumps(_json_safe(merged))
     return p
+
+
+def import_imagettes(
+    folder: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    block: int = 8192,
+    encoding: str = "float32",
+    db_range: tuple[float, float] = DB_RANGE,
+    sample_chunk: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **read: Any,
+) -> Path:
+    """Read a folder of imagettes into a store; loose files into ``.zarr`` go ``block`` at a time.
+
+    Loose files (``.tif/.png/.nc/.npy``) written to a ``.zarr`` store are read and appended in
+    blocks of ``block`` files (:func:`eoforge.sar.readers.iter_imagettes`), so memory does not
+    grow with the folder; ``.SAFE`` products and ``.nc`` outputs are read whole
+    (:func:`eoforge.sar.readers.load_imagettes`).
+
+    Args:
+        folder: The folder (see :func:`eoforge.sar.readers.load_imagettes`).
+        path: Output store.
+        block: Files read (and held) at a time.
+        encoding: Image encoding (float32, float16 or uint8).
+        db_range: dB range of the uint8 encoding.
+        sample_chunk: Imagettes per Zarr chunk.
+        progress: Optional ``progress(done, total)``.
+        **read: ``labels``, ``pattern``, ``db``, ``crop`` and the ``.SAFE`` options
+            (``polarisation``, ``swath``, ``denoise``, ``multilook``) of ``load_imagettes``.
+
+    Returns:
+        ``path``.
+    """
+    if not (isinstance(block, int) and block >= 1):
+        raise bad_value("block", block, "a positive int (files read at a time)")
+    loose = {k: read[k] for k in ("labels", "pattern", "db", "crop") if k in read}
+    safe_options = {k: v for k, v in read.items() if k not in loose and v is not None}
+    safe_options.pop("denoise", None)
+    root = Path(folder)
+    has_safe = root.is_dir() and bool(find_safe_products(root, loose.get("pattern", "**/*"))[0])
+    if Path(path).suffix != ".zarr" or has_safe or safe_options:
+        wvset = load_imagettes(folder, progress=progress, **read)
+        return save_wv(wvset, path, encoding=encoding, db_range=db_range, sample_chunk=sample_chunk)
+    total, blocks = iter_imagettes(folder, block=block, progress=progress, **loose)
+    return write_blocks(path, blocks, encoding=encoding, db_range=db_range,
+                        sample_chunk=sample_chunk, progress=None, total=total)  # fmt: skip
 
 
 def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
