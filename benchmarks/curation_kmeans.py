@@ -1,25 +1,25 @@
-"""Benchmark: eoforge k-means / hierarchical k-means against scikit-learn KMeans, same run.
+"""Benchmark: hierarchical k-means (faiss and torch backends) against scikit-learn, same run.
 
-    python benchmarks/curation_kmeans.py [--n 1000000 --d 128 --k 1000,100 --n-iter 20
-                                          --n-resampling 3 --seed 0 --threads T]
+    python benchmarks/curation_kmeans.py [--n 200000 --d 128 --k 1000,100 --n-resampling 10
+                                          --repeats 1 --seed 0 --threads T --device cpu|cuda]
 
 * Data: ``--n`` x ``--d`` float32 embeddings drawn from a long-tailed mixture of ``--modes``
   Gaussian modes (Zipf weights :math:`w_j \\propto j^{-1.2}`), generated in blocks.
-* Rows, all with the same level-1 ``k`` (first entry of ``--k``) and ``--n-iter`` Lloyd iterations,
-  greedy k-means++ seeding, one restart, no early stop:
+* Rows (run interleaved ``--repeats`` times; seconds are medians):
 
-  1. ``sklearn.cluster.KMeans`` (Lloyd, the baseline);
-  2. ``eoforge.curation.kmeans.KMeans`` (faiss Lloyd iterations, same seeding rule);
-  3. ``eoforge.curation.hierarchical_kmeans`` with all levels of ``--k`` and ``--n-resampling``
-     resampling steps per level (Vo et al.): more work, and a higher inertia by design (resampling
-     moves centroids from dense modes to rare ones).
+  1. ``sklearn.cluster.KMeans(k_1)`` with its defaults (greedy k-means++ on all points, Lloyd up
+     to 300 iterations, ``tol=1e-4``): the single-level baseline of issue 15;
+  2. ``eoforge.curation.KMeans(k_1)`` (faiss backend, 25 iterations);
+  3. ``eoforge.curation.hierarchical_kmeans`` with all levels of ``--k`` and its defaults
+     (``--n-resampling`` resampling steps per level), faiss backend;
+  4. the same with the torch backend (``--device cuda``: on the GPU, timed with
+     ``torch.cuda.synchronize``; the target there is <= 2 s).
 
-* Columns: seconds, level-1 inertia (:math:`\\sum_i \\min_c \\lVert x_i - \\mu_c\\rVert^2`,
-  recomputed the same way for every row), its ratio to scikit-learn's, and the number of the
-  rarest half of the planted modes that own a cluster (a cluster whose points are >= 50 % from the
-  mode).
-* ``--threads`` caps the threads of both libraries (threadpoolctl and faiss): on a shared, loaded
-  machine OpenMP threads spin against other processes and one thread gives steadier ratios.
+* Columns: seconds, ratio to scikit-learn, level-1 inertia
+  (:math:`\\sum_i \\min_c \\lVert x_i - \\mu_c\\rVert^2`, recomputed the same way for every row),
+  its ratio to scikit-learn's, and the number of the rarest half of the planted modes that own a
+  cluster (a cluster whose points are >= 50 % from the mode).
+* ``--threads`` caps the threads of every library (threadpoolctl, faiss, torch).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import time
 import faiss
 import numpy as np
 import sklearn
+import torch
 from sklearn.cluster import KMeans as SkKMeans
 from threadpoolctl import threadpool_limits
 
@@ -66,93 +67,103 @@ def rare_modes_owning_a_cluster(labels: np.ndarray, y: np.ndarray, n_modes: int)
     return int(np.sum(pure[:, rare].any(axis=0)))
 
 
+def _timed(fn, device: str):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
+
+
+def _methods(args, X, ks):
+    """``(name, callable returning level-1 centroids)`` of every row."""
+    k1, dev = ks[0], args.device
+    Xd = torch.from_numpy(X).to("cuda") if dev == "cuda" else X
+    rows = []
+    if not args.skip_sklearn:
+        rows.append((
+            f"scikit-learn KMeans(k={k1}) defaults",
+            lambda: SkKMeans(k1, random_state=args.seed).fit(X).cluster_centers_,
+        ))  # fmt: skip
+    rows.append((
+        f"eoforge KMeans(k={k1}) faiss, 25 it",
+        lambda: KMeans(k1, device="cpu", backend="faiss", compute_labels=False,
+                       random_state=args.seed).fit(X).cluster_centers_,
+    ))  # fmt: skip
+    for backend in ("faiss", "torch"):
+        if backend == "faiss" and dev == "cuda":
+            continue
+        data = Xd if backend == "torch" else X
+        rows.append((
+            f"eoforge hierarchical {ks}, R={args.n_resampling}, {backend} ({dev if backend == 'torch' else 'cpu'})",
+            lambda data=data, backend=backend: hierarchical_kmeans(
+                data, ks, n_resampling=args.n_resampling, backend=backend,
+                device=dev if backend == "torch" else "cpu", seed=args.seed,
+            ).centroids[0],
+        ))  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--k", default="1000,100", help="cluster counts per level, bottom first")
     ap.add_argument("--modes", type=int, default=200)
-    ap.add_argument("--n-iter", type=int, default=20)
-    ap.add_argument("--n-resampling", type=int, default=3)
+    ap.add_argument("--n-resampling", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved repetitions (medians)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument(
         "--threads", type=int, default=None, help="limit BLAS/OpenMP/faiss threads (all: default)"
     )
     args = ap.parse_args()
-    if args.threads is not None:  # one limit for scikit-learn (threadpoolctl) and faiss alike
+    if args.threads is not None:  # one limit for scikit-learn, faiss and torch alike
         faiss.omp_set_num_threads(args.threads)
         threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     ks = tuple(int(v) for v in args.k.split(","))
-    k1 = ks[0]
 
     t0 = time.perf_counter()
     X, y = mixture(args.n, args.d, args.modes, args.seed)
     t_data = time.perf_counter() - t0
+    methods = _methods(args, X, ks)
+    secs = {name: [] for name, _ in methods}
+    cents = {}
+    for rep in range(args.repeats):
+        for name, fn in methods:
+            s, cents[name] = _timed(fn, args.device)
+            secs[name].append(s)
+            print(f"  repeat {rep}: {name}: {s:.1f} s", flush=True)
 
-    rows = []
-
-    def level1(centroids: np.ndarray) -> tuple[float, np.ndarray]:
-        labels, d2 = assign(X, np.ascontiguousarray(centroids, dtype=np.float32))
-        return float(np.sum(d2, dtype=np.float64)), labels
-
-    if not args.skip_sklearn:
-        t0 = time.perf_counter()
-        sk = SkKMeans(
-            k1,
-            init="k-means++",
-            n_init=1,
-            max_iter=args.n_iter,
-            tol=0.0,
-            algorithm="lloyd",
-            random_state=args.seed,
-        ).fit(X)
-        secs = time.perf_counter() - t0
-        inertia, labels = level1(sk.cluster_centers_)
-        rows.append((f"scikit-learn KMeans(k={k1})", secs, inertia, labels))
-
-    t0 = time.perf_counter()
-    threads = args.threads or faiss.omp_get_max_threads()
-    km = KMeans(k1, n_iter=args.n_iter, device="cpu", n_threads=threads, random_state=args.seed)
-    km.fit(X)
-    secs = time.perf_counter() - t0
-    inertia, labels = level1(km.cluster_centers_)
-    rows.append((f"eoforge KMeans(k={k1}) (faiss)", secs, inertia, labels))
-
-    t0 = time.perf_counter()
-    h = hierarchical_kmeans(
-        X,
-        ks,
-        n_resampling=args.n_resampling,
-        n_iter=args.n_iter,
-        device="cpu",
-        n_threads=threads,
-        seed=args.seed,
-    )
-    secs = time.perf_counter() - t0
-    inertia, labels = level1(h.centroids[0])
-    rows.append((f"eoforge hierarchical k={ks}, R={args.n_resampling}", secs, inertia, labels))
-
-    base = rows[0]
     print(
         f"k-means on {args.n:,} x {args.d} float32 ({args.modes} long-tailed modes; "
-        f"data made in {t_data:.1f} s), {args.n_iter} Lloyd iterations, greedy k-means++"
+        f"data made in {t_data:.1f} s), median of {args.repeats} interleaved repeats"
     )
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{threads} threads; scikit-learn {sklearn.__version__}, faiss {faiss.__version__}"
+        f"threads {args.threads or 'all'}; scikit-learn {sklearn.__version__}, faiss "
+        f"{faiss.__version__}, torch {torch.__version__}"
     )
     print()
     print(
-        "| method | seconds | speed-up | level-1 inertia | inertia ratio | rare modes owning "
-        "a cluster |"
+        "| method | seconds | speed-up vs first row | level-1 inertia | inertia ratio | rare modes "
+        "owning a cluster |"
     )
     print("|---|---|---|---|---|---|")
-    for name, secs, inertia, labels in rows:
+    base = None
+    for name, _ in methods:
+        med = float(np.median(secs[name]))
+        labels, d2 = assign(X, np.ascontiguousarray(cents[name], dtype=np.float32))
+        inertia = float(np.sum(d2, dtype=np.float64))
+        base = base or (med, inertia)
         owned = rare_modes_owning_a_cluster(labels, y, args.modes)
         print(
-            f"| {name} | {secs:.1f} | {base[1] / secs:.2f}x | {inertia:.4e} | "
-            f"{inertia / base[2]:.4f} | {owned} / {args.modes // 2} |"
+            f"| {name} | {med:.1f} | {base[0] / med:.2f}x | {inertia:.4e} | "
+            f"{inertia / base[1]:.4f} | {owned} / {args.modes // 2} |"
         )
 
 

@@ -49,7 +49,7 @@ from eoforge.curation.balanced import balanced_sample
 from eoforge.curation.hierarchy import Hierarchy, hierarchical_kmeans
 
 CurationMode = Literal["none", "random", "random-redrawn", "static", "dynamic"]
-Embed = Callable[[np.ndarray], np.ndarray]
+Embed = Callable[[np.ndarray], "np.ndarray | torch.Tensor"]
 
 _STREAM_POOL, _STREAM_RANDOM, _STREAM_KMEANS, _STREAM_SAMPLE = range(4)
 
@@ -272,7 +272,8 @@ class DynamicCurator:
         cfg = self.config
         pool = self.draw_pool(event)
         t0 = time.perf_counter()
-        Z = np.asarray(embed(pool))
+        Z = embed(pool)  # a CUDA tensor stays on its device: hierarchical k-means runs there
+        Z = Z if isinstance(Z, torch.Tensor) else np.asarray(Z)
         t_embed = time.perf_counter() - t0
         if Z.ndim != 2 or Z.shape[0] != pool.size:
             raise ShapeError(

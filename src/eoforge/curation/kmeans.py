@@ -29,13 +29,19 @@ from typing import Literal
 
 import faiss
 import numpy as np
+import torch
 
 from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
-from eoforge.core.seeding import RandomState, as_generator
+from eoforge.core.seeding import RandomState, as_generator, torch_generator
+from eoforge.curation import kmeans_torch as kt
+from eoforge.nn.device import resolve_device as resolve_torch_device
 
 InitMethod = Literal["greedy-k-means++", "k-means++", "afk-mc2", "random"]
-Device = Literal["auto", "cpu", "gpu"]
+Device = Literal["auto", "cpu", "gpu", "cuda"]
+Backend = Literal["auto", "faiss", "torch"]
+
+CPU_BACKEND: Backend = "faiss"  # measured faster on the CPU (benchmarks/curation_kmeans.py)
 
 _FAISS_INIT = {
     "greedy-k-means++": "ClusteringInitMethod_RANDOM",  # seeds computed here, given to faiss
@@ -83,15 +89,72 @@ def resolve_device(device: Device) -> bool:
     n_gpus = faiss.get_num_gpus()
     if device == "auto":
         return n_gpus > 0
-    if device == "gpu":
+    if device in ("gpu", "cuda"):
         if n_gpus == 0:
             raise bad_value(
-                "device", device, "'auto' or 'cpu' here", "faiss sees no GPU (install faiss-gpu)."
+                "device", device, "'auto' or 'cpu' here", "Neither torch nor faiss sees a GPU."
             )
         return True
     if device == "cpu":
         return False
-    raise bad_value("device", device, "one of 'auto', 'cpu', 'gpu'")
+    raise bad_value("device", device, "one of 'auto', 'cpu', 'gpu', 'cuda'")
+
+
+def choose_backend(X: object, device: Device, backend: Backend) -> tuple[str, torch.device, bool]:
+    """Where k-means runs: ``(backend, torch device, faiss on GPU)``.
+
+    A CUDA tensor stays on its device (torch backend) unless ``device="cpu"`` or
+    ``backend="faiss"``; ``"gpu"``/``"cuda"``/``"auto"`` take torch on CUDA when torch sees it,
+    else faiss' GPU when faiss has one; the CPU gets :data:`CPU_BACKEND` unless ``backend`` says.
+    """
+    if backend not in ("auto", "faiss", "torch"):
+        raise bad_value("backend", backend, "one of 'auto', 'faiss', 'torch'")
+    if device not in ("auto", "cpu", "gpu", "cuda"):
+        raise bad_value("device", device, "one of 'auto', 'cpu', 'gpu', 'cuda'")
+    cpu = torch.device("cpu")
+    if isinstance(X, torch.Tensor) and X.is_cuda and device != "cpu" and backend != "faiss":
+        return "torch", X.device, False
+    if backend == "faiss":
+        return "faiss", cpu, resolve_device(device)
+    if torch.cuda.is_available() and resolve_torch_device(device, "device") == "gpu":
+        return "torch", torch.device("cuda"), False
+    if backend == "torch":
+        resolve_torch_device(device, "device")  # refuses 'gpu' without CUDA
+        return "torch", cpu, False
+    gpu = resolve_device(device)
+    return ("faiss", cpu, True) if gpu else (CPU_BACKEND, cpu, False)
+
+
+def as_float32_tensor(X: object, device: torch.device, name: str = "X") -> torch.Tensor:
+    """Validated ``(n, d)`` float32 contiguous tensor on ``device``.
+
+    A NumPy array or CPU tensor shares memory where it can (then faiss and torch read the same
+    buffer); a tensor on another device is checked there (one synchronisation).
+
+    Raises:
+        ShapeError: Not 2-D, or no rows/columns.
+        InputError: NaN/inf values, or a non-real dtype.
+    """
+    if not isinstance(X, torch.Tensor):
+        return torch.from_numpy(as_float32_matrix(X, name)).to(device)
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ShapeError(
+            f"{name} has shape {tuple(X.shape)}: expected a non-empty 2-D array (n_points, "
+            "n_features)."
+        )
+    if X.is_complex() or X.dtype == torch.bool:
+        raise bad_value(f"{name}.dtype", X.dtype, "a real numeric dtype (float32 preferred)")
+    Xt = X.detach().to(device=device, dtype=torch.float32).contiguous()
+    finite = torch.isfinite(Xt).all(1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite).flatten()
+        raise bad_value(
+            name,
+            f"<tensor with {bad.numel()} rows holding NaN/inf, first row {int(bad[0])}>",
+            "finite embeddings",
+            "Drop or repair those rows (e.g. images that failed to embed) before clustering.",
+        )
+    return Xt
 
 
 SMALL_PROBLEM = 2**26  # n * k * d below which faiss runs on one thread (see faiss_threads)
@@ -124,48 +187,20 @@ def faiss_threads(n: int, k: int, d: int, n_threads: int | None = None) -> Itera
 def greedy_kmeanspp(
     X: np.ndarray, k: int, rng: np.random.Generator, n_local_trials: int | None = None
 ) -> np.ndarray:
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007; the variant scikit-learn uses).
-
-    The first seed is a uniform random point; each next one is the best of
-    :math:`L = 2 + \\lfloor \\ln k \\rfloor` candidates drawn with probability
-    :math:`p_i \\propto D(x_i)^2` (squared distance to the nearest seed so far), "best" meaning
-    the lowest potential :math:`\\sum_i \\min(D(x_i)^2, \\lVert x_i - c \\rVert^2)`. Plain
-    k-means++ (``L = 1``, faiss' method) often puts two seeds in one well-separated mode and none
-    in another; the greedy choice rarely does. Cost :math:`O(n k L d)`.
+    """Greedy k-means++ seeds of a float32 array (:func:`kmeans_torch.greedy_kmeanspp` on CPU).
 
     Args:
         X: ``(n, d)`` float32 points.
         k: Number of seeds.
-        rng: Generator of the draws.
-        n_local_trials: ``L`` (default ``2 + floor(ln k)``).
+        rng: Generator of the draws (seeds the torch generator).
+        n_local_trials: Candidates per seed (default ``2 + floor(ln k)``).
 
     Returns:
         ``(k, d)`` float32 seeds (rows of ``X``).
     """
-    n = X.shape[0]
-    L = n_local_trials or 2 + int(np.log(k))
-    sq_norms = np.einsum("ij,ij->i", X, X)  # (n,)
-
-    def sqdist_to(rows: np.ndarray) -> np.ndarray:  # (len(rows), n)
-        C = X[rows]
-        d2 = sq_norms[rows][:, None] - 2.0 * (C @ X.T) + sq_norms[None, :]
-        return np.maximum(d2, 0.0)
-
-    seeds = [int(rng.integers(n))]
-    closest = sqdist_to(np.array(seeds))[0].astype(np.float64)  # (n,) D(x)^2
-    for _ in range(1, k):
-        cum = np.cumsum(closest)
-        if cum[-1] <= 0:  # fewer distinct points than k: any unused point will do
-            unused = np.setdiff1d(np.arange(n), seeds)
-            seeds.append(int(unused[0]))
-            continue
-        cand = np.searchsorted(cum, rng.random(L) * cum[-1], side="right")
-        cand = np.minimum(cand, n - 1)
-        pot = np.minimum(closest[None, :], sqdist_to(cand))  # (L, n)
-        best = int(np.argmin(pot.sum(axis=1)))
-        seeds.append(int(cand[best]))
-        closest = pot[best]
-    return X[np.array(seeds)].astype(np.float32)
+    Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    gen = torch_generator(int(rng.integers(0, 2**63 - 1)))
+    return Xt[kt.greedy_kmeanspp(Xt, k, gen, n_local_trials)].numpy()
 
 
 def _flat_index(d: int, gpu: bool) -> faiss.Index:
@@ -188,24 +223,52 @@ def assign(
     return labels[:, 0].astype(np.int64), np.maximum(dist[:, 0], 0.0)
 
 
+def nearest(
+    X: torch.Tensor, C: torch.Tensor, backend: str, gpu: bool, chunk_budget: int = kt.CHUNK_BUDGET
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`assign` for tensors on the backend's device: ``(labels, sqdist)`` tensors there.
+
+    The torch backend computes in full float32 (no TF32), as every reported distance is.
+    """
+    if backend == "torch":
+        with kt.matmul_precision(X.device, "fp32"):
+            return kt.nearest(X, C, chunk_budget)
+    labels, sqdist = assign(X.numpy(), C.cpu().numpy(), gpu)
+    return torch.from_numpy(labels), torch.from_numpy(sqdist)
+
+
 class KMeans:
-    """Seeded faiss k-means with restarts, spherical option and a progress callback.
+    """Seeded k-means (faiss or torch) with restarts, warm starts, spherical option and progress.
 
     Args:
         n_clusters: Number of clusters ``k`` (at most the number of points).
         n_iter: Maximum number of Lloyd iterations per restart.
         n_init: Restarts; the run with the lowest inertia is kept.
         init: Seeding: ``"greedy-k-means++"`` (:func:`greedy_kmeanspp`, scikit-learn's default,
-            cost O(n k d log k)), ``"k-means++"`` (faiss' plain k-means++, cost O(n k d)),
-            ``"afk-mc2"`` (MCMC approximation of k-means++, much cheaper for large ``k``) or
-            ``"random"`` (``k`` distinct random points).
+            cost O(m k d log k) on ``m = init_size`` points), ``"k-means++"`` (one candidate per
+            seed), ``"afk-mc2"`` (faiss' MCMC approximation of k-means++; faiss backend only),
+            ``"random"`` (``k`` distinct random points), or a ``(k, d)`` array of starting
+            centroids (a warm start: every restart starts there).
+        init_size: Points (a seeded random subset) the k-means++ seeding looks at; ``None``
+            means ``min(n, max(20000, 20 k))``. Seeding is sequential over ``k`` and costs as
+            much as ``L = 2 + ln k`` passes over its points, so on all points it can cost more
+            than the Lloyd iterations that follow; Lloyd then refines on all points.
         spherical: L2-normalise inputs and centroids (cosine k-means).
         tol: Stop a restart when the relative decrease of the objective over one iteration is
-            below ``tol`` (0 runs all ``n_iter`` iterations).
-        device: ``"auto"`` (GPU when faiss has one), ``"cpu"`` or ``"gpu"``.
+            below ``tol`` (0 runs all ``n_iter`` iterations); checked every ``check_every``.
+        check_every: Iterations between convergence checks (the torch backend's only host
+            synchronisation; faiss runs that many iterations per call).
+        device: ``"auto"`` (the embeddings' CUDA device, else torch's GPU, else faiss' GPU, else
+            the CPU), ``"cpu"``, or ``"gpu"``/``"cuda"``.
+        backend: ``"auto"`` (torch on a GPU, :data:`CPU_BACKEND` on the CPU), ``"faiss"`` or
+            ``"torch"`` (see :func:`choose_backend`).
+        chunk_budget: Torch backend: most distances held at once (bounded memory).
+        compute_labels: Assign the training points to the final centroids (one more pass);
+            when False, ``labels_``/``sqdist_`` are ``None`` and ``inertia_`` is the last
+            objective of ``objective_history_`` (that of the centroids before the last update).
         n_threads: faiss CPU threads; ``None`` = one for small problems, all otherwise
             (:func:`faiss_threads`).
-        random_state: Seed or generator for the faiss seeds of the restarts.
+        random_state: Seed or generator for the seeds of the restarts.
 
     Attributes:
         cluster_centers_: ``(k, d)`` float32 centroids (unit norm when spherical).
@@ -213,8 +276,9 @@ class KMeans:
         sqdist_: ``(n,)`` float32 squared distance of each point to its centroid.
         inertia_: :math:`J` of the kept centroids (float64 sum of ``sqdist_``).
         n_iter_: Lloyd iterations run by the kept restart.
-        objective_history_: faiss objective before each update of the kept restart.
-        uses_gpu_: Whether faiss ran on GPU.
+        objective_history_: Objective before each update of the kept restart.
+        backend_: ``"faiss"`` or ``"torch"``; ``device_``: the torch device (``"cpu"``,
+            ``"cuda:0"``); ``uses_gpu_``: whether a GPU did the work.
     """
 
     def __init__(
@@ -223,10 +287,15 @@ class KMeans:
         *,
         n_iter: int = 25,
         n_init: int = 1,
-        init: InitMethod = "greedy-k-means++",
+        init: InitMethod | np.ndarray = "greedy-k-means++",
+        init_size: int | None = None,
         spherical: bool = False,
         tol: float = 0.0,
+        check_every: int = 4,
         device: Device = "auto",
+        backend: Backend = "auto",
+        chunk_budget: int = kt.CHUNK_BUDGET,
+        compute_labels: bool = True,
         n_threads: int | None = None,
         random_state: RandomState = None,
     ) -> None:
@@ -234,9 +303,14 @@ class KMeans:
         self.n_iter = n_iter
         self.n_init = n_init
         self.init = init
+        self.init_size = init_size
         self.spherical = spherical
         self.tol = tol
+        self.check_every = check_every
         self.device = device
+        self.backend = backend
+        self.chunk_budget = chunk_budget
+        self.compute_labels = compute_labels
         self.n_threads = n_threads
         self.random_state = random_state
 
@@ -248,11 +322,16 @@ class KMeans:
             raise bad_value(
                 "n_clusters", k, f"at most the number of points ({n})", "Use fewer clusters."
             )
-        for name, value in (("n_iter", self.n_iter), ("n_init", self.n_init)):
+        for name in ("n_iter", "n_init", "check_every", "chunk_budget"):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise bad_value(name, value, "a positive int")
-        if self.init not in _FAISS_INIT:
-            raise bad_value("init", self.init, f"one of {sorted(_FAISS_INIT)}")
+        if self.init_size is not None and (
+            not isinstance(self.init_size, int | np.integer) or self.init_size < k
+        ):
+            raise bad_value("init_size", self.init_size, f"None or an int >= n_clusters ({k})")
+        if isinstance(self.init, str) and self.init not in _FAISS_INIT:
+            raise bad_value("init", self.init, f"one of {sorted(_FAISS_INIT)} or a (k, d) array")
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise bad_value("tol", self.tol, "a finite float >= 0")
 
@@ -260,91 +339,137 @@ class KMeans:
         """Cluster ``X`` of shape ``(n, d)``.
 
         Args:
-            X: Embeddings (converted to float32; NaN/inf rejected).
+            X: Embeddings: a NumPy array or a torch tensor (a CUDA tensor is clustered where it
+                is); converted to float32, NaN/inf rejected.
             progress: Optional ``progress(done, total)`` called after every Lloyd iteration,
                 with ``total = n_init * n_iter`` (jumps ahead when ``tol`` stops a restart early).
 
         Returns:
             ``self``, fitted.
         """
-        Xf = as_float32_matrix(X)
-        n, d = Xf.shape
+        backend, dev, gpu = choose_backend(X, self.device, self.backend)
+        Xt = as_float32_tensor(X, dev)
+        n, d = Xt.shape
         self._check_params(n)
         if self.spherical:
-            Xf = l2_normalize(Xf)
-        gpu = resolve_device(self.device)
+            Xt = torch.nn.functional.normalize(Xt, dim=1)
+        self.backend_, self.device_, self.uses_gpu_ = backend, str(dev), gpu or dev.type == "cuda"
         k = int(self.n_clusters)
+        init_C = None if isinstance(self.init, str) else self._init_array(d, dev)
         seeds = as_generator(self.random_state).integers(0, 2**31 - 1, size=self.n_init)
-        index = _flat_index(d, gpu)
-        total = self.n_init * self.n_iter
         runs = []  # (inertia, centroids, history) of every restart
-        with faiss_threads(n, k, d, self.n_threads):
+        with faiss_threads(n, k, d, self.n_threads), kt.matmul_precision(dev, "auto"):
             for run, seed in enumerate(seeds):
-                done0 = run * self.n_iter
-                centroids, history = self._lloyd(Xf, k, int(seed), index, progress, done0)
-                _, sqdist = assign(Xf, centroids, gpu)
-                runs.append((float(np.sum(sqdist, dtype=np.float64)), centroids, history))
+                C0 = init_C if init_C is not None else self._seed(Xt, k, int(seed), backend)
+                offset = (run * self.n_iter, self.n_init * self.n_iter)
+                C, history = self._lloyd(Xt, k, int(seed), C0, gpu, progress, offset)
+                labels = sqdist = None
+                inertia = history[-1]
+                if self.compute_labels:
+                    labels, sqdist = nearest(Xt, C, backend, gpu, self.chunk_budget)
+                    inertia = float(sqdist.sum(dtype=torch.float64))
+                runs.append((inertia, C, history, labels, sqdist))
                 if progress is not None:
-                    progress((run + 1) * self.n_iter, total)
-            best = min(runs, key=lambda r: r[0])
-            self.inertia_, self.cluster_centers_, self.objective_history_ = best
-            self.labels_, self.sqdist_ = assign(Xf, self.cluster_centers_, gpu)
+                    progress((run + 1) * self.n_iter, self.n_init * self.n_iter)
+        self.inertia_, C, history, labels, sqdist = min(runs, key=lambda r: r[0])
+        self.cluster_centers_ = C.cpu().numpy()
+        self.labels_ = None if labels is None else labels.cpu().numpy()
+        self.sqdist_ = None if sqdist is None else sqdist.cpu().numpy()
+        self.objective_history_ = [float(v) for v in history]
         self.n_iter_ = len(self.objective_history_)
-        self.uses_gpu_ = gpu
         return self
+
+    def _init_array(self, d: int, dev: torch.device) -> torch.Tensor:
+        C = as_float32_tensor(self.init, dev, "init")
+        if tuple(C.shape) != (int(self.n_clusters), d):
+            raise ShapeError(
+                f"init has shape {tuple(C.shape)}: expected (n_clusters, n_features) = "
+                f"({int(self.n_clusters)}, {d})."
+            )
+        return torch.nn.functional.normalize(C, dim=1) if self.spherical else C
+
+    def _seed(self, X: torch.Tensor, k: int, seed: int, backend: str) -> torch.Tensor | None:
+        """Starting centroids of one restart (``None``: faiss seeds itself, for afk-mc2)."""
+        if self.init == "afk-mc2":
+            if backend == "torch":
+                raise bad_value("init", self.init, "a method of the torch backend", "Use greedy.")
+            return None
+        gen = torch_generator(seed, X.device)
+        n = X.shape[0]
+        if self.init == "random":
+            return X[torch.randperm(n, generator=gen, device=X.device)[:k]]
+        m = min(n, self.init_size or max(20_000, 20 * k))
+        if m < n:
+            X = X[torch.randperm(n, generator=gen, device=X.device)[:m]]
+        trials = 1 if self.init == "k-means++" else None
+        return X[kt.greedy_kmeanspp(X, k, gen, trials, self.chunk_budget)]
 
     def _lloyd(
         self,
-        X: np.ndarray,
+        X: torch.Tensor,
         k: int,
         seed: int,
-        index: faiss.Index,
+        C0: torch.Tensor | None,
+        gpu: bool,
         progress: ProgressCallback | None,
-        done0: int,
-    ) -> tuple[np.ndarray, list[float]]:
-        """One restart: faiss seeding, then Lloyd iterations one faiss call at a time."""
+        offset: tuple[int, int],
+    ) -> tuple[torch.Tensor, list[float]]:
+        """One restart from ``C0``: torch Lloyd, or faiss several iterations per call."""
+        if self.backend_ == "torch":
+            assert C0 is not None  # _seed refused afk-mc2
+            C, hist = kt.lloyd(
+                X, C0, int(self.n_iter), tol=self.tol, spherical=self.spherical,
+                check_every=int(self.check_every), chunk_budget=self.chunk_budget,
+                progress=progress, progress_offset=offset,
+            )  # fmt: skip
+            return C, hist.tolist()
         n, d = X.shape
         cp = faiss.ClusteringParameters()
-        cp.niter = 1
         cp.seed = seed
         cp.spherical = self.spherical
-        cp.init_method = getattr(faiss, _FAISS_INIT[self.init])
+        cp.init_method = getattr(faiss, _FAISS_INIT["afk-mc2" if C0 is None else "random"])
         cp.max_points_per_centroid = n  # never subsample the training set
         cp.min_points_per_centroid = 1  # silence faiss' "too few points" warning
-        centroids: np.ndarray | None = None
-        if self.init == "greedy-k-means++":
-            centroids = greedy_kmeanspp(X, k, np.random.default_rng(seed))
+        per_call = 1 if progress is not None else self.check_every if self.tol > 0 else self.n_iter
+        index = _flat_index(d, gpu)
+        Xn, centroids = X.numpy(), None if C0 is None else C0.numpy()
         history: list[float] = []
-        for it in range(self.n_iter):
+        while len(history) < self.n_iter:
+            cp.niter = int(min(per_call, self.n_iter - len(history)))
             clus = faiss.Clustering(d, k, cp)
             if centroids is not None:
-                faiss.copy_array_to_vector(centroids.ravel(), clus.centroids)
-            clus.train(X, index)
+                faiss.copy_array_to_vector(np.ascontiguousarray(centroids).ravel(), clus.centroids)
+            clus.train(Xn, index)
             centroids = faiss.vector_float_to_array(clus.centroids).reshape(k, d)
-            history.append(float(clus.iteration_stats.at(0).obj))
+            stats = clus.iteration_stats  # faiss may stop early once nothing moves
+            history += [float(stats.at(i).obj) for i in range(stats.size())]
+            if stats.size() < cp.niter:
+                break
             if progress is not None:
-                progress(done0 + it + 1, self.n_init * self.n_iter)
+                progress(offset[0] + len(history), offset[1])
             if self.tol > 0 and len(history) > 1:
                 prev, cur = history[-2], history[-1]
                 if prev - cur <= self.tol * max(abs(prev), 1e-30):
                     break
         assert centroids is not None  # n_iter >= 1 was validated
-        return centroids, history
+        return torch.from_numpy(centroids), history
 
     def predict(self, X: object) -> np.ndarray:
         """Index of the nearest fitted centroid for each row of ``X``."""
         return self.assign(X)[0]
 
     def assign(self, X: object) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, squared distances)`` of ``X`` to the fitted centroids."""
+        """``(labels, squared distances)`` of ``X`` to the fitted centroids (NumPy arrays)."""
         if not hasattr(self, "cluster_centers_"):
             raise bad_value("KMeans", "unfitted", "a fitted estimator", "Call fit(X) first.")
-        Xf = as_float32_matrix(X)
-        if Xf.shape[1] != self.cluster_centers_.shape[1]:
+        Xt = as_float32_tensor(X, torch.device(self.device_))
+        if Xt.shape[1] != self.cluster_centers_.shape[1]:
             raise ShapeError(
-                f"X has {Xf.shape[1]} features but the model was fitted on "
+                f"X has {Xt.shape[1]} features but the model was fitted on "
                 f"{self.cluster_centers_.shape[1]}."
             )
         if self.spherical:
-            Xf = l2_normalize(Xf)
-        return assign(Xf, self.cluster_centers_, self.uses_gpu_)
+            Xt = torch.nn.functional.normalize(Xt, dim=1)
+        C = torch.from_numpy(self.cluster_centers_).to(Xt.device)
+        labels, sqdist = nearest(Xt, C, self.backend_, self.uses_gpu_, self.chunk_budget)
+        return labels.cpu().numpy(), sqdist.cpu().numpy()
