@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from eoforge.core.errors import InputError, ShapeError
 from eoforge.curation import kmeans_torch as kt
-from eoforge.curation.hierarchy import hierarchical_kmeans
+from eoforge.curation.hierarchy import closest_per_cluster, hierarchical_kmeans
 from eoforge.curation.kmeans import KMeans, choose_backend
 
 
@@ -132,3 +132,15 @@ def test_clear_errors():
         KMeans(3, backend="torch").fit(bad)
     with pytest.raises(InputError, match="resampling_n_iter"):
         hierarchical_kmeans(X, (3,), resampling_n_iter=0)
+
+
+def test_closest_per_cluster_tensor_matches_lexsort():
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 7, 500)
+    d2 = rng.integers(0, 20, 500).astype(np.float32)  # many ties: broken by index
+    order = np.lexsort((np.arange(500), d2, labels))
+    rank = np.arange(500) - np.searchsorted(labels[order], labels[order])
+    expected = np.sort(order[rank < 9])
+    got = closest_per_cluster(torch.from_numpy(labels), torch.from_numpy(d2), 9)
+    np.testing.assert_array_equal(got.numpy(), expected)
+    np.testing.assert_array_equal(closest_per_cluster(labels, d2, 9), expected)

@@ -30,8 +30,8 @@ the fresh seedings find stay merged (long-tail test: 1 of 48 rare modes get a cl
 own, as with no resampling, against 6 with fresh seedings).
 
 All k-means runs of a level stay on one backend and device
-(:func:`~eoforge.curation.kmeans.choose_backend`): on CUDA the points never leave the GPU; only
-labels and distances come back to pick :math:`S`.
+(:func:`~eoforge.curation.kmeans.choose_backend`): on CUDA the points never leave the GPU; :math:`S` is
+picked there too.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -57,6 +58,8 @@ from eoforge.curation.kmeans import (
     nearest,
 )
 from eoforge.curation.kmeans_torch import update_centroids
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -139,16 +142,22 @@ def _check_n_clusters(n_clusters: Sequence[int], n: int) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
-def closest_per_cluster(labels: np.ndarray, sqdist: np.ndarray, size: int) -> np.ndarray:
+def closest_per_cluster(labels: Array, sqdist: Array, size: int) -> Array:
     """Indices of the ``size`` items of each cluster closest to its centroid (all of a smaller one).
 
-    Ties are broken by item index, so the result is deterministic. Returned sorted.
+    Works on NumPy arrays or on torch tensors on any device (then it stays there) and returns
+    the same kind. Ties are broken by item index, so the result is deterministic. Sorted.
     """
-    order = np.lexsort((np.arange(labels.size), sqdist, labels))  # by cluster, then distance
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
-    rank = np.arange(labels.size) - starts
-    return np.sort(order[rank < size])
+    as_numpy = not isinstance(labels, torch.Tensor)
+    lab = torch.from_numpy(np.asarray(labels)) if as_numpy else labels
+    dist = torch.as_tensor(np.asarray(sqdist) if as_numpy else sqdist, device=lab.device)
+    order = torch.argsort(dist, stable=True)  # by distance, ties by index
+    order = order[torch.argsort(lab[order], stable=True)]  # then by cluster
+    sorted_labels = lab[order]
+    starts = torch.searchsorted(sorted_labels, sorted_labels)  # first slot of each cluster
+    rank = torch.arange(lab.numel(), device=lab.device) - starts
+    out = torch.sort(order[rank < size]).values
+    return out.numpy() if as_numpy else out
 
 
 def hierarchical_kmeans(
@@ -260,11 +269,9 @@ def hierarchical_kmeans(
             cent = run_kmeans(data, k, None, n_iter)
             labels, dist = nearest(data, cent, backend_name, gpu)
             for _ in range(steps[level]):
-                lab_np, dist_np = labels.cpu().numpy(), dist.cpu().numpy()
-                subset = closest_per_cluster(lab_np, dist_np, s_eff[level])
-                if subset.size < k:  # too many empty clusters to refit k centroids on the sample
+                sub = closest_per_cluster(labels, dist, s_eff[level])
+                if sub.numel() < k:  # too many empty clusters to refit k centroids on the sample
                     break
-                sub = torch.from_numpy(subset).to(dev)
                 if warm_start:
                     cent = update_centroids(data[sub], labels[sub], dist[sub], cent, spherical)
                 cent = run_kmeans(data[sub], k, cent if warm_start else None, resampling_n_iter)

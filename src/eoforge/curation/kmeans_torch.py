@@ -33,7 +33,7 @@ import torch
 
 from eoforge.core.progress import ProgressCallback
 
-Precision = Literal["auto", "fp32", "tf32"]
+Precision = Literal["fp32", "tf32"]
 
 CHUNK_BUDGET = 2**24  # floats (64 MiB) in one block of distances
 
@@ -65,8 +65,8 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
 
 @contextlib.contextmanager
 def matmul_precision(device: torch.device, precision: Precision) -> Iterator[None]:
-    """TF32 matrix products on CUDA inside the block for ``"auto"``/``"tf32"``, none for
-    ``"fp32"``; the setting in force before is restored on exit. No effect on the CPU."""
+    """TF32 matrix products on CUDA inside the block for ``"tf32"``, none for ``"fp32"``; the
+    setting in force before is restored on exit. No effect on the CPU."""
     if device.type != "cuda":
         yield
         return
