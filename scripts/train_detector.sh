@@ -28,7 +28,7 @@ EOFORGE=${EOFORGE:-.venv/bin/eoforge}
 INIT=${INIT:-}  # optional: start the base stage from these weights instead of a seeded init
 HERE=$(cd "$(dirname "$0")" && pwd)
 common=(--batch-size "$BATCH" --size "$PATCH" --device "$DEVICE" --workers "$WORKERS"
-        --threads "$THREADS")
+        --threads "$THREADS" --stream simulate)  # v11's stream: whole pairs simulated on the CPU
 if [ "$FINETUNE_STEPS" -gt 0 ]; then BASE="$OUT/base"; else BASE="$OUT"; fi
 "$EOFORGE" methane train --out "$BASE" --steps "$STEPS" --lr "$LR" --seed "$SEED" "${common[@]}" \
   ${INIT:+--init "$INIT"}

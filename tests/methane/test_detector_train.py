@@ -14,6 +14,9 @@ from eoforge.methane.detector.train import (
 
 torch.set_num_threads(1)
 
+#: A bank small enough for unit tests (the default holds 512 backgrounds).
+SMALL_BANK = {"bank_items": 3, "plume_pool": 3}
+
 
 def test_stream_is_seeded_and_labels_match_the_plume():
     cfg = DetectorConfig(patch=64, negative_fraction=0.3, cloud_prob=0.0)
@@ -80,7 +83,8 @@ def test_config_rejects_unknown_keys():
 
 
 def test_tiny_training_run_writes_loadable_weights_and_resumes(tmp_path):
-    cfg = DetectorConfig(steps=3, batch_size=2, patch=64, widths=(4, 8), threads=1, seed=0)
+    cfg = DetectorConfig(steps=3, batch_size=2, patch=64, widths=(4, 8), threads=1, seed=0,
+                         **SMALL_BANK)  # fmt: skip
     path = train_detector(cfg, tmp_path / "run")
     det = load_detector(path)
     assert det.config["steps"] == 3 and det.model.spec.widths == (4, 8)
@@ -111,7 +115,7 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     shipped = load_default_detector()
     spec = shipped.config
     cfg = DetectorConfig(steps=1, batch_size=2, patch=64, widths=tuple(spec["widths"]),
-                         lr=1e-12, threads=1, init=str(default_weights_path()))  # fmt: skip
+                         lr=1e-12, threads=1, init=str(default_weights_path()), **SMALL_BANK)  # fmt: skip
     tuned = load_detector(train_detector(cfg, tmp_path / "ft"))
     for (name, a), b in zip(tuned.model.state_dict().items(),
                             shipped.model.state_dict().values(), strict=True):  # fmt: skip
@@ -126,10 +130,12 @@ def test_fine_tuning_can_add_the_noise_channel(tmp_path):
     from eoforge.methane.detector.features import channel_names
 
     base = load_detector(train_detector(
-        DetectorConfig(steps=1, batch_size=2, patch=64, widths=(4, 8), threads=1), tmp_path / "a"
+        DetectorConfig(steps=1, batch_size=2, patch=64, widths=(4, 8), threads=1, **SMALL_BANK),
+        tmp_path / "a",
     ))  # fmt: skip
     cfg = DetectorConfig(steps=1, batch_size=2, patch=64, widths=(4, 8), threads=1, lr=1e-12,
-                         noise_channel=True, init=str(tmp_path / "a" / "detector.safetensors"))  # fmt: skip
+                         noise_channel=True, init=str(tmp_path / "a" / "detector.safetensors"),
+                         **SMALL_BANK)  # fmt: skip
     tuned = load_detector(train_detector(cfg, tmp_path / "b"))
     names = channel_names(smooth=cfg.smooth_sigma, noise=True)
     assert tuned.noise and tuned.model.spec.in_channels == len(names)

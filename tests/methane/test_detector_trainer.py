@@ -34,8 +34,8 @@ COUNTED_FUNCTIONS = ("training_step", "detector_loss", "configure_optimizers", "
 def _tiny(steps: int, **kw) -> DetectorConfig:
     fields = dict(steps=steps, batch_size=2, patch=32, widths=(4, 8), device="cpu", threads=1,
                   seed=0, cloud_prob=0.0, confounders_max=0, log_every=10)  # fmt: skip
-    if "data" in DetectorConfig.model_fields:  # pairs simulated whole: no bank to build first
-        fields["data"] = "simulate"
+    if "stream" in DetectorConfig.model_fields:  # pairs simulated whole: no bank to build first
+        fields["stream"] = "simulate"
     return DetectorConfig(**{**fields, **kw})
 
 

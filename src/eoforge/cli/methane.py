@@ -225,6 +225,25 @@ def train(
         bool | None,
         typer.Option(help="Channels-last memory format (faster on GPUs).", show_default="no"),
     ] = None,
+    stream: Annotated[
+        str | None,
+        typer.Option(
+            help="Training data: bank (crops of a Zarr bank, physics and features on the training "
+            "device) or simulate (whole pairs on the CPU).",
+            show_default="bank",
+        ),
+    ] = None,
+    bank: Annotated[
+        Path | None,
+        typer.Option(help="Zarr bank folder, reusable across runs.", show_default="OUT/bank.zarr"),
+    ] = None,
+    bank_items: Annotated[
+        int | None, typer.Option(help="Background pairs in the bank.", show_default="512")
+    ] = None,
+    rebuild_bank: Annotated[
+        bool | None,
+        typer.Option(help="Replace a bank made with other settings.", show_default="no"),
+    ] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
     from eoforge.core.progress import progress_bar
@@ -237,8 +256,9 @@ def train(
                       devices=devices, precision=precision, num_workers=workers,
                       threads=threads, seed=seed, init=None if init is None else str(init),
                       architecture=architecture, widths=int_list(widths, "--widths"),
-                      compile=compile, channels_last=channels_last,
-                      names=TRAIN_OPTIONS)  # fmt: skip
+                      compile=compile, channels_last=channels_last, stream=stream,
+                      bank_path=None if bank is None else str(bank), bank_items=bank_items,
+                      bank_rebuild=rebuild_bank, names=TRAIN_OPTIONS)  # fmt: skip
     with progress_bar("training (steps)", cfg.steps) as prog:
         path = train_detector(cfg, out, progress=prog)
     typer.echo(f"detector: {path}")

@@ -95,8 +95,12 @@ def noise_sigma(reflectance: np.ndarray, band_index: int, scale: float = 1.0) ->
     Returns:
         Array of standard deviations, same shape (float32).
     """
-    rho_ref, snr = RHO_REF[band_index], SNR_REF[band_index]
     sig = np.atleast_1d(np.maximum(np.asarray(reflectance, dtype=np.float32), np.float32(0.0)))
     np.sqrt(sig, out=sig)
-    sig *= np.float32(scale * np.sqrt(rho_ref) / snr)
+    sig *= np.float32(noise_coefficient(band_index, scale))
     return sig
+
+
+def noise_coefficient(band_index: int, scale: float = 1.0) -> float:
+    """scale * k_b, k_b = sqrt(rho_ref) / SNR of band ``band_index``: sigma = scale k_b sqrt(rho)."""
+    return float(scale * np.sqrt(RHO_REF[band_index]) / SNR_REF[band_index])

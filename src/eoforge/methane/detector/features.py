@@ -36,6 +36,10 @@ Every channel is clipped to [-10, 10] and set to 0 where the pixel is invalid. T
 constants (c_t, c_r and the medians) are fitted on a regular subsample of at most ~1e6 valid
 pixels (:func:`scene_constants`), so the features of a 5490 x 5490 tile can be computed block
 by block (:func:`compute_features` on windows) in bounded memory.
+
+One implementation: the arithmetic lives in :mod:`.features_torch`, batched in torch, which the
+training stream calls on its device; the NumPy-facing functions here (used by ``detect``) only
+convert arrays and call it on a batch of one on the CPU.
 """
 
 from __future__ import annotations
@@ -44,16 +48,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
+import torch
 
 from eoforge.core.errors import InputError, ShapeError
+from eoforge.methane.detector import features_torch as ft
 from eoforge.methane.physics import air_mass_factor
-from eoforge.methane.retrievals import fit_band_scale, retrieve_column
 
 SWIR = ("B11", "B12")
 DEFAULT_CONTEXT = ("B8A", "B04")
-_LOG_REF = np.log(0.25)
-_CLIP = 10.0
+_LOG_REF = ft.LOG_REF
+_CLIP = ft.CLIP
 _MAX_FIT_PIXELS = 1_000_000
 
 
@@ -131,6 +135,26 @@ def _valid(*arrays: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _subsample(
+    target: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    bands: Sequence[str],
+    step: int,
+) -> tuple[torch.Tensor, ...]:
+    """(1, nb, h, w) float64 subsamples of both dates (every ``step`` rows and columns) and the
+    (1, 2, h, wn) SWIR right neighbours of their first wn columns (the noise pairs)."""
+    w = np.shape(target["B11"])[1]
+    right = np.arange(0, w - 1, step) + 1
+
+    def grab(d: Mapping[str, np.ndarray], names: Sequence[str], cols) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.asarray(d[b][::step][:, cols], dtype=np.float64)
+                                          for b in names]))[None]  # fmt: skip
+
+    every = slice(None, None, step)
+    return (grab(target, bands, every), grab(reference, bands, every),
+            grab(target, SWIR, right), grab(reference, SWIR, right))  # fmt: skip
+
+
 def scene_constants(
     target: Mapping[str, np.ndarray],
     reference: Mapping[str, np.ndarray],
@@ -138,60 +162,40 @@ def scene_constants(
     vza: float,
     context: Sequence[str] = DEFAULT_CONTEXT,
 ) -> SceneConstants:
-    """Fit the scene-wide constants c_t, c_r and the medians on a subsample of valid pixels."""
+    """Fit the scene-wide constants c_t, c_r and the medians on a subsample of valid pixels
+    (:func:`.features_torch.scene_constants` on a batch of one, on the CPU).
+
+    Raises:
+        InputError: If fewer than 100 sampled pixels are valid in both dates.
+    """
     h, w = check_pair(target, reference, context)
     step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_FIT_PIXELS))))
-    sub = (slice(None, None, step), slice(None, None, step))
     bands = list(SWIR) + list(context)
-    t = {b: np.asarray(target[b][sub], dtype=np.float64) for b in bands}
-    r = {b: np.asarray(reference[b][sub], dtype=np.float64) for b in bands}
-    ok = _valid(*t.values(), *r.values())
-    if ok.sum() < 100:
+    t, r, t_right, r_right = _subsample(target, reference, bands, step)
+    n_ok = int(ft.valid_pixels(t, r).sum())
+    if n_ok < 100:
         raise InputError(
-            f"only {int(ok.sum())} sampled pixels are valid (finite, positive reflectance) in "
+            f"only {n_ok} sampled pixels are valid (finite, positive reflectance) in "
             "both dates; check the no-data value and the cloud cover of the pair."
         )
-    c_t = float(fit_band_scale(t["B11"], t["B12"], mask=ok))
-    c_r = float(fit_band_scale(r["B11"], r["B12"], mask=ok))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio_t = c_t * t["B12"] / t["B11"]
-        ratio_r = c_r * r["B12"] / r["B11"]
-        change = {b: float(np.median(np.log(t[b][ok] / r[b][ok]))) for b in bands}
+    amf = torch.tensor([float(air_mass_factor(sza, vza))], dtype=torch.float64)
+    c = {k: v[0].tolist() for k, v in ft.scene_constants(t, r, t_right, r_right, amf).items()}
     return SceneConstants(
-        c_t=c_t,
-        c_r=c_r,
-        med_mbsp=float(np.median(ratio_t[ok] - 1.0)),
-        med_mbmp=float(np.median(ratio_t[ok] - ratio_r[ok])),
-        med_change=change,
-        amf=float(air_mass_factor(sza, vza)),
-        noise=_mbmp_noise(target, reference, c_t, c_r, step),
-        valid_fraction=float(ok.mean()),
-    )
+        c_t=c["c_t"], c_r=c["c_r"], med_mbsp=c["med_mbsp"], med_mbmp=c["med_mbmp"],
+        med_change=dict(zip(bands, c["med_change"], strict=True)), amf=c["amf"],
+        noise=c["noise"], valid_fraction=c["valid_fraction"],
+    )  # fmt: skip
 
 
-def _mbmp_noise(
-    target: Mapping[str, np.ndarray],
-    reference: Mapping[str, np.ndarray],
-    c_t: float,
-    c_r: float,
-    step: int,
-) -> float:
-    """sigma_MBMP of the module docstring, from pixel pairs (i, j), (i, j + 1) on the subsample
-    grid (rows and columns every ``step``); 0 when fewer than 100 pairs are valid."""
-    w = np.shape(target["B11"])[1]
-    cols = np.arange(0, w - 1, step)
-    mbmp = []
-    for shift in (0, 1):
-        bands = [np.asarray(d[b][::step][:, cols + shift], dtype=np.float64)
-                 for d in (target, reference) for b in SWIR]  # fmt: skip
-        t11, t12, r11, r12 = bands
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mbmp.append(np.where(_valid(*bands), c_t * t12 / t11 - c_r * r12 / r11, np.nan))
-    d = (mbmp[0] - mbmp[1]).ravel()
-    d = d[np.isfinite(d)]
-    if d.size < 100:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+def constants_tensors(
+    const: SceneConstants, context: Sequence[str] = DEFAULT_CONTEXT
+) -> dict[str, torch.Tensor]:
+    """The :class:`SceneConstants` as the batch-of-one tensors of :mod:`.features_torch`."""
+    bands = list(SWIR) + list(context)
+    one = {k: torch.tensor([float(getattr(const, k))], dtype=torch.float64)
+           for k in ft.CONSTANT_KEYS if k != "med_change"}  # fmt: skip
+    one["med_change"] = torch.tensor([[const.med_change[b] for b in bands]], dtype=torch.float64)
+    return one
 
 
 def compute_features(
@@ -203,50 +207,22 @@ def compute_features(
     smooth: float = 0.0,
     noise: bool = False,
 ) -> np.ndarray:
-    """Features (C, h, w) float32 of ``window`` (default: whole grid) given the scene constants.
+    """Features (C, h, w) float32 of ``window`` (default: whole grid) given the scene constants
+    (:func:`.features_torch.features` on a batch of one, on the CPU).
 
     The smoothed channel sees only the window, so it differs from the whole-image one within
     ~3 ``smooth`` pixels of the window edges, where tiled inference gives zero weight anyway.
     """
     win = (slice(None), slice(None)) if window is None else window
     bands = list(SWIR) + list(context)
-    t = {b: np.asarray(target[b][win], dtype=np.float32) for b in bands}
-    r = {b: np.asarray(reference[b][win], dtype=np.float32) for b in bands}
-    ok = _valid(*t.values(), *r.values())
-    safe_t = {b: np.where(ok, t[b], 1.0) for b in bands}
-    safe_r = {b: np.where(ok, r[b], 1.0) for b in bands}
-    ln_t = {b: np.log(safe_t[b]) for b in bands}
-    ln_r = {b: np.log(safe_r[b]) for b in bands}
-    ratio_t = const.c_t * safe_t["B12"] / safe_t["B11"]
-    ratio_r = const.c_r * safe_r["B12"] / safe_r["B11"]
-    mbsp = ratio_t - 1.0 - const.med_mbsp
-    mbmp = ratio_t - ratio_r - const.med_mbmp
-    col_mbmp = retrieve_column(np.clip(mbmp, -0.9, 10.0), const.amf)
-    col_mbsp = retrieve_column(np.clip(mbsp, -0.9, 10.0), const.amf)
-    chans = [
-        (ln_t["B11"] - _LOG_REF) / 0.5,
-        (ln_t["B12"] - _LOG_REF) / 0.5,
-        (ln_r["B11"] - _LOG_REF) / 0.5,
-        (ln_r["B12"] - _LOG_REF) / 0.5,
-        20.0 * (ln_t["B11"] - ln_r["B11"] - const.med_change["B11"]),
-        20.0 * (ln_t["B12"] - ln_r["B12"] - const.med_change["B12"]),
-        20.0 * mbsp,
-        20.0 * mbmp,
-        col_mbmp,
-        col_mbsp,
-    ]
-    chans += [20.0 * (ln_t[b] - ln_r[b] - const.med_change[b]) for b in context]
-    out = np.empty((len(chans) + (smooth > 0) + noise + 1, *ok.shape), dtype=np.float32)
-    for i, c in enumerate(chans):
-        out[i] = np.where(ok, np.clip(c, -_CLIP, _CLIP), 0.0)
-    k = len(chans)
-    if smooth > 0:  # smoothed over the masked column; not re-masked (the shipped weights' input)
-        out[k] = gaussian_filter(out[8], sigma=float(smooth), mode="nearest")
-        k += 1
-    if noise:
-        out[k] = np.where(ok, min(100.0 * const.noise, _CLIP), 0.0)
-    out[-1] = ok
-    return out
+
+    def date(d: Mapping[str, np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.asarray(d[b][win], dtype=np.float32)
+                                          for b in bands]))[None]  # fmt: skip
+
+    x = ft.features(date(target), date(reference), constants_tensors(const, context), smooth,
+                    noise)  # fmt: skip
+    return x[0].numpy()
 
 
 def build_inputs(
