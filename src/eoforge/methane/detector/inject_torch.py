@@ -127,6 +127,13 @@ def inject(
     return out
 
 
+@lru_cache(maxsize=16)
+def _coefficients(names: tuple[str, ...], device: str, dtype: torch.dtype) -> torch.Tensor:
+    """k_b of each band, made once per device (no host-to-device copy per batch)."""
+    k = np.array([noise_coefficient(S2_BANDS.index(b)) for b in names])
+    return torch.as_tensor(k, dtype=dtype, device=device)
+
+
 def add_noise(
     bands: torch.Tensor,
     names: Sequence[str],
@@ -143,8 +150,7 @@ def add_noise(
         generator: Torch generator on the device of ``bands``.
         quantize: Round to the L1C step of 1e-4.
     """
-    k = torch.as_tensor(np.array([noise_coefficient(S2_BANDS.index(b)) for b in names]),
-                        dtype=bands.dtype, device=bands.device)  # fmt: skip
+    k = _coefficients(tuple(names), str(bands.device), bands.dtype)  # (nb,)
     eps = torch.randn(bands.shape, generator=generator, device=bands.device, dtype=bands.dtype)
     sig = bands.clamp_min(0.0).sqrt() * (k[None, :, None, None] * scale[:, None, None, None])
     out = bands + sig * eps
