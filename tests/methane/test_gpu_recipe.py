@@ -24,10 +24,6 @@ def _results_row():
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-@pytest.mark.skipif(
-    "bank_path" not in DetectorConfig.model_fields,
-    reason="the recipe trains on the bank stream (bank_path, bank_items, plume_pool)",
-)
 @pytest.mark.parametrize(("tiny", "params"), [("0", 9_175_232), ("1", 53_016)])
 def test_the_recipe_configs_are_valid_and_build_the_larger_detector(tmp_path, tiny, params):
     env = {"PATH": "/usr/bin:/bin", "TINY": tiny, "RECIPE_ONLY": "1", "OUT": str(tmp_path / "r")}
