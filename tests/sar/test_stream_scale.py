@@ -94,6 +94,8 @@ def test_epoch_memory_is_bounded_by_the_window_not_the_store(tmp_path):
     n, growth, late = (int(v) for v in res.stdout.split())
     assert n == 24_000 - 24_000 % 64
     mib = f"grew {growth / 2**20:.0f} MiB ({late / 2**20:.0f} after 2 windows), store {whole >> 20} MiB"
-    assert growth < 0.5 * whole, mib  # measured ~60-140 MiB: one window and torch's first use
+    # The total growth (measured ~60-140 MiB: one window and torch's first use) once read 583 MiB
+    # in a full-suite run with 4 MiB after warm-up: a transient allocation, not the store. It
+    # cannot tell a bounded reader from a loading one, so only the late growth is asserted.
     assert late < 0.25 * whole, mib  # the last 22 windows add ~nothing (measured ~5 MiB; a
     # reader that kept what it read would add ~22/24 of the store here)
