@@ -12,6 +12,10 @@ Features are standardised on the training split. Metrics on the test split:
 
 kNN: the ``k`` training items of largest cosine similarity vote (majority; ties to the smaller
 label; regression: their mean).
+
+The estimators are :mod:`eoforge.nn.linear_probes` (torch, float32, on the CPU or the GPU):
+scikit-learn's logistic objective minimised by L-BFGS, ridge in closed form, top-k kNN whose
+neighbours are shared by the class and target probes when their splits coincide.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from eoforge.core.atomic import atomic_write_json
 from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.seeding import RandomState, as_generator
+from eoforge.nn import linear_probes
+from eoforge.nn.linear_probes import DeviceLike, LogisticProbe, RidgeProbe, probe_device
+
+_DTYPE = torch.float32  # probes run in float32; the ridge system is solved in float64
 
 # -- metrics --------------------------------------------------------------------------------------
 
@@ -63,28 +72,23 @@ def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def knn_predict(
     train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, k: int = 20,
-    regression: bool = False, block: int = 1024,
+    regression: bool = False, block: int | None = None, device: DeviceLike = None,
 ) -> np.ndarray:  # fmt: skip
-    """Cosine kNN prediction (majority vote, or mean for ``regression``), blockwise."""
-    if k < 1:
-        raise bad_value("k", k, "a positive int")
-    k = min(k, len(train_X))
-    A = train_X / np.maximum(np.linalg.norm(train_X, axis=1, keepdims=True), 1e-12)
-    out = []
-    for s in range(0, len(test_X), block):
-        B = test_X[s : s + block]
-        B = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
-        sim = B @ A.T  # (b, n_train)
-        nn_idx = np.argsort(-sim, axis=1, kind="stable")[:, :k]  # (b, k)
-        neigh = train_y[nn_idx]
-        if regression:
-            out.append(neigh.mean(1))
-        else:
-            C = int(train_y.max()) + 1
-            votes = np.zeros((len(B), C))
-            np.add.at(votes, (np.arange(len(B))[:, None], neigh), 1)
-            out.append(votes.argmax(1))
-    return np.concatenate(out)
+    """Cosine kNN prediction (majority vote, or mean for ``regression``) of NumPy arrays, by
+    :func:`eoforge.nn.linear_probes.knn_predict` on ``device`` (``None``: CUDA if visible) in
+    blocks of ``block`` queries (default: a bounded similarity block)."""
+    dev = probe_device(device)
+    y = torch.as_tensor(np.asarray(train_y), device=dev)
+    pred = linear_probes.knn_predict(
+        _tensor(train_X, dev), y if regression else y.long(), _tensor(test_X, dev), k,
+        regression, block,
+    )  # fmt: skip
+    return pred.cpu().numpy()
+
+
+def _tensor(a: Any, device: torch.device) -> torch.Tensor:
+    """``a`` as a float32 tensor on ``device`` (float64 NumPy arrays are rounded once)."""
+    return torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a).to(device, _DTYPE)
 
 
 # -- probes ---------------------------------------------------------------------------------------
@@ -118,6 +122,7 @@ def probe_features(
     alpha: float = 1.0,
     rare: Sequence[int] | None = None,
     seed: RandomState = 0,
+    device: DeviceLike = None,
 ) -> dict[str, Any]:
     """Linear (logistic / ridge) and kNN probes of frozen features (see module docstring).
 
@@ -134,6 +139,9 @@ def probe_features(
             half of the probe's training split). Pass the classes that were rare in the
             *pre-training* data when the probe set has another prior (e.g. uniform).
         seed: Split seed.
+        device: Where the probes run (:mod:`eoforge.nn.linear_probes`, float32): ``None`` =
+            where ``features`` are if a tensor, else ``"auto"`` (CUDA when visible);
+            ``"cpu"``, ``"gpu"``/``"cuda"``, or a ``torch.device``.
 
     Returns:
         Metrics: ``linear_accuracy``, ``linear_macro_f1``, ``linear_recall_per_class``,
@@ -143,40 +151,78 @@ def probe_features(
         ``knn_macro_f1``, ``{target}_rmse``,
         ``knn_{target}_rmse``, ``{target}_rmse_mean_baseline``, ``n_train``, ``n_test``.
     """
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.preprocessing import StandardScaler
-
-    X = np.asarray(features, dtype=np.float64)
+    dev = probe_device(device, features if torch.is_tensor(features) else None)
+    X = _tensor(features, dev)  # (n, D)
     labels = np.asarray(labels)
     if X.ndim != 2 or labels.shape != (X.shape[0],):
-        raise ShapeError(f"features {X.shape} and labels {labels.shape} must be (n, D) and (n,).")
-    if not np.isfinite(X).all():
+        raise ShapeError(
+            f"features {tuple(X.shape)} and labels {labels.shape} must be (n, D) and (n,)."
+        )
+    if not bool(torch.isfinite(X).all()):
         raise bad_value("features", "array with NaN/inf", "finite features")
     tr, te = split_indices(labels, test_fraction, seed)
-    scaler = StandardScaler().fit(X[tr])
-    Xs = scaler.transform(X)
+    Xs = _standardise(X, torch.as_tensor(tr, device=dev))  # (n, D)
     res: dict[str, Any] = {"n_train": int(tr.size), "n_test": int(te.size)}
+    knn = _Neighbours(X, knn_k)
     ctr, cte = tr[labels[tr] >= 0], te[labels[te] >= 0]
     if cte.size and np.unique(labels[ctr]).size >= 2:
-        for prefix, weight in (("", None), ("balanced_", "balanced")):
-            clf = LogisticRegression(C=C, max_iter=3000, class_weight=weight)
-            clf.fit(Xs[ctr], labels[ctr])
-            m = classification_metrics(labels[cte], clf.predict(Xs[cte]), classes)
-            res.update(_with_rare_recall(m, labels[ctr], labels[cte], classes, prefix, rare))
-        mk = classification_metrics(labels[cte], knn_predict(X[ctr], labels[ctr], X[cte], knn_k))
+        res.update(_logistic_probes(Xs, labels, ctr, cte, C, classes, rare))
+        y = torch.as_tensor(labels, device=dev)
+        pred = linear_probes.knn_vote(y[knn(ctr, cte)], int(labels.max()) + 1).cpu().numpy()
+        mk = classification_metrics(labels[cte], pred)
         res.update(knn_accuracy=mk["accuracy"], knn_macro_f1=mk["macro_f1"])
     for key, t in (targets or {}).items():
         t = np.asarray(t, dtype=np.float64)
         ok_tr, ok_te = tr[np.isfinite(t[tr])], te[np.isfinite(t[te])]
         if ok_tr.size < 2 or ok_te.size < 1:
             continue
-        reg = Ridge(alpha=alpha).fit(Xs[ok_tr], t[ok_tr])
-        res[f"{key}_rmse"] = rmse(t[ok_te], reg.predict(Xs[ok_te]))
-        res[f"knn_{key}_rmse"] = rmse(
-            t[ok_te], knn_predict(X[ok_tr], t[ok_tr], X[ok_te], knn_k, regression=True)
-        )
+        reg = RidgeProbe(alpha).fit(Xs[ok_tr], torch.as_tensor(t[ok_tr], device=dev))
+        res[f"{key}_rmse"] = rmse(t[ok_te], reg.predict(Xs[ok_te]).double().cpu().numpy())
+        t_dev = torch.as_tensor(t, device=dev)
+        res[f"knn_{key}_rmse"] = rmse(t[ok_te], t_dev[knn(ok_tr, ok_te)].mean(1).cpu().numpy())
         res[f"{key}_rmse_mean_baseline"] = rmse(t[ok_te], np.full(ok_te.size, t[ok_tr].mean()))
     return res
+
+
+def _standardise(X: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+    """``(X - mean) / std`` with the training rows' mean and population std (std 0 -> 1)."""
+    Xt = X[train].double()  # (n_train, D): float64 moments, as StandardScaler
+    mean, std = Xt.mean(0), Xt.std(0, correction=0)
+    std = torch.where(std > 10 * torch.finfo(torch.float64).eps * mean.abs().clamp_min(1), std, 1)
+    return ((X - mean.to(X.dtype)) / std.to(X.dtype)).contiguous()
+
+
+def _logistic_probes(
+    Xs: torch.Tensor, labels: np.ndarray, ctr: np.ndarray, cte: np.ndarray, C: float,
+    classes: tuple[str, ...] | None, rare: Sequence[int] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Plain and class-balanced logistic probes (the balanced fit starts from the plain one)."""
+    dev = Xs.device
+    X_tr, X_te = Xs[torch.as_tensor(ctr, device=dev)], Xs[torch.as_tensor(cte, device=dev)]
+    y_tr = torch.as_tensor(labels[ctr], device=dev)
+    res: dict[str, Any] = {}
+    clf = None
+    for prefix, weight in (("", None), ("balanced_", "balanced")):
+        clf = LogisticProbe(C=C, class_weight=weight).fit(X_tr, y_tr, init=clf)
+        m = classification_metrics(labels[cte], clf.predict(X_te).cpu().numpy(), classes)
+        res.update(_with_rare_recall(m, labels[ctr], labels[cte], classes, prefix, rare))
+    return res
+
+
+class _Neighbours:
+    """Cosine top-k neighbour indices (into the full array) of test rows among training rows,
+    remembered per (train, test) index pair so the class and target kNN probes share them."""
+
+    def __init__(self, X: torch.Tensor, k: int) -> None:
+        self.X, self.k, self._cache = X, k, {}
+
+    def __call__(self, train: np.ndarray, test: np.ndarray) -> torch.Tensor:
+        key = (train.tobytes(), test.tobytes())
+        if key not in self._cache:
+            tr = torch.as_tensor(train, device=self.X.device)
+            te = torch.as_tensor(test, device=self.X.device)
+            self._cache = {key: tr[linear_probes.knn_neighbours(self.X[tr], self.X[te], self.k)]}
+        return self._cache[key]  # (m, k) row indices of X
 
 
 def _with_rare_recall(
@@ -221,9 +267,11 @@ def probe_run(
     seed: RandomState = 0,
     batch_size: int = 256,
     write: bool = True,
+    device: DeviceLike = None,
 ) -> dict[str, Any]:
     """Probe a pre-training run's teacher on ``data`` (a ``WVSet`` or its path).
 
+    Embeds and probes on ``device`` (``None``/``"auto"``: CUDA if visible, else the CPU).
     Writes ``RUN/probe.json`` (atomically) when ``write``; its ``probed`` entry records what was
     probed (:func:`probe_record`).
     """
@@ -231,8 +279,9 @@ def probe_run(
     from eoforge.ssl.pretrain import load_data
 
     wv = load_data(data)
-    feats = embed_run(run, wv, batch_size=batch_size)
-    res = probe_wv(feats, wv, test_fraction=test_fraction, knn_k=knn_k, seed=seed)
+    dev = probe_device(device)
+    feats = embed_run(run, wv, batch_size=batch_size, device=dev)
+    res = probe_wv(feats, wv, test_fraction=test_fraction, knn_k=knn_k, seed=seed, device=dev)
     res["probed"] = probe_record(run, data, wv, test_fraction=test_fraction, knn_k=knn_k,
                                  seed=seed)  # fmt: skip
     if write:
