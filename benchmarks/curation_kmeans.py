@@ -12,7 +12,8 @@
   2. ``eoforge.curation.KMeans(k_1)`` (faiss backend, 25 iterations);
   3. ``eoforge.curation.hierarchical_kmeans`` with all levels of ``--k`` and its defaults
      (``--n-resampling`` resampling steps per level), faiss backend;
-  4. the same with the torch backend (``--device cuda``: on the GPU, timed with
+  4. with ``--polish N``: the faiss row again with ``polish_n_iter=N``;
+  5. the same with the torch backend (``--device cuda``: on the GPU, timed with
      ``torch.cuda.synchronize``; the target there is <= 2 s).
 
 * Columns: seconds, ratio to scikit-learn, level-1 inertia
@@ -92,15 +93,17 @@ def _methods(args, X, ks):
         lambda: KMeans(k1, device="cpu", backend="faiss", compute_labels=False,
                        random_state=args.seed).fit(X).cluster_centers_,
     ))  # fmt: skip
-    for backend in ("faiss", "torch"):
-        if backend == "faiss" and dev == "cuda":
+    runs = [("faiss", 0), ("faiss", args.polish), ("torch", 0)]
+    for backend, polish in dict.fromkeys(runs):
+        if (backend == "faiss" and dev == "cuda") or (backend == "torch" and args.skip_torch):
             continue
         data = Xd if backend == "torch" else X
+        where = dev if backend == "torch" else "cpu"
         rows.append((
-            f"eoforge hierarchical {ks}, R={args.n_resampling}, {backend} ({dev if backend == 'torch' else 'cpu'})",
-            lambda data=data, backend=backend: hierarchical_kmeans(
-                data, ks, n_resampling=args.n_resampling, backend=backend,
-                device=dev if backend == "torch" else "cpu", seed=args.seed,
+            f"eoforge hierarchical {ks}, R={args.n_resampling}, polish {polish}, {backend} ({where})",
+            lambda data=data, backend=backend, polish=polish, where=where: hierarchical_kmeans(
+                data, ks, n_resampling=args.n_resampling, backend=backend, polish_n_iter=polish,
+                device=where, seed=args.seed,
             ).centroids[0],
         ))  # fmt: skip
     return rows
@@ -117,6 +120,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--skip-sklearn", action="store_true")
+    ap.add_argument("--skip-torch", action="store_true", help="no torch-backend row")
+    ap.add_argument("--polish", type=int, default=0, help="also a row with polish_n_iter=N")
     ap.add_argument(
         "--threads", type=int, default=None, help="limit BLAS/OpenMP/faiss threads (all: default)"
     )

@@ -144,3 +144,13 @@ def test_closest_per_cluster_tensor_matches_lexsort():
     got = closest_per_cluster(torch.from_numpy(labels), torch.from_numpy(d2), 9)
     np.testing.assert_array_equal(got.numpy(), expected)
     np.testing.assert_array_equal(closest_per_cluster(labels, d2, 9), expected)
+
+
+def test_polish_lowers_level1_inertia():
+    X, _ = _blobs(3000, 40, 8, 1.5, seed=10)
+    kw = dict(n_resampling=3, seed=0, device="cpu")
+    plain = hierarchical_kmeans(X, (24, 4), **kw)
+    polished = hierarchical_kmeans(X, (24, 4), polish_n_iter=3, **kw)
+    assert polished.distances.sum() < plain.distances.sum()
+    with pytest.raises(InputError, match="polish_n_iter"):
+        hierarchical_kmeans(X, (3,), polish_n_iter=-1)

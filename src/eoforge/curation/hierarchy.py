@@ -29,6 +29,14 @@ holds each cluster's core, whose mean is close to the centroid already, so the r
 the fresh seedings find stay merged (long-tail test: 1 of 48 rare modes get a cluster of their
 own, as with no resampling, against 6 with fresh seedings).
 
+After the last step, ``polish_n_iter`` Lloyd iterations on *all* items of the level, warm-started
+from the last refit, take back most of the objective the refits on cluster cores gave up (a
+refit ends on :math:`S`, not on the level); Lloyd moves centroids only within their own
+neighbourhood, but the cores of the dense modes pull their centroids back and rare modes lose
+theirs (long-tail test: 3 of 48 rare modes own a cluster with 3 polish iterations, 6 without),
+so it is off by default. Level-1 inertia on 200,000 x 128 points, k = 1000, against
+scikit-learn's single level: see benchmarks/RESULTS.md (2026-12-04 session 7).
+
 All k-means runs of a level stay on one backend and device
 (:func:`~eoforge.curation.kmeans.choose_backend`): on CUDA the points never leave the GPU; :math:`S` is
 picked there too.
@@ -169,6 +177,7 @@ def hierarchical_kmeans(
     n_iter: int = 25,
     resampling_n_iter: int = 5,
     warm_start: bool = False,
+    polish_n_iter: int = 0,
     init: InitMethod = "greedy-k-means++",
     spherical: bool = False,
     device: Device = "auto",
@@ -193,6 +202,8 @@ def hierarchical_kmeans(
         resampling_n_iter: Lloyd iterations of each resampling refit.
         warm_start: Start each refit from the current centroids instead of a fresh seeding
             (cheaper, but it keeps rare modes merged; see the module docstring).
+        polish_n_iter: Lloyd iterations on all items of a level after its resampling steps,
+            warm-started from the last refit (0: none; see the module docstring).
         init: Seeding of the first k-means of a level (see
             :class:`~eoforge.curation.kmeans.KMeans`).
         spherical: Cosine k-means (inputs L2-normalised, unit-norm centroids at every level).
@@ -222,6 +233,8 @@ def hierarchical_kmeans(
         raise bad_value("resampling_n_iter", resampling_n_iter, "a positive int")
     if resampling_n_iter < 1:
         raise bad_value("resampling_n_iter", resampling_n_iter, "a positive int")
+    if isinstance(polish_n_iter, bool) or not isinstance(polish_n_iter, int) or polish_n_iter < 0:
+        raise bad_value("polish_n_iter", polish_n_iter, "an int >= 0")
     if spherical:
         Xt = torch.nn.functional.normalize(Xt, dim=1)
     rng = as_generator(seed)
@@ -232,21 +245,21 @@ def hierarchical_kmeans(
         for s, m, k in zip(sizes_s, n_items, ks, strict=True)
     ]
     steps = [(r or 0) if s > 1 else 0 for r, s in zip(resamples, s_eff, strict=True)]
-    total = n_levels + sum(steps)
+    total = n_levels + sum(steps) + sum(bool(r and polish_n_iter) for r in steps)
     done = 0
 
     def run_kmeans(
         data: torch.Tensor, k: int, start: torch.Tensor | None, iters: int
     ) -> torch.Tensor:
         nonlocal done
-        if start is not None and iters == 1:  # the free update already done is the whole run
-            done += 1
+        done += 1
+        if start is not None and iters == 0:  # nothing left to run
             if progress is not None:
                 progress(done, total)
             return start
         km = KMeans(
             k,
-            n_iter=iters if start is None else iters - 1,
+            n_iter=iters,
             init=init if start is None else start,
             spherical=spherical,
             device="gpu" if gpu or dev.type == "cuda" else "cpu",
@@ -255,7 +268,6 @@ def hierarchical_kmeans(
             n_threads=threads,
             random_state=int(rng.integers(0, 2**31 - 1)),
         ).fit(data)
-        done += 1
         if progress is not None:
             progress(done, total)
         return torch.from_numpy(km.cluster_centers_).to(dev)
@@ -272,9 +284,14 @@ def hierarchical_kmeans(
                 sub = closest_per_cluster(labels, dist, s_eff[level])
                 if sub.numel() < k:  # too many empty clusters to refit k centroids on the sample
                     break
-                if warm_start:
+                if warm_start:  # the first update is free: S's labels are known
                     cent = update_centroids(data[sub], labels[sub], dist[sub], cent, spherical)
-                cent = run_kmeans(data[sub], k, cent if warm_start else None, resampling_n_iter)
+                    cent = run_kmeans(data[sub], k, cent, resampling_n_iter - 1)
+                else:
+                    cent = run_kmeans(data[sub], k, None, resampling_n_iter)
+                labels, dist = nearest(data, cent, backend_name, gpu)
+            if steps[level] and polish_n_iter:
+                cent = run_kmeans(data, k, cent, polish_n_iter)
                 labels, dist = nearest(data, cent, backend_name, gpu)
             if level == 0:
                 sqdist = dist.cpu().numpy()
