@@ -216,8 +216,23 @@ def test_several_reference_dates_veto_a_change_on_one_of_them(plume_case, detect
     assert mask[round(best.row), round(best.col)]
     assert best.rate_kg_h == pytest.approx(single.plumes[0].rate_kg_h, rel=0.25)
     assert both.scene["warnings"] == [] and len(both.scene["per_reference"]) == 2
+    third = {b: v * (1 + 0.003 * rng.standard_normal(v.shape)).astype(np.float32)
+             for b, v in pair.reference.items()}  # fmt: skip
+    three = run([pair.reference, second, third])  # majority of 3: the median probability
+    assert len(three.plumes) == 1, three.table()
+    assert mask[round(three.plumes[0].row), round(three.plumes[0].col)]
+    assert len(three.scene["per_reference"]) == 3
     with pytest.raises(InputError, match="reference"):
         run([])
+
+
+def test_the_majority_probability_is_the_minimum_up_to_two_references_then_the_median():
+    from eoforge.methane.detect import majority_index
+
+    for k, expected in ((1, 0), (2, 0), (3, 1), (4, 1), (5, 2)):
+        assert majority_index(k) == expected
+        p = np.sort(np.random.default_rng(k).random(k))
+        assert (p >= p[majority_index(k)]).sum() == k // 2 + 1 > k / 2  # a strict majority
 
 
 def test_the_context_veto_silences_the_stacked_confounder_scene(detector):

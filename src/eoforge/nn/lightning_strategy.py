@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -60,3 +61,16 @@ def spawns_processes(settings: dict[str, Any]) -> bool:
     """Whether :func:`trainer_settings` start spawned ranks, which receive a pickled trainer
     (so its callbacks must pickle: a live progress bar does not)."""
     return isinstance(settings.get("strategy"), CpuSpawnDDP)
+
+
+def process_rank() -> int:
+    """Global rank of this training process (0 outside DDP), for seeding per-rank data streams.
+
+    The initialised process group's rank when there is one (also in forked DataLoader workers),
+    else ``RANK`` (global, set by torchrun and Lightning's launchers), else ``LOCAL_RANK``. The
+    local rank alone would give every node of a multi-node run the same data.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank())
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))

@@ -31,6 +31,7 @@ from torch.utils.data import IterableDataset
 from eoforge.methane.detector import features_torch as ft
 from eoforge.methane.detector.inject_torch import add_noise, fractional_signal, inject
 from eoforge.methane.physics import air_mass_factor
+from eoforge.nn.lightning_strategy import process_rank
 
 MASK_THRESHOLD = 1e-3
 """|T_B12 / T_B11 - 1| above which a pixel belongs to the plume (the scene generator's rule)."""
@@ -64,7 +65,7 @@ class BankBatches(IterableDataset):
     def _rng(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
         worker = 0 if info is None else info.id
-        rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+        rank = process_rank()
         return np.random.default_rng(np.random.SeedSequence([self.seed, rank, worker, 7]))
 
     def _block(self, g: zarr.Group, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -65,7 +65,7 @@ from eoforge.methane.detector.weights import Detector, load_detector, save_detec
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_progress import LightningProgress
 from eoforge.nn.lightning_quiet import quiet_lightning
-from eoforge.nn.lightning_strategy import spawns_processes, trainer_settings
+from eoforge.nn.lightning_strategy import process_rank, spawns_processes, trainer_settings
 
 TRAIN_SEED_LIMIT = 2**30
 """Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
@@ -257,7 +257,7 @@ class SimulatedPairs(IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker = 0 if info is None else info.id
-        rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", 0)))
+        rank = process_rank()
         rng = as_generator(np.random.SeedSequence([self.seed, rank, worker]).generate_state(1)[0])
         while True:
             sample = _simulate(self.config, rng)
