@@ -12,6 +12,7 @@ from eoforge.core.errors import InputError
 from eoforge.nn.linear_probes import (
     LogisticProbe,
     RidgeProbe,
+    cpu_threads,
     exact_matmuls,
     knn_neighbours,
     knn_predict,
@@ -125,6 +126,10 @@ def test_device_rule_errors_and_matmul_precision():
         LogisticProbe().fit(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long))
     with pytest.raises(InputError, match="k=0"):
         knn_neighbours(torch.zeros(3, 2), torch.zeros(1, 2), 0)
+    threads = torch.get_num_threads()
+    with cpu_threads(max(threads + 1, 2)):
+        assert torch.get_num_threads() == max(threads + 1, 2)
+    assert torch.get_num_threads() == threads
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("medium")
     try:
