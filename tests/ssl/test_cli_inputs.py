@@ -1,10 +1,12 @@
 """``eoforge ssl`` commands on broken inputs: one ``error:`` line, exit code 2, nothing created."""
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from tests.sar.bad_stores import make_bad_stores
+from tests.ssl.fake_run import make_run
 
 runner = CliRunner()
 
@@ -32,12 +34,14 @@ def bad(tmp_path_factory):
 def test_broken_data_is_one_line_and_exit_2(bad, tmp_path, kind, command):
     data = str(bad[kind])
     out = tmp_path / "out"
+    # a real run: probe and embed read stores lazily, so a corrupt chunk shows when it is read
+    run = str(make_run(tmp_path / "run", np.ones((4, 8, 8), np.float32)))
     if command == "pretrain":
         res = invoke("pretrain", "--data", data, "--out", str(out), "--accelerator", "cpu")
     elif command == "probe":
-        res = invoke("probe", str(tmp_path), "--data", data)
+        res = invoke("probe", run, "--data", data)
     else:
-        res = invoke("embed", str(tmp_path), "--data", data, "--out", str(tmp_path / "e.zarr"))
+        res = invoke("embed", run, "--data", data, "--out", str(tmp_path / "e.zarr"))
     line = one_error_line(res)
     assert bad[kind].name in line
     assert not out.exists() and not (tmp_path / "e.zarr").exists()

@@ -172,14 +172,30 @@ def probe(
     data: DataArg = None,
     test_fraction: Annotated[float, typer.Option(help="Share of the test split.")] = 0.3,
     knn_k: Annotated[int, typer.Option(help="Neighbours of the kNN probe.")] = 20,
-    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Split seed (and seed of the --max-items draw).")] = 0,
+    max_items: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Items probed: a larger DATA is probed on this many drawn uniformly."
+        ),
+    ] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
+    device: Device = None,
+    workers: Workers = None,
     data_option: FormerData = None,
 ) -> None:
-    """Linear and kNN probes of RUN's frozen teacher on DATA; writes RUN/probe.json."""
+    """Linear and kNN probes of RUN's frozen teacher on DATA; writes RUN/probe.json.
+
+    Zarr stores (several: a.zarr,b.zarr) are read chunk by chunk, in bounded memory.
+    """
     data = required_input(data, data_option, "DATA")
+    from eoforge.core.progress import progress_bar
     from eoforge.ssl.probe import probe_run
 
-    res = probe_run(run, data, test_fraction=test_fraction, knn_k=knn_k, seed=seed)
+    with progress_bar("embedding") as progress:
+        res = probe_run(run, data, test_fraction=test_fraction, knn_k=knn_k, seed=seed,
+                        max_items=max_items, batch_size=batch_size, device=device or "auto",
+                        workers=workers or 0, progress=progress)  # fmt: skip
     typer.echo(json.dumps(res, indent=2))
 
 
@@ -191,13 +207,19 @@ def embed(
     out: Annotated[
         Path, typer.Option(help="Zarr store to write (a folder such as emb.zarr).")
     ] = Path("emb.zarr"),
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
+    device: Device = None,
+    workers: Workers = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
     data_option: FormerData = None,
 ) -> None:
-    """Embed DATA with RUN's teacher backbone into a Zarr store."""
+    """Embed DATA with RUN's teacher backbone into a Zarr store.
+
+    Zarr stores (several: a.zarr,b.zarr) are read chunk by chunk and OUT is written chunk by
+    chunk, in bounded memory; OUT appears only once complete.
+    """
     data = required_input(data, data_option, "DATA")
     from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
@@ -207,7 +229,8 @@ def embed(
         refuse_existing(out)
 
     with progress_bar("embedding") as progress:
-        path = embed_dataset(run, data, out, batch_size=batch_size, progress=progress)
+        path = embed_dataset(run, data, out, batch_size=batch_size, device=device or "auto",
+                             workers=workers or 0, progress=progress)  # fmt: skip
     typer.echo(f"embeddings: {path}")
 
 

@@ -1,74 +1,272 @@
 """Frozen features: load a pre-training run's teacher and embed imagettes (to arrays or Zarr).
 
-Images go through the run's normaliser (``z = (10 log10 sigma0 - mu_dB) / sigma_dB``), the
-evaluation view (the whole imagette resized to the global-crop size) and the teacher backbone
-(ViT ``[CLS]`` token or ResNet pooled features), in blocks of ``batch_size`` (bounded memory).
+Images go through the run's normaliser (``z = (10 log10 sigma0 - mu_dB) / sigma_dB``, per beam
+when it was fitted so), the evaluation view (the whole imagette resized to the global-crop size)
+and the teacher backbone (ViT ``[CLS]`` token or ResNet pooled features): ``f_i = g(v(z_i))``.
+
+Archive scale: items are read in increasing index order, one *piece* at a time (a piece is the
+wanted items of one Zarr chunk of a :class:`~eoforge.sar.stream.WVArchive`, or ``batch_size``
+rows of an in-memory set), optionally decoded by DataLoader workers (order kept), and embedded in
+batches of ``batch_size`` on the device. The features stay on the device until ``flush_rows``
+rows are held, then are copied to the host once (the only host synchronisation) and handed to a
+sink: an array, or a Zarr ``embedding`` array written whole chunks at a time. Memory is one piece
+per worker, ``flush_rows`` features and one output chunk, whatever the number of items ``N``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import xarray as xr
+import zarr
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
-from eoforge.core.errors import ShapeError
+from eoforge.core.atomic import atomic_path
+from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.nn.frozen import eval_view, load_run_encoder
+from eoforge.nn.linear_probes import DeviceLike, probe_device
+from eoforge.sar.stream import WVArchive, normalise
+from eoforge.ssl.pretrain import load_data
 
 load_teacher = load_run_encoder
 """The teacher backbone of a run (eval mode), its normaliser and its ``encoder.json``."""
 
+Sink = Callable[[int, np.ndarray], None]
+"""``sink(start, rows)``: rows ``[start, start + len(rows))`` of the ``(n, D)`` features."""
+
+_TARGETS = ("wind_speed", "hs")
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def open_wv(data: Any) -> Any:
+    """``data`` ready to embed: Zarr path(s) as a lazy :class:`WVArchive`, else a ``WVSet``.
+
+    A ``WVSet`` (or an array) is returned as is; a NetCDF file is loaded.
+    """
+    if hasattr(data, "images") or isinstance(data, np.ndarray | torch.Tensor):
+        return data
+    if isinstance(data, list | tuple):
+        paths = [str(p) for p in data]
+    else:  # a comma-separated list, unless the path itself holds a comma
+        text = str(data)
+        paths = text.split(",") if "," in text and not Path(text).exists() else [text]
+    zarr_only = all(Path(p.strip()).suffix == ".zarr" for p in paths if p.strip())
+    return load_data(data, stream=zarr_only)
+
+
+def item_table(wv: Any) -> dict[str, Any]:
+    """Per-item variables of a data set: ``labels``, ``targets`` (wind speed, Hs) and ``classes``.
+
+    For a :class:`WVArchive` only these ``(N,)`` vectors are read from the stores, not the images.
+    """
+    if not isinstance(wv, WVArchive):
+        targets = {k: np.asarray(getattr(wv, k)) for k in _TARGETS
+                   if getattr(wv, k, None) is not None}  # fmt: skip
+        classes = tuple(wv.classes) if hasattr(wv, "classes") else None
+        return {"labels": np.asarray(wv.labels), "targets": targets, "classes": classes}
+    groups = [zarr.open_group(str(p), mode="r") for p in wv.paths]
+    targets = {k: np.concatenate([np.asarray(g[k][:], dtype=np.float32) for g in groups])
+               for k in _TARGETS if all(k in g for g in groups)}  # fmt: skip
+    classes = json.loads(groups[0].attrs.get("classes", "null") or "null")
+    return {"labels": wv.labels, "targets": targets,
+            "classes": tuple(classes) if classes else None}  # fmt: skip
+
+
+def _pieces(wv: Any, indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Sorted ``indices`` cut into pieces: per Zarr chunk of an archive, else ``batch_size`` rows."""
+    if isinstance(wv, WVArchive):
+        block = np.searchsorted(wv.blocks[:, 1], indices, side="right")
+        cuts = np.flatnonzero(np.diff(block)) + 1
+    else:
+        cuts = np.arange(batch_size, indices.size, batch_size)
+    return [p for p in np.split(indices, cuts) if p.size]
+
+
+class _Pieces(Dataset):
+    """Piece ``j`` as normalised ``(b, 1, H, W)`` float32 (read, decoded, normalised)."""
+
+    def __init__(self, wv: Any, normaliser: Any, pieces: list[np.ndarray]) -> None:
+        self.wv, self.normaliser, self.pieces = wv, normaliser, pieces
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, j: int) -> torch.Tensor:
+        idx = self.pieces[j]
+        if isinstance(self.wv, WVArchive):
+            images = self.wv.read(idx)
+        else:
+            images = self.wv.images if hasattr(self.wv, "images") else self.wv
+            images = np.asarray(images[int(idx[0]) : int(idx[-1]) + 1])[idx - idx[0]]
+        if hasattr(self.wv, "incidence"):
+            z = normalise(self.wv, self.normaliser, images, idx)
+        else:
+            z = self.normaliser.transform(images)
+        return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[:, None]
+
+
+# -- embedding ------------------------------------------------------------------------------------
+
 
 @torch.no_grad()
+def embed_items(
+    encoder: nn.Module,
+    wv: Any,
+    normaliser: Any,
+    eval_size: int,
+    *,
+    indices: np.ndarray | None = None,
+    batch_size: int = 256,
+    device: DeviceLike = None,
+    workers: int = 0,
+    flush_rows: int = 8192,
+    sink: Sink | None = None,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray | None:
+    """Features of the items ``indices`` (default all) of ``wv``, in bounded memory (module doc).
+
+    Args:
+        encoder: Backbone with ``.embed_dim``.
+        wv: A :class:`WVArchive`, a ``WVSet`` or an ``(n, H, W)`` array of linear sigma0.
+        normaliser: Fitted ``DbNormaliser``.
+        eval_size: Side of the evaluation view.
+        indices: Items to embed (sorted and made unique; rows of the result follow that order).
+        batch_size: Images per forward pass.
+        device: ``"auto"``/``None`` (CUDA if visible), ``"cpu"``, ``"gpu"`` or a torch device.
+        workers: DataLoader processes that read and decode pieces (0: this process).
+        flush_rows: Features held on the device between two copies to the host.
+        sink: Where rows go (``sink(start, rows)``); ``None`` returns an ``(m, D)`` array.
+        progress: Optional ``progress(done, total)``, called at every flush.
+
+    Returns:
+        ``(m, D)`` float32 features, or ``None`` when a ``sink`` took them.
+    """
+    for name, v in (("batch_size", batch_size), ("flush_rows", flush_rows)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise bad_value(name, v, "a positive int")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise bad_value("workers", workers, "an int >= 0")
+    n = len(wv.images) if hasattr(wv, "images") else len(wv)
+    idx = np.arange(n) if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
+    if idx.size and (idx[0] < 0 or idx[-1] >= n):
+        raise bad_value("indices", f"<range {idx[0]}..{idx[-1]}>", f"in 0..{n - 1}")
+    dev = probe_device(device)
+    out = None
+    if sink is None:
+        out = np.zeros((idx.size, encoder.embed_dim), dtype=np.float32)
+        sink = _array_sink(out)
+    loader = DataLoader(_Pieces(wv, normaliser, _pieces(wv, idx, batch_size)), batch_size=None,
+                        num_workers=workers, pin_memory=dev.type == "cuda")  # fmt: skip
+    was_training = encoder.training
+    encoder.eval().to(dev)
+    try:
+        _encode(encoder, loader, eval_size, batch_size, dev, flush_rows, sink, progress, idx.size)
+    finally:
+        encoder.train(was_training)
+    return out
+
+
+def _encode(
+    encoder: nn.Module, loader: DataLoader, eval_size: int, batch_size: int, dev: torch.device,
+    flush_rows: int, sink: Sink, progress: ProgressCallback | None, total: int,
+) -> None:  # fmt: skip
+    """The device loop: features held on ``dev`` and copied to the host every ``flush_rows``."""
+    held: list[torch.Tensor] = []
+    n_held = done = 0
+    for x in loader:  # (b, 1, H, W) float32, pinned when dev is CUDA
+        x = x.to(dev, non_blocking=True)
+        for a in range(0, x.shape[0], batch_size):
+            held.append(encoder(eval_view(x[a : a + batch_size], eval_size)).float())  # (b, D)
+        n_held += x.shape[0]
+        if n_held >= flush_rows:
+            done = _flush(held, done, sink, progress, total)
+            held, n_held = [], 0
+    if held:
+        _flush(held, done, sink, progress, total)
+
+
+def _flush(
+    held: list[torch.Tensor], done: int, sink: Sink, progress: ProgressCallback | None, total: int
+) -> int:
+    rows = torch.cat(held).cpu().numpy()  # the one device -> host copy of these rows
+    sink(done, rows)
+    done += rows.shape[0]
+    if progress is not None:
+        progress(done, total)
+    return done
+
+
+def _array_sink(out: np.ndarray) -> Sink:
+    def put(start: int, rows: np.ndarray) -> None:
+        out[start : start + rows.shape[0]] = rows
+
+    return put
+
+
 def embed_images(
     encoder: nn.Module,
-    images: np.ndarray,
+    images: Any,
     normaliser: Any,
     eval_size: int,
     *,
     batch_size: int = 256,
-    device: str | torch.device | None = None,
+    device: DeviceLike = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
-    """Features of linear-sigma0 imagettes: (n, H, W) -> (n, D) float32.
+    """Features of linear-sigma0 imagettes: (n, H, W) -> (n, D) float32 (see :func:`embed_items`).
 
     Args:
         encoder: Backbone with ``.embed_dim``.
-        images: ``(n, H, W)`` linear sigma0.
+        images: ``(n, H, W)`` linear sigma0 (any array with slicing).
         normaliser: Fitted ``DbNormaliser``.
         eval_size: Side of the evaluation view.
         batch_size: Images per forward pass.
         device: Torch device (default: CUDA if available, else CPU).
         progress: Optional ``progress(done, total)``.
     """
-    if images.ndim != 3:
-        raise ShapeError(f"images must be (n, H, W); got shape {images.shape}.")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    was_training = encoder.training
-    encoder.eval().to(dev)
-    n = images.shape[0]
-    out = np.zeros((n, encoder.embed_dim), dtype=np.float32)
-    for start in range(0, n, batch_size):
-        block = np.asarray(images[start : start + batch_size])
-        z = torch.as_tensor(normaliser.transform(block))[:, None].to(dev)  # (b, 1, H, W)
-        out[start : start + len(block)] = encoder(eval_view(z, eval_size)).float().cpu().numpy()
-        if progress is not None:
-            progress(min(start + batch_size, n), n)
-    encoder.train(was_training)
-    return out
+    if len(images.shape) != 3:
+        raise ShapeError(f"images must be (n, H, W); got shape {tuple(images.shape)}.")
+    return embed_items(encoder, images, normaliser, eval_size, batch_size=batch_size,
+                       device=device, progress=progress)  # fmt: skip
 
 
 def embed_run(run: str | os.PathLike[str], data: Any, **kwargs: Any) -> np.ndarray:
-    """Teacher features of ``data`` (a ``WVSet`` or its path) with the run's teacher."""
-    from eoforge.ssl.pretrain import load_data
-
+    """Teacher features of ``data`` (a ``WVSet``, or store path(s) read lazily) with a run's
+    teacher; ``kwargs`` go to :func:`embed_items` (``indices``, ``device``, ``workers``...)."""
     encoder, normaliser, info = load_teacher(run)
-    wv = load_data(data)
-    return embed_images(encoder, np.asarray(wv.images), normaliser, info["eval_size"], **kwargs)
+    return embed_items(encoder, open_wv(data), normaliser, info["eval_size"], **kwargs)
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+class _ChunkRows:
+    """A sink writing rows to a Zarr array whole chunks at a time (the rest waits for more)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array, self.rows = array, int(array.chunks[0])
+        self.start, self.tail = 0, np.zeros((0, array.shape[1]), dtype=np.float32)
+
+    def __call__(self, start: int, rows: np.ndarray) -> None:
+        buf = np.concatenate([self.tail, rows]) if self.tail.size else rows
+        k = buf.shape[0] - buf.shape[0] % self.rows
+        if k:
+            self.array[self.start : self.start + k] = buf[:k]
+        self.start, self.tail = self.start + k, buf[k:].copy()
+
+    def close(self) -> None:
+        if self.tail.shape[0]:
+            self.array[self.start : self.start + self.tail.shape[0]] = self.tail
+            self.start, self.tail = self.start + self.tail.shape[0], self.tail[:0]
 
 
 def embed_dataset(
@@ -77,31 +275,53 @@ def embed_dataset(
     out: str | os.PathLike[str],
     *,
     batch_size: int = 256,
+    device: DeviceLike = None,
+    workers: int = 0,
+    chunk_rows: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Embed a data set with a run's teacher and write a Zarr store atomically.
+    """Embed a data set with a run's teacher into a Zarr store, in bounded memory and atomically.
 
-    The store holds ``embedding`` (item, feature) float32 and, when present, ``label``,
-    ``wind_speed``, ``hs``; attributes record the run and encoder.
+    The store holds ``embedding`` (item, feature) float32, chunked by ``chunk_rows`` items
+    (default about 4 MiB a chunk), and ``label``, ``wind_speed``, ``hs`` when the data has them;
+    attributes record the run, encoder and classes. It is written at a temporary path beside
+    ``out`` and renamed when complete, so an interrupted run leaves no partial store.
+
+    Args:
+        run: Pre-training run folder.
+        data: A ``WVSet``, or Zarr store path(s) (read chunk by chunk; several: comma-separated).
+        out: The ``.zarr`` store to write.
+        batch_size, device, workers: As in :func:`embed_items`.
+        chunk_rows: Items per chunk of ``embedding``.
+        progress: Optional ``progress(done, total)``.
 
     Returns:
         ``out``.
     """
-    import xarray as xr
-
-    from eoforge.io.netcdf import write_dataset
-    from eoforge.ssl.pretrain import load_data
-
-    wv = load_data(data)
+    if Path(out).suffix != ".zarr":
+        raise bad_value("--out", str(out), "a .zarr store path (e.g. emb.zarr)")
+    wv = open_wv(data)
     encoder, normaliser, info = load_teacher(run)
-    Z = embed_images(encoder, np.asarray(wv.images), normaliser, info["eval_size"],
-                     batch_size=batch_size, progress=progress)  # fmt: skip
-    ds = xr.Dataset({"embedding": (("item", "feature"), Z)})
-    for name, var in (("labels", "label"), ("wind_speed", "wind_speed"), ("hs", "hs")):
-        if getattr(wv, name, None) is not None:
-            ds[var] = ("item", np.asarray(getattr(wv, name)))
-    ds.attrs.update(run=str(Path(run).resolve()), encoder=info["name"],
-                    embed_dim=int(Z.shape[1]), eval_size=int(info["eval_size"]))  # fmt: skip
-    if "classes" in dir(wv):
-        ds.attrs["classes"] = list(wv.classes)
-    return write_dataset(ds, out)
+    table = item_table(wv)
+    n, dim = len(wv.images), int(encoder.embed_dim)
+    rows = chunk_rows or max(1, (1 << 20) // dim)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise bad_value("chunk_rows", chunk_rows, "a positive int")
+    ds = xr.Dataset({"label": ("item", np.asarray(table["labels"]))})
+    for key, values in table["targets"].items():
+        ds[key] = ("item", values)
+    ds.attrs.update(run=str(Path(run).resolve()), encoder=info["name"], embed_dim=dim,
+                    eval_size=int(info["eval_size"]))  # fmt: skip
+    if table["classes"]:
+        ds.attrs["classes"] = list(table["classes"])
+    with atomic_path(out) as tmp:
+        ds.to_zarr(tmp, mode="w", consolidated=False)
+        array = zarr.open_group(str(tmp), mode="a").create_array(
+            "embedding", shape=(n, dim), chunks=(min(rows, max(n, 1)), dim), dtype="float32",
+            dimension_names=("item", "feature"), fill_value=np.nan,
+        )  # fmt: skip
+        sink = _ChunkRows(array)
+        embed_items(encoder, wv, normaliser, info["eval_size"], batch_size=batch_size,
+                    device=device, workers=workers, sink=sink, progress=progress)  # fmt: skip
+        sink.close()
+    return Path(out)

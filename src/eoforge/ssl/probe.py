@@ -20,6 +20,7 @@ neighbours are shared by the class and target probes when their splits coincide.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,9 +31,11 @@ import torch
 
 from eoforge.core.atomic import atomic_write_json
 from eoforge.core.errors import ShapeError, bad_value
+from eoforge.core.resume import FINGERPRINT, data_fingerprint
 from eoforge.core.seeding import RandomState, as_generator
 from eoforge.nn import linear_probes
 from eoforge.nn.linear_probes import DeviceLike, LogisticProbe, RidgeProbe, probe_device
+from eoforge.ssl.embed import embed_items, item_table, load_teacher, open_wv
 
 _DTYPE = torch.float32  # probes run in float32; the ridge system is solved in float64
 
@@ -258,32 +261,60 @@ def probe_wv(features: np.ndarray, wv: Any, **kwargs: Any) -> dict[str, Any]:
     return probe_features(features, wv.labels, targets, classes=tuple(wv.classes), **kwargs)
 
 
+#: Items probed by default: the probes hold the features in memory (100,000 x 384 = 154 MB).
+MAX_PROBE_ITEMS = 100_000
+
+
+def probe_items(n: int, max_items: int | None = MAX_PROBE_ITEMS, seed: int = 0) -> np.ndarray:
+    """Sorted items probed out of ``n``: all when ``n <= max_items`` (or ``None``), else
+    ``max_items`` drawn uniformly without replacement (generator ``SeedSequence([seed, 15])``)."""
+    if max_items is not None and (
+        isinstance(max_items, bool) or not isinstance(max_items, int | np.integer) or max_items < 1
+    ):
+        raise bad_value("--max-items", max_items, "a positive int (items probed)")
+    if max_items is None or n <= max_items:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 15]))
+    return np.sort(rng.choice(n, int(max_items), replace=False)).astype(np.int64)
+
+
 def probe_run(
     run: str | os.PathLike[str],
     data: Any,
     *,
     test_fraction: float = 0.3,
     knn_k: int = 20,
-    seed: RandomState = 0,
+    seed: int = 0,
     batch_size: int = 256,
     write: bool = True,
     device: DeviceLike = None,
+    max_items: int | None = MAX_PROBE_ITEMS,
+    workers: int = 0,
+    progress: Any = None,
 ) -> dict[str, Any]:
-    """Probe a pre-training run's teacher on ``data`` (a ``WVSet`` or its path).
+    """Probe a pre-training run's teacher on ``data`` (a ``WVSet``, or Zarr store path(s)).
 
-    Embeds and probes on ``device`` (``None``/``"auto"``: CUDA if visible, else the CPU).
-    Writes ``RUN/probe.json`` (atomically) when ``write``; its ``probed`` entry records what was
-    probed (:func:`probe_record`).
+    Stores are read chunk by chunk (:func:`eoforge.ssl.embed.embed_items`): only the features of
+    the probed items (:func:`probe_items`: at most ``max_items``, drawn uniformly with ``seed``)
+    are held, so an archive of any size is probed in bounded memory. Embeds and probes on
+    ``device`` (``None``/``"auto"``: CUDA if visible, else the CPU). Writes ``RUN/probe.json``
+    (atomically) when ``write``; its ``probed`` entry records what was probed
+    (:func:`probe_record`).
     """
-    from eoforge.ssl.embed import embed_run
-    from eoforge.ssl.pretrain import load_data
-
-    wv = load_data(data)
+    wv = open_wv(data)
     dev = probe_device(device)
-    feats = embed_run(run, wv, batch_size=batch_size, device=dev)
-    res = probe_wv(feats, wv, test_fraction=test_fraction, knn_k=knn_k, seed=seed, device=dev)
+    items = probe_items(len(wv.images), max_items, seed)
+    encoder, normaliser, info = load_teacher(run)
+    feats = embed_items(encoder, wv, normaliser, info["eval_size"], indices=items,
+                        batch_size=batch_size, device=dev, workers=workers,
+                        progress=progress)  # fmt: skip
+    table = item_table(wv)
+    targets = {k: v[items] for k, v in table["targets"].items()}
+    res = probe_features(feats, table["labels"][items], targets, classes=table["classes"],
+                         test_fraction=test_fraction, knn_k=knn_k, seed=seed,
+                         device=dev)  # fmt: skip
     res["probed"] = probe_record(run, data, wv, test_fraction=test_fraction, knn_k=knn_k,
-                                 seed=seed)  # fmt: skip
+                                 seed=seed, max_items=max_items, n_probed=int(items.size))  # fmt: skip
     if write:
         atomic_write_json(Path(run) / "probe.json", res)
     return res
@@ -299,21 +330,17 @@ def probe_record(
     ``fingerprint.json`` (``None`` when the run has none), so a probe on the training images is
     told apart from one on held-out data.
     """
-    from eoforge.core.resume import FINGERPRINT, data_fingerprint
-
     path = Path(data).resolve() if isinstance(data, str | os.PathLike) else None
-    fp = data_fingerprint(np.asarray(wv.images), getattr(wv, "labels", None))
+    fp = data_fingerprint(wv.images, getattr(wv, "labels", None))  # reads a few items only
     record_file = Path(run) / FINGERPRINT
     trained_on = None
     if record_file.is_file():
-        import json
-
         trained_on = json.loads(record_file.read_text()).get("data")
     return {
         "data": str(path) if path is not None else "<in-memory WVSet>",
         "data_bytes": _size_bytes(path) if path is not None else None,
         "n_images": len(wv.images),
-        "image_size": list(np.shape(wv.images)[1:]),
+        "image_size": [int(s) for s in wv.images.shape[1:]],
         "fingerprint": fp,
         "same_as_pretraining": None if trained_on is None else dict(trained_on) == fp,
         "run": str(Path(run).resolve()),
