@@ -15,7 +15,7 @@ from eoforge.methane.detector.bank import bank_settings, open_bank
 from eoforge.methane.detector.bank_stream import BankBatches, make_inputs
 from eoforge.methane.detector.inject_torch import add_noise, inject
 from eoforge.methane.detector.train import DetectorConfig
-from eoforge.methane.physics import inject_plume
+from eoforge.methane.physics import _interp_extrap, band_table, inject_plume
 from tests.methane import numpy_features_reference as ref
 
 torch.set_num_threads(1)
@@ -249,8 +249,9 @@ def test_runs_share_a_bank_and_one_with_other_settings_is_refused(tmp_path):
 
 
 def test_the_gpu_kernels_equal_the_cpu_ones():
-    """The device-side branches (torch selection, searchsorted, convolution) run here on the CPU
-    against the NumPy/SciPy kernels the CPU branch uses."""
+    """The device-side branches (torch selection, convolution) run here on the CPU against the
+    NumPy/SciPy kernels the CPU branch uses; the bucketed interpolation (all devices) against
+    NumPy's interpolation of the physics module."""
     from eoforge.methane.detector import inject_torch, robust_torch
 
     g = torch.Generator().manual_seed(1)
@@ -258,10 +259,12 @@ def test_the_gpu_kernels_equal_the_cpu_ones():
     m = torch.rand(50, 11, generator=g) > 0.3
     m[:, 0] = True
     np.testing.assert_array_equal(robust_torch.masked_median_torch(x, m), ft.masked_median(x, m))
-    xp, fp = inject_torch._table("B12", "S2A", "cpu", torch.float64)
-    v = torch.cat([torch.linspace(-20.0, 300.0, 5001, dtype=torch.float64), xp])
-    torch.testing.assert_close(inject_torch.interp_torch(v, xp, fp),
-                               inject_torch.interp_extrap(v, xp, fp), rtol=0, atol=1e-12)  # fmt: skip
+    tab = band_table("B12", "S2A")  # the bucketed interpolation against NumPy's (any device)
+    grid = inject_torch._table("B12", "S2A", "cpu", torch.float64)
+    v = torch.cat([torch.linspace(-20.0, 300.0, 50001, dtype=torch.float64),
+                   torch.from_numpy(tab.x), torch.tensor([-1e3, 1e4, torch.nan])])  # fmt: skip
+    np.testing.assert_allclose(inject_torch.interp_grid(v, grid).numpy(),
+                               _interp_extrap(v.numpy(), tab.x, tab.ln_t), rtol=1e-13, atol=1e-13)  # fmt: skip
     img = torch.rand(2, 23, 31, generator=g)
     torch.testing.assert_close(ft.smooth_torch(img, 1.5), ft.gaussian_smooth(img, 1.5),
                                rtol=0, atol=1e-6)  # fmt: skip

@@ -169,7 +169,7 @@ def scene_constants(
         InputError: If fewer than 100 sampled pixels are valid in both dates.
     """
     h, w = check_pair(target, reference, context)
-    step = max(1, int(np.ceil(np.sqrt(h * w / _MAX_FIT_PIXELS))))
+    step = ft.fit_step(h, w, _MAX_FIT_PIXELS)
     bands = list(SWIR) + list(context)
     t, r, t_right, r_right = _subsample(target, reference, bands, step)
     n_ok = int(ft.valid_pixels(t, r).sum())

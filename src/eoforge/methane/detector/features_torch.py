@@ -64,6 +64,7 @@ def scene_constants(
     t_right: torch.Tensor,
     r_right: torch.Tensor,
     amf: torch.Tensor,
+    fit_step: int = 1,
 ) -> dict[str, torch.Tensor]:
     """Scene constants of a batch (module docstring), float64.
 
@@ -74,21 +75,29 @@ def scene_constants(
             first wn subsample columns (the noise pairs); wn <= w.
         r_right: Same for the reference.
         amf: (B,) air-mass factors.
+        fit_step: The subsample constants (c_t, c_r, the medians of the log changes and the
+            noise, from the pairs of the sampled pixels) use every ``fit_step``-th row and
+            column of ``t`` and ``r``; med_mbsp and med_mbmp use all of them (a median of
+            MBSP can sit in a gap between two surfaces, where a subsample moves it).
 
     Returns:
         Dict of :data:`CONSTANT_KEYS`.
     """
-    ok = valid_pixels(t, r).flatten(1)  # (B, N)
+    ok = valid_pixels(t, r)  # (B, h, w)
     t, r = t.to(torch.float64), r.to(torch.float64)
+    sub = (Ellipsis, slice(None, None, fit_step), slice(None, None, fit_step))
+    ts, rs, oks = t[sub].flatten(2), r[sub].flatten(2), ok[sub].flatten(1)  # (B, nb, n)
+    c_t = fit_band_scale(ts[:, 0], ts[:, 1], oks)
+    c_r = fit_band_scale(rs[:, 0], rs[:, 1], oks)
+    change = masked_median(torch.log(ts / rs), oks[:, None].expand_as(ts))  # (B, nb)
+    t_right, r_right = t_right[sub].to(torch.float64), r_right[sub].to(torch.float64)
+    wn = t_right.shape[-1]
+    noise = _mbmp_noise(t_right, r_right, t[:, :2][sub][..., :wn], r[:, :2][sub][..., :wn],
+                        c_t, c_r)  # fmt: skip
+    ok = ok.flatten(1)  # (B, N)
     tf, rf = t.flatten(2), r.flatten(2)  # (B, nb, N)
-    c_t = fit_band_scale(tf[:, 0], tf[:, 1], ok)
-    c_r = fit_band_scale(rf[:, 0], rf[:, 1], ok)
     ratio_t = c_t[:, None] * tf[:, 1] / tf[:, 0]
     ratio_r = c_r[:, None] * rf[:, 1] / rf[:, 0]
-    change = masked_median(torch.log(tf / rf), ok[:, None].expand_as(tf))  # (B, nb)
-    wn = t_right.shape[-1]
-    noise = _mbmp_noise(t_right.to(torch.float64), r_right.to(torch.float64),
-                        t[:, :2, :, :wn], r[:, :2, :, :wn], c_t, c_r)  # fmt: skip
     return {
         "c_t": c_t,
         "c_r": c_r,
@@ -101,11 +110,21 @@ def scene_constants(
     }
 
 
-def full_resolution_constants(
-    t: torch.Tensor, r: torch.Tensor, amf: torch.Tensor
+def fit_step(h: int, w: int, max_pixels: int) -> int:
+    """Stride of the regular subsample (every ``step`` rows and columns) of an h x w grid that
+    keeps at most ~``max_pixels`` pixels: ceil(sqrt(h w / max_pixels)), at least 1."""
+    return max(1, math.ceil(math.sqrt(h * w / max_pixels)))
+
+
+def crop_constants(
+    t: torch.Tensor, r: torch.Tensor, amf: torch.Tensor, max_fit_pixels: int | None = None
 ) -> dict[str, torch.Tensor]:
-    """:func:`scene_constants` of (B, nb, H, W) dates fitted on every pixel (training crops)."""
-    return scene_constants(t, r, t[:, :2, :, 1:], r[:, :2, :, 1:], amf)
+    """:func:`scene_constants` of (B, nb, H, W) training crops, its subsample constants fitted
+    on the regular subsample of at most ~``max_fit_pixels`` pixels per item (:func:`fit_step`;
+    None: every pixel)."""
+    h, w = t.shape[-2:]
+    step = 1 if max_fit_pixels is None else fit_step(h, w, max_fit_pixels)
+    return scene_constants(t, r, t[:, :2, :, 1:], r[:, :2, :, 1:], amf, step)
 
 
 def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:

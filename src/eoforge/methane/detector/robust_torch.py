@@ -37,8 +37,13 @@ def masked_median(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return masked_median_torch(x, mask)
     xs = x.detach().reshape(-1, x.shape[-1]).numpy()
     ms = mask.reshape(-1, mask.shape[-1]).numpy()
-    out = np.array([np.median(v[m]) if m.any() else np.nan for v, m in zip(xs, ms, strict=True)])
-    return torch.from_numpy(out.astype(xs.dtype, copy=False)).reshape(x.shape[:-1])
+    full = ms.all(-1)
+    out = np.empty(len(xs), dtype=xs.dtype)
+    if full.any():  # rows without masked values: one call, no compaction
+        out[full] = np.median(xs[full], axis=-1)
+    for i in np.flatnonzero(~full):
+        out[i] = np.median(xs[i][ms[i]]) if ms[i].any() else np.nan
+    return torch.from_numpy(out).reshape(x.shape[:-1])
 
 
 def masked_median_torch(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
