@@ -44,6 +44,9 @@ Sink = Callable[[int, np.ndarray], None]
 
 _TARGETS = ("wind_speed", "hs")
 
+#: Images normalised at a time (the float64 dB temporaries of a whole chunk would be ~8x it).
+_NORMALISE_ROWS = 128
+
 # -- reading --------------------------------------------------------------------------------------
 
 
@@ -107,11 +110,14 @@ class _Pieces(Dataset):
         else:
             images = self.wv.images if hasattr(self.wv, "images") else self.wv
             images = np.asarray(images[int(idx[0]) : int(idx[-1]) + 1])[idx - idx[0]]
-        if hasattr(self.wv, "incidence"):
-            z = normalise(self.wv, self.normaliser, images, idx)
-        else:
-            z = self.normaliser.transform(images)
-        return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[:, None]
+        z = np.empty(images.shape, dtype=np.float32)  # (b, H, W)
+        for a in range(0, idx.size, _NORMALISE_ROWS):  # bounded float64 temporaries
+            part, rows = images[a : a + _NORMALISE_ROWS], idx[a : a + _NORMALISE_ROWS]
+            if hasattr(self.wv, "incidence"):
+                z[a : a + rows.size] = normalise(self.wv, self.normaliser, part, rows)
+            else:
+                z[a : a + rows.size] = self.normaliser.transform(part)
+        return torch.from_numpy(z)[:, None]
 
 
 # -- embedding ------------------------------------------------------------------------------------
@@ -278,6 +284,7 @@ def embed_dataset(
     device: DeviceLike = None,
     workers: int = 0,
     chunk_rows: int | None = None,
+    flush_rows: int = 8192,
     progress: ProgressCallback | None = None,
 ) -> Path:
     """Embed a data set with a run's teacher into a Zarr store, in bounded memory and atomically.
@@ -291,7 +298,7 @@ def embed_dataset(
         run: Pre-training run folder.
         data: A ``WVSet``, or Zarr store path(s) (read chunk by chunk; several: comma-separated).
         out: The ``.zarr`` store to write.
-        batch_size, device, workers: As in :func:`embed_items`.
+        batch_size, device, workers, flush_rows: As in :func:`embed_items`.
         chunk_rows: Items per chunk of ``embedding``.
         progress: Optional ``progress(done, total)``.
 
@@ -322,6 +329,7 @@ def embed_dataset(
         )  # fmt: skip
         sink = _ChunkRows(array)
         embed_items(encoder, wv, normaliser, info["eval_size"], batch_size=batch_size,
-                    device=device, workers=workers, sink=sink, progress=progress)  # fmt: skip
+                    device=device, workers=workers, flush_rows=flush_rows, sink=sink,
+                    progress=progress)  # fmt: skip
         sink.close()
     return Path(out)
