@@ -8,44 +8,19 @@ own calls are not ours to remove), and compares two runs of different lengths so
 the end of training (weights, sample grid, report) cancel out.
 """
 
-import sys
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 
 from eoforge.diffusion.model import UNetConfig
 from eoforge.diffusion.train import DiffusionConfig, train
+from tests.helpers.host_syncs import SYNCING, count_host_syncs, path_of
 
 torch.set_num_threads(1)
 
-#: Tensor methods that wait for the device when called on a CUDA tensor.
-SYNCING = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "cpu", "numpy",
-           "__array__")  # fmt: skip
 
-
-@contextmanager
-def count_host_syncs():
-    """Patch the syncing methods of ``torch.Tensor``; yields a dict name -> calls from eoforge."""
-    counts = dict.fromkeys(SYNCING, 0)
-    saved = {name: getattr(torch.Tensor, name) for name in SYNCING}
-
-    def wrap(name, original):
-        def counted(self, *args, **kwargs):
-            caller = sys._getframe(1).f_code.co_filename.replace("\\", "/")
-            if "/eoforge/" in caller and "/tests/" not in caller:
-                counts[name] += 1
-            return original(self, *args, **kwargs)
-
-        return counted
-
-    try:
-        for name, original in saved.items():
-            setattr(torch.Tensor, name, wrap(name, original))
-        yield counts
-    finally:
-        for name, original in saved.items():
-            setattr(torch.Tensor, name, original)
+def _from_eoforge(code) -> bool:
+    path = path_of(code)
+    return "/eoforge/" in path and "/tests/" not in path
 
 
 def _config(steps: int, **kw) -> DiffusionConfig:
@@ -63,7 +38,7 @@ def _config(steps: int, **kw) -> DiffusionConfig:
 def _syncs(tmp_path, steps: int, name: str, labels=None, **kw) -> dict[str, int]:
     rng = np.random.default_rng(0)
     images = (rng.uniform(0.2, 1.0, (32, 1, 1)) * rng.gamma(4, 0.25, (32, 8, 8))).astype("f4")
-    with count_host_syncs() as counts:
+    with count_host_syncs(_from_eoforge) as counts:
         train(_config(steps, **kw), images, labels, tmp_path / name)
     return counts
 
@@ -97,7 +72,7 @@ def test_the_counter_sees_a_sync_made_by_eoforge():
     """The check can fail: a schedule gather with a CPU range check counts, a test frame does not."""
     from eoforge.diffusion.schedules import space_timesteps
 
-    with count_host_syncs() as counts:
+    with count_host_syncs(_from_eoforge) as counts:
         torch.zeros(3).tolist()  # this file: not counted
         space_timesteps(10, 3).tolist()
         kept = space_timesteps(10, 3)
@@ -105,7 +80,7 @@ def test_the_counter_sees_a_sync_made_by_eoforge():
 
         check_sample_steps(int(kept[1]), 10)  # int() here is in a test frame: not counted
     assert sum(counts.values()) == 0
-    with count_host_syncs() as counts:
+    with count_host_syncs(_from_eoforge) as counts:
         from eoforge.diffusion.losses import LossSecondMomentSampler
 
         s = LossSecondMomentSampler(4)

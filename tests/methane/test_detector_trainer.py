@@ -2,8 +2,6 @@
 synchronisation from the model/loss/logging, and DDP over two gloo CPU processes."""
 
 import json
-import sys
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -18,12 +16,9 @@ from eoforge.nn.lightning_strategy import (
     trainer_settings,
 )
 from tests.gloo import retry_gloo_mesh
+from tests.helpers.host_syncs import SYNCING, count_host_syncs, path_of
 
 torch.set_num_threads(1)
-
-#: Tensor methods that wait for the device when called on a CUDA tensor.
-SYNCING = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__", "cpu", "numpy",
-           "__array__")  # fmt: skip
 
 #: Code whose host reads this test counts: the network, the training step and loss, Lightning's
 #: logging and loops. The data stream (bank, features) is counted by its own tests.
@@ -39,31 +34,11 @@ def _tiny(steps: int, **kw) -> DetectorConfig:
     return DetectorConfig(**{**fields, **kw})
 
 
-@contextmanager
-def count_host_syncs():
-    """Patch the syncing methods of ``torch.Tensor``; yields name -> calls from COUNTED code."""
-    counts = dict.fromkeys(SYNCING, 0)
-    saved = {name: getattr(torch.Tensor, name) for name in SYNCING}
-
-    def wrap(name, original):
-        def counted(self, *args, **kwargs):
-            code = sys._getframe(1).f_code
-            path = code.co_filename.replace("\\", "/")
-            if any(p in path for p in COUNTED) or (
-                path.endswith("/methane/detector/train.py") and code.co_name in COUNTED_FUNCTIONS
-            ):
-                counts[name] += 1
-            return original(self, *args, **kwargs)
-
-        return counted
-
-    try:
-        for name, original in saved.items():
-            setattr(torch.Tensor, name, wrap(name, original))
-        yield counts
-    finally:
-        for name, original in saved.items():
-            setattr(torch.Tensor, name, original)
+def _counted(code) -> bool:
+    path = path_of(code)
+    return any(p in path for p in COUNTED) or (
+        path.endswith("/methane/detector/train.py") and code.co_name in COUNTED_FUNCTIONS
+    )
 
 
 def test_precision_and_strategy_settings():
@@ -93,7 +68,7 @@ def test_the_loss_is_float32_under_bf16_outputs():
 
 
 def _syncs(tmp_path, steps: int) -> dict[str, int]:
-    with count_host_syncs() as counts:
+    with count_host_syncs(_counted) as counts:
         train(_tiny(steps), tmp_path / f"run{steps}")
     return counts
 

@@ -31,7 +31,6 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.strategies import DDPStrategy
 from pydantic import Field
 
 from eoforge.core.atomic import atomic_path, atomic_write_json
@@ -44,6 +43,7 @@ from eoforge.curation.dynamic import CurationConfig, DynamicCurator
 from eoforge.nn.device import resolve_device
 from eoforge.nn.encoders import build_encoder
 from eoforge.nn.lightning_quiet import quiet_lightning
+from eoforge.nn.lightning_strategy import trainer_settings
 from eoforge.sar.stream import WVArchive, fit_normaliser
 from eoforge.ssl.stream_data import streaming_data_module
 
@@ -215,32 +215,9 @@ OPTIONS = {
 }  # fmt: skip
 
 
-class _CpuSpawnDDP(DDPStrategy):
-    """gloo DDP in spawned CPU processes that destroys its process group at teardown.
-
-    A gloo group still alive when a spawned worker's interpreter exits can abort that worker
-    (``std::terminate`` from a joinable thread), which fails a finished run at random.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(process_group_backend="gloo", start_method="spawn")
-
-    def teardown(self) -> None:
-        super().teardown()
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
 def _trainer_kwargs(config: SSLConfig) -> dict[str, Any]:
     gpu = resolve_device(config.accelerator) == "gpu"
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else "32-true"
-    kw: dict[str, Any] = dict(accelerator="gpu" if gpu else "cpu", devices=config.devices,
-                              num_nodes=config.num_nodes, precision=precision)  # fmt: skip
-    if config.devices > 1 or config.num_nodes > 1:
-        kw["strategy"] = DDPStrategy() if gpu else _CpuSpawnDDP()
-    return kw
+    return trainer_settings(gpu, config.devices, config.num_nodes, config.precision)
 
 
 class _Progress(pl.Callback):
