@@ -14,6 +14,7 @@ from eoforge.core.errors import InputError
 from eoforge.sar.store import load_wv, save_wv
 from eoforge.sar.stream import WVArchive
 from eoforge.sar.wv import synth_wv
+from eoforge.ssl import embed as embed_module
 from eoforge.ssl.embed import embed_dataset, embed_images, embed_items, load_teacher
 from eoforge.ssl.probe import probe_features, probe_items, probe_run, probe_wv
 from tests.ssl.fake_run import make_run
@@ -47,6 +48,20 @@ def test_store_features_equal_the_loaded_array_in_order(setup):
     sub = embed_items(encoder, archive, normaliser, 16, indices=[80, 3, 49, 50, 3, 6],
                       device="cpu", workers=1)  # fmt: skip
     np.testing.assert_allclose(sub, ref[[3, 6, 49, 50, 80]], rtol=1e-5, atol=1e-5)
+
+
+def test_pieces_split_large_chunks_and_skip_nothing(setup, monkeypatch):
+    monkeypatch.setattr(embed_module, "_PIECE_ROWS", 3)  # chunks of 7 read as 3 + 3 + 1
+    archive = WVArchive(setup["stores"])
+    pieces = embed_module._pieces(archive, np.arange(90), 64)
+    assert max(p.size for p in pieces) == 3 and np.array_equal(
+        np.concatenate(pieces), np.arange(90)
+    )
+    encoder, normaliser, _ = load_teacher(setup["run"])
+    ref = embed_images(encoder, setup["images"], normaliser, 16, device="cpu")
+    got = embed_items(encoder, archive, normaliser, 16, batch_size=2, device="cpu")
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    assert embed_items(encoder, archive, normaliser, 16, indices=[], device="cpu").shape == (0, 24)
 
 
 def test_embed_dataset_writes_chunks_equal_to_memory(setup, tmp_path):

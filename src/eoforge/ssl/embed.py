@@ -46,6 +46,8 @@ _TARGETS = ("wind_speed", "hs")
 
 #: Images normalised at a time (the float64 dB temporaries of a whole chunk would be ~8x it).
 _NORMALISE_ROWS = 128
+#: Most items of a piece (a store written with one huge chunk is still read in bounded parts).
+_PIECE_ROWS = 4096
 
 # -- reading --------------------------------------------------------------------------------------
 
@@ -85,13 +87,15 @@ def item_table(wv: Any) -> dict[str, Any]:
 
 
 def _pieces(wv: Any, indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Sorted ``indices`` cut into pieces: per Zarr chunk of an archive, else ``batch_size`` rows."""
-    if isinstance(wv, WVArchive):
-        block = np.searchsorted(wv.blocks[:, 1], indices, side="right")
-        cuts = np.flatnonzero(np.diff(block)) + 1
-    else:
+    """Sorted ``indices`` cut into pieces: per Zarr chunk of an archive (at most
+    :data:`_PIECE_ROWS` items), else ``batch_size`` rows."""
+    if not isinstance(wv, WVArchive):
         cuts = np.arange(batch_size, indices.size, batch_size)
-    return [p for p in np.split(indices, cuts) if p.size]
+        return [p for p in np.split(indices, cuts) if p.size]
+    block = np.searchsorted(wv.blocks[:, 1], indices, side="right")
+    per_chunk = np.split(indices, np.flatnonzero(np.diff(block)) + 1)
+    return [q for p in per_chunk for q in np.split(p, np.arange(_PIECE_ROWS, p.size, _PIECE_ROWS))
+            if q.size]  # fmt: skip
 
 
 class _Pieces(Dataset):
