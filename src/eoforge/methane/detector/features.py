@@ -141,14 +141,16 @@ def _subsample(
     bands: Sequence[str],
     step: int,
 ) -> tuple[torch.Tensor, ...]:
-    """(1, nb, h, w) float64 subsamples of both dates (every ``step`` rows and columns) and the
-    (1, 2, h, wn) SWIR right neighbours of their first wn columns (the noise pairs)."""
+    """(1, nb, h, w) subsamples of both dates (every ``step`` rows and columns) and the
+    (1, 2, h, wn) SWIR right neighbours of their first wn columns (the noise pairs), in the
+    bands' common dtype (the constants are fitted in float64, converted exactly from it)."""
     w = np.shape(target["B11"])[1]
     right = np.arange(0, w - 1, step) + 1
 
     def grab(d: Mapping[str, np.ndarray], names: Sequence[str], cols) -> torch.Tensor:
-        return torch.from_numpy(np.stack([np.asarray(d[b][::step][:, cols], dtype=np.float64)
-                                          for b in names]))[None]  # fmt: skip
+        out = np.stack([np.asarray(d[b][::step][:, cols]) for b in names])[None]
+        return torch.from_numpy(out if out.dtype in (np.float32, np.float64) else
+                                out.astype(np.float64))  # fmt: skip
 
     every = slice(None, None, step)
     return (grab(target, bands, every), grab(reference, bands, every),

@@ -47,7 +47,8 @@ def _mbmp_noise(t_right, r_right, t_left, r_left, c_t, c_r) -> torch.Tensor:
     """sigma_MBMP from horizontally adjacent pixel pairs, (B,); 0 with fewer than 100 pairs."""
 
     def mbmp(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        ok = valid_pixels(t, r)
+        ok = valid_pixels(t, r)  # in the input dtype (cheaper), then float64
+        t, r = t.to(torch.float64), r.to(torch.float64)
         m = c_t[:, None, None] * t[:, 1] / t[:, 0] - c_r[:, None, None] * r[:, 1] / r[:, 0]
         return torch.where(ok, m, torch.nan)
 
@@ -84,16 +85,15 @@ def scene_constants(
         Dict of :data:`CONSTANT_KEYS`.
     """
     ok = valid_pixels(t, r)  # (B, h, w)
-    t, r = t.to(torch.float64), r.to(torch.float64)
     sub = (Ellipsis, slice(None, None, fit_step), slice(None, None, fit_step))
+    wn = t_right[sub].shape[-1]
+    noise_left = (t[:, :2][sub][..., :wn], r[:, :2][sub][..., :wn])
+    t, r = t.to(torch.float64), r.to(torch.float64)
     ts, rs, oks = t[sub].flatten(2), r[sub].flatten(2), ok[sub].flatten(1)  # (B, nb, n)
     c_t = fit_band_scale(ts[:, 0], ts[:, 1], oks)
     c_r = fit_band_scale(rs[:, 0], rs[:, 1], oks)
     change = masked_median(torch.log(ts / rs), oks[:, None].expand_as(ts))  # (B, nb)
-    t_right, r_right = t_right[sub].to(torch.float64), r_right[sub].to(torch.float64)
-    wn = t_right.shape[-1]
-    noise = _mbmp_noise(t_right, r_right, t[:, :2][sub][..., :wn], r[:, :2][sub][..., :wn],
-                        c_t, c_r)  # fmt: skip
+    noise = _mbmp_noise(t_right[sub], r_right[sub], *noise_left, c_t, c_r)
     ok = ok.flatten(1)  # (B, N)
     tf, rf = t.flatten(2), r.flatten(2)  # (B, nb, N)
     ratio_t = c_t[:, None] * tf[:, 1] / tf[:, 0]
