@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+import zarr
 from typer.testing import CliRunner
 
 from eoforge.core.errors import InputError
@@ -90,6 +91,36 @@ def test_interrupted_embedding_leaves_nothing(setup, tmp_path):
     with pytest.raises(InputError, match=r"bad\.zarr"):
         embed_dataset(setup["run"], bad, out, batch_size=4, chunk_rows=4, device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zarr"]  # no OUT, no temporary
+
+
+def test_interrupted_embedding_resumes_from_the_last_chunk(setup, tmp_path):
+    encoder, normaliser, _ = load_teacher(setup["run"])
+    ref = embed_images(encoder, setup["images"], normaliser, 16, device="cpu")
+    out, kw = tmp_path / "emb.zarr", {"batch_size": 4, "chunk_rows": 6, "flush_rows": 10}
+
+    def stop(done, total):
+        if done >= 40:
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        embed_dataset(setup["run"], setup["stores"], out, device="cpu", progress=stop, **kw)
+    partial = tmp_path / ".emb.zarr.partial"
+    assert not out.exists() and partial.is_dir()
+    done = zarr.open_group(str(partial), mode="r").attrs["rows_done"]
+    assert done == 42  # three flushes of two 7-item chunks, on disk as whole chunks of 6
+    seen = []
+    embed_dataset(setup["run"], setup["stores"], out, device="cpu",
+                  progress=lambda d, t: seen.append(d), **kw)  # fmt: skip
+    assert done < seen[0] <= done + 20  # resumed: the first flush comes after the rows on disk
+    np.testing.assert_allclose(xr.open_zarr(out)["embedding"].values, ref, rtol=1e-5, atol=1e-5)
+    assert not partial.exists()
+    with pytest.raises(RuntimeError):  # another layout (chunk_rows) starts again from row 0
+        embed_dataset(setup["run"], setup["stores"], tmp_path / "b.zarr", device="cpu",
+                      progress=stop, **kw)  # fmt: skip
+    seen.clear()
+    embed_dataset(setup["run"], setup["stores"], tmp_path / "b.zarr", device="cpu",
+                  progress=lambda d, t: seen.append(d), **{**kw, "chunk_rows": 5})  # fmt: skip
+    assert seen[0] <= 14  # from row 0
 
 
 def test_probe_on_stores_matches_the_in_memory_probe(setup):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from eoforge.core.atomic import atomic_path
 from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
-from eoforge.nn.frozen import eval_view, load_run_encoder
+from eoforge.core.resume import data_fingerprint
+from eoforge.nn.frozen import eval_view, file_sha256, load_run_encoder
 from eoforge.nn.linear_probes import DeviceLike, probe_device
 from eoforge.sar.stream import WVArchive, normalise
 from eoforge.ssl.pretrain import load_data
@@ -260,23 +262,76 @@ def embed_run(run: str | os.PathLike[str], data: Any, **kwargs: Any) -> np.ndarr
 
 
 class _ChunkRows:
-    """A sink writing rows to a Zarr array whole chunks at a time (the rest waits for more)."""
+    """A sink writing rows to a Zarr array whole chunks at a time (the rest waits for more),
+    from row ``start``; after each write the group's ``rows_done`` attribute records the rows
+    safely on disk (the point a resumed run starts from)."""
 
-    def __init__(self, array: Any) -> None:
-        self.array, self.rows = array, int(array.chunks[0])
-        self.start, self.tail = 0, np.zeros((0, array.shape[1]), dtype=np.float32)
+    def __init__(self, group: Any, start: int = 0) -> None:
+        self.group, self.array = group, group["embedding"]
+        self.rows, self.start = int(self.array.chunks[0]), int(start)
+        self.tail = np.zeros((0, self.array.shape[1]), dtype=np.float32)
 
-    def __call__(self, start: int, rows: np.ndarray) -> None:
+    def __call__(self, _: int, rows: np.ndarray) -> None:
         buf = np.concatenate([self.tail, rows]) if self.tail.size else rows
         k = buf.shape[0] - buf.shape[0] % self.rows
         if k:
-            self.array[self.start : self.start + k] = buf[:k]
-        self.start, self.tail = self.start + k, buf[k:].copy()
+            self._write(buf[:k])
+        self.tail = buf[k:].copy()
 
     def close(self) -> None:
         if self.tail.shape[0]:
-            self.array[self.start : self.start + self.tail.shape[0]] = self.tail
-            self.start, self.tail = self.start + self.tail.shape[0], self.tail[:0]
+            self._write(self.tail)
+            self.tail = self.tail[:0]
+
+    def _write(self, rows: np.ndarray) -> None:
+        self.array[self.start : self.start + rows.shape[0]] = rows
+        self.start += rows.shape[0]
+        self.group.attrs["rows_done"] = self.start  # after the data: a crash repeats, never skips
+
+
+def _partial_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.partial")
+
+
+def _partial_store(out: Path, ds: xr.Dataset, shape: tuple[int, int], rows: int) -> tuple[Any, int]:
+    """The partial store ``.OUT.partial`` beside ``out`` and the rows already embedded in it:
+    resumed when it was started for the same ``resume_key`` attribute of ``ds``, else new."""
+    partial = _partial_path(out)
+    if partial.exists():
+        try:
+            group = zarr.open_group(str(partial), mode="a")
+            if group.attrs.get("resume_key") == ds.attrs["resume_key"]:
+                return group, int(group.attrs.get("rows_done", 0))
+        except Exception:  # an unreadable partial store is started again
+            pass
+        shutil.rmtree(partial)
+    ds.to_zarr(partial, mode="w", consolidated=False)
+    group = zarr.open_group(str(partial), mode="a")
+    group.create_array("embedding", shape=shape, chunks=(min(rows, max(shape[0], 1)), shape[1]),
+                       dtype="float32", dimension_names=("item", "feature"),
+                       fill_value=np.nan)  # fmt: skip
+    group.attrs["rows_done"] = 0
+    return group, 0
+
+
+def _dataset_template(run: Path, wv: Any, info: dict[str, Any], rows: int) -> xr.Dataset:
+    """The per-item variables and attributes of an embedding store (``resume_key`` included:
+    the teacher's weights, the data's fingerprint and the layout)."""
+    table = item_table(wv)
+    ds = xr.Dataset({"label": ("item", np.asarray(table["labels"]))})
+    for key, values in table["targets"].items():
+        ds[key] = ("item", values)
+    dim = int(info["embed_dim"])
+    ds.attrs.update(run=str(run.resolve()), encoder=info["name"], embed_dim=dim,
+                    eval_size=int(info["eval_size"]))  # fmt: skip
+    if table["classes"]:
+        ds.attrs["classes"] = list(table["classes"])
+    ds.attrs["resume_key"] = {
+        "weights_sha256": file_sha256(run / "teacher_backbone.safetensors"),
+        "data": data_fingerprint(wv.images, table["labels"]),
+        "shape": [len(wv.images), dim], "chunk_rows": rows,
+    }  # fmt: skip
+    return ds
 
 
 def embed_dataset(
@@ -291,12 +346,14 @@ def embed_dataset(
     flush_rows: int = 8192,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Embed a data set with a run's teacher into a Zarr store, in bounded memory and atomically.
+    """Embed a data set with a run's teacher into a Zarr store, in bounded memory; resumable.
 
     The store holds ``embedding`` (item, feature) float32, chunked by ``chunk_rows`` items
     (default about 4 MiB a chunk), and ``label``, ``wind_speed``, ``hs`` when the data has them;
-    attributes record the run, encoder and classes. It is written at a temporary path beside
-    ``out`` and renamed when complete, so an interrupted run leaves no partial store.
+    attributes record the run, encoder and classes. It is written chunk by chunk to ``.OUT.partial``
+    beside ``out`` and renamed onto ``out`` when complete (atomically: ``out`` is never partial).
+    Called again after an interruption with the same teacher, data and ``chunk_rows``, it
+    continues from the last chunk written; otherwise the partial store is started again.
 
     Args:
         run: Pre-training run folder.
@@ -304,36 +361,28 @@ def embed_dataset(
         out: The ``.zarr`` store to write.
         batch_size, device, workers, flush_rows: As in :func:`embed_items`.
         chunk_rows: Items per chunk of ``embedding``.
-        progress: Optional ``progress(done, total)``.
+        progress: Optional ``progress(done, total)`` (``done`` counts resumed rows too).
 
     Returns:
         ``out``.
     """
-    if Path(out).suffix != ".zarr":
+    out = Path(out)
+    if out.suffix != ".zarr":
         raise bad_value("--out", str(out), "a .zarr store path (e.g. emb.zarr)")
     wv = open_wv(data)
     encoder, normaliser, info = load_teacher(run)
-    table = item_table(wv)
-    n, dim = len(wv.images), int(encoder.embed_dim)
-    rows = chunk_rows or max(1, (1 << 20) // dim)
+    rows = chunk_rows or max(1, (1 << 20) // int(encoder.embed_dim))
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise bad_value("chunk_rows", chunk_rows, "a positive int")
-    ds = xr.Dataset({"label": ("item", np.asarray(table["labels"]))})
-    for key, values in table["targets"].items():
-        ds[key] = ("item", values)
-    ds.attrs.update(run=str(Path(run).resolve()), encoder=info["name"], embed_dim=dim,
-                    eval_size=int(info["eval_size"]))  # fmt: skip
-    if table["classes"]:
-        ds.attrs["classes"] = list(table["classes"])
+    n, dim = len(wv.images), int(encoder.embed_dim)
+    ds = _dataset_template(Path(run), wv, {**info, "embed_dim": dim}, rows)
+    group, done = _partial_store(out, ds, (n, dim), rows)
+    sink = _ChunkRows(group, done)
+    shifted = None if progress is None else (lambda d, t: progress(done + d, n))
+    embed_items(encoder, wv, normaliser, info["eval_size"], indices=np.arange(done, n),
+                batch_size=batch_size, device=device, workers=workers, flush_rows=flush_rows,
+                sink=sink, progress=shifted)  # fmt: skip
+    sink.close()
     with atomic_path(out) as tmp:
-        ds.to_zarr(tmp, mode="w", consolidated=False)
-        array = zarr.open_group(str(tmp), mode="a").create_array(
-            "embedding", shape=(n, dim), chunks=(min(rows, max(n, 1)), dim), dtype="float32",
-            dimension_names=("item", "feature"), fill_value=np.nan,
-        )  # fmt: skip
-        sink = _ChunkRows(array)
-        embed_items(encoder, wv, normaliser, info["eval_size"], batch_size=batch_size,
-                    device=device, workers=workers, flush_rows=flush_rows, sink=sink,
-                    progress=progress)  # fmt: skip
-        sink.close()
-    return Path(out)
+        _partial_path(out).rename(tmp)
+    return out
