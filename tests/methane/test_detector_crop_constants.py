@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from eoforge.methane.detector import features_torch as ft
+from eoforge.methane.detector import robust_torch
 from eoforge.methane.detector.bank import bank_settings, open_bank
 from eoforge.methane.detector.bank_stream import CROP_FIT_PIXELS, BankBatches
 from eoforge.methane.detector.inject_torch import add_noise, inject
 from eoforge.methane.detector.train import DetectorConfig
+from eoforge.methane.retrievals import fit_band_scale
 
 torch.set_num_threads(1)
 
@@ -65,3 +67,20 @@ def test_subsampled_constants_barely_move_the_features(crops):
     # The MBMP channel (x 20) moves by far less than its per-pixel noise 20 sigma_MBMP.
     noise = 20.0 * float(ft.crop_constants(t, r, amf, None)["noise"].min())
     assert float((x_sub[:, 7] - x_full[:, 7])[ok].abs().max()) < 0.2 * noise
+
+
+def test_batched_band_scale_equals_the_numpy_fit_per_row():
+    """Rows that stop trimming at different passes (the CPU ends the passes once all stopped)
+    give retrievals.fit_band_scale's c on each row's kept pixels."""
+    g = torch.Generator().manual_seed(3)
+    num = torch.rand(6, 3000, generator=g, dtype=torch.float64) * 0.3 + 0.1
+    den = num * (1.2 + 0.01 * torch.randn(6, 3000, generator=g, dtype=torch.float64))
+    for i, frac in enumerate((0.0, 0.02, 0.1, 0.3, 0.45, 0.05)):  # outliers: plumes, clouds
+        n_out = int(frac * 3000)
+        den[i, :n_out] *= 1.0 + 0.2 * torch.rand(n_out, generator=g, dtype=torch.float64)
+    keep = torch.rand(6, 3000, generator=g) > 0.05
+    got = robust_torch.fit_band_scale(num, den, keep)
+    for i in range(6):
+        k = keep[i].numpy()
+        want = fit_band_scale(num[i].numpy()[k], den[i].numpy()[k])
+        assert float(got[i]) == pytest.approx(want, rel=1e-12), i

@@ -9,7 +9,8 @@ fit_band_scale` (Varon et al. 2021), per row b of (B, N):
     c = sum_S num den / sum_S den^2,  S <- {|r - med_S r| <= 3 * 1.4826 MAD_S(r)},
     r = (c den - num) / num = c q - 1,  q = den / num,
 
-repeated 5 times (a row stops when S no longer changes or keeps fewer than 10 pixels). Because
+repeated 5 times (a row stops when S no longer changes or keeps fewer than 10 pixels; on the
+CPU the passes end once every row has stopped, which changes no result). Because
 r is an increasing function of q (c > 0 for positive reflectances), every trimmed set S is a
 contiguous range [a, b) of the pixels sorted by q. So one sort per row replaces the two
 selections per pass: the median is read at the middle of the range, the k-th smallest deviation
@@ -116,6 +117,8 @@ def fit_band_scale(
     active = torch.ones_like(keep[:, 0])
     inside = torch.arange(q.shape[1], device=q.device)[None, :] < n_keep[:, None]
     for _ in range(n_iter):
+        if q.device.type == "cpu" and not bool(active.any()):
+            break  # every row has stopped (checked on the CPU only: on a GPU it would sync)
         r = c[:, None] * q - 1.0  # sorted ascending like q
         n = b - a
         med = 0.5 * (_at(r, a + (n - 1) // 2) + _at(r, a + n // 2))
