@@ -132,6 +132,8 @@ def test_probe_on_stores_matches_the_in_memory_probe(setup):
     for key in ("linear_accuracy", "knn_accuracy", "wind_speed_rmse", "knn_hs_rmse", "n_test"):
         assert whole[key] == pytest.approx(old[key], rel=1e-6), key
     assert whole["probed"]["n_images"] == 90 and whole["probed"]["n_probed"] == 90
+    assert whole["probed"]["data"] == ",".join(str(p.resolve()) for p in stores)
+    assert whole["probed"]["data_bytes"] > 2 * 90 * 16  # the two stores' files (uint8 images)
 
     sub = probe_run(setup["run"], stores, knn_k=5, max_items=40, seed=3, write=False,
                     device="cpu")  # fmt: skip

@@ -330,15 +330,17 @@ def probe_record(
     ``fingerprint.json`` (``None`` when the run has none), so a probe on the training images is
     told apart from one on held-out data.
     """
-    path = Path(data).resolve() if isinstance(data, str | os.PathLike) else None
+    paths = [Path(p).resolve() for p in wv.paths] if hasattr(wv, "paths") else None
+    if paths is None and isinstance(data, str | os.PathLike):
+        paths = [Path(data).resolve()]
     fp = data_fingerprint(wv.images, getattr(wv, "labels", None))  # reads a few items only
     record_file = Path(run) / FINGERPRINT
     trained_on = None
     if record_file.is_file():
         trained_on = json.loads(record_file.read_text()).get("data")
     return {
-        "data": str(path) if path is not None else "<in-memory WVSet>",
-        "data_bytes": _size_bytes(path) if path is not None else None,
+        "data": ",".join(map(str, paths)) if paths else "<in-memory WVSet>",
+        "data_bytes": sum(_size_bytes(p) for p in paths) if paths else None,
         "n_images": len(wv.images),
         "image_size": [int(s) for s in wv.images.shape[1:]],
         "fingerprint": fp,
