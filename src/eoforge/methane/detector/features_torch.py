@@ -11,6 +11,11 @@ Scene constants, per item b of the batch, over the valid pixels V_b of its subsa
     med_mbsp = median_V (c_t R12 / R11 - 1),  med_mbmp = median_V (c_t R12/R11 - c_r R12'/R'11)
     med_b = median_V ln(R_b / R'_b),  sigma_MBMP = 1.4826 MAD(MBMP_i,j - MBMP_i,j+1) / sqrt(2)
 
+``detect`` passes a regular subsample of at most ~1e6 pixels of the scene as V_b; training
+crops (:func:`crop_constants`) fit c_t, c_r, med_b and sigma_MBMP on the subsample of every
+``fit_step``-th row and column of the crop (at most ``CROP_FIT_PIXELS`` of :mod:`.bank_stream`)
+and the MBSP/MBMP medians on all of its pixels.
+
 Medians are NumPy's (the mean of the two middle values for an even count). The scene constants
 are fitted in float64, the per-pixel features in float32, as the former NumPy code
 did (its column inversion ran in float64: the float32 one differs by < 1e-6 mol/m2).
