@@ -11,10 +11,10 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from eoforge.sar.store import _set_chunks, to_dataset, write_synth_wv
+from eoforge.sar.store import write_synth_wv
 from eoforge.sar.stream import WVStream
-from eoforge.sar.wv import synth_wv
 from tests.gloo import retry_gloo_mesh
+from tests.helpers.big_store import DECODED_BYTES, write_big_store
 
 
 def _rank_main(rank: int, world: int, init: str, path: str, out: str) -> None:
@@ -79,16 +79,8 @@ _MEASURE = textwrap.dedent(
 
 def test_epoch_memory_is_bounded_by_the_window_not_the_store(tmp_path):
     path = tmp_path / "big.zarr"
-    n_blocks, block = 24, 1000
-    part = synth_wv(block, size=64, seed=0)
-    for i in range(n_blocks):  # 24 appends of one block: the writer never holds the store
-        ds = to_dataset(part, "uint8")
-        if i == 0:
-            _set_chunks(ds, 1024)
-            ds.to_zarr(path, mode="w", consolidated=False)
-        else:
-            ds.to_zarr(path, append_dim="sample", consolidated=False)
-    whole = n_blocks * block * 64 * 64 * 4  # 393 MB of decoded float32
+    write_big_store(path)
+    whole = DECODED_BYTES
     res = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True,
                          text=True, timeout=240, check=True)  # fmt: skip
     n, growth, late = (int(v) for v in res.stdout.split())

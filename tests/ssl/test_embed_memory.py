@@ -8,8 +8,7 @@ import textwrap
 import numpy as np
 import zarr
 
-from eoforge.sar.store import _set_chunks, to_dataset
-from eoforge.sar.wv import synth_wv
+from tests.helpers.big_store import DECODED_BYTES, write_big_store
 from tests.ssl.fake_run import make_run
 
 _MEASURE = textwrap.dedent(
@@ -33,17 +32,9 @@ _MEASURE = textwrap.dedent(
 
 def test_embedding_memory_is_bounded_by_a_chunk_not_the_store(tmp_path):
     path = tmp_path / "big.zarr"
-    n_blocks, block = 24, 1000
-    part = synth_wv(block, size=64, seed=0)
-    for i in range(n_blocks):  # appended block by block: the writer never holds the store
-        ds = to_dataset(part, "uint8")
-        if i == 0:
-            _set_chunks(ds, 1024)
-            ds.to_zarr(path, mode="w", consolidated=False)
-        else:
-            ds.to_zarr(path, append_dim="sample", consolidated=False)
+    part = write_big_store(path)
     run = make_run(tmp_path / "run", part.images[:64], size=8, dim=16)
-    whole = n_blocks * block * 64 * 64 * 4  # 393 MB of decoded float32
+    whole = DECODED_BYTES
     out = tmp_path / "emb.zarr"
     res = subprocess.run([sys.executable, "-c", _MEASURE, str(run), str(path), str(out)],
                          capture_output=True, text=True, timeout=240)  # fmt: skip
@@ -54,7 +45,7 @@ def test_embedding_memory_is_bounded_by_a_chunk_not_the_store(tmp_path):
     # Resident memory sampled at every flush (not the lifetime peak, which a transient sets):
     # measured ~120 MiB held (one chunk decoded, normalised and read; allocator slack) and
     # ~40 MiB of late swing. Holding the decoded store (the former path) holds all of it.
-    assert growth < 0.5 * whole, mib
+    assert growth < 0.75 * whole, mib  # a loading reader holds all of it
     assert late < 0.25 * whole, mib  # a reader that kept what it read would add ~20/24 of it
     emb = zarr.open_group(str(out), mode="r")["embedding"]
     assert emb.shape == (24_000, 16) and np.isfinite(emb[-5:]).all()
