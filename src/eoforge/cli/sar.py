@@ -109,13 +109,18 @@ def synth_wv(
     encoding: Encoding = "float32",
     db_range: DbRange = "-60,10",
     sample_chunk: SampleChunk = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="Processes generating blocks in parallel (same store for any number)."),
+    ] = 1,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing OUT.")
     ] = False,
 ) -> None:
     """Generate synthetic WV imagettes with the ten TenGeoP-SARwv phenomena; write a store.
 
-    Memory stays bounded by --chunk-size imagettes: blocks are appended to the Zarr store.
+    Memory stays bounded by --chunk-size imagettes (times --workers + 1): blocks are appended
+    to the Zarr store.
     """
     from eoforge.core.atomic import refuse_existing
     from eoforge.core.progress import progress_bar
@@ -146,6 +151,7 @@ def synth_wv(
             pixel_size=pixel_size,
             incidence=angles,
             sample_chunk=sample_chunk,
+            workers=workers,
             **stored,
         )
     typer.echo(_summary(store.summarise(path)))

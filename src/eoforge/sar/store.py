@@ -16,7 +16,10 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +131,14 @@ def write_synth_wv(
     encoding: str = "float32",
     db_range: tuple[float, float] = DB_RANGE,
     sample_chunk: int | None = None,
+    workers: int = 1,
     **kwargs: Any,
 ) -> Path:
     """Generate ``n`` synthetic imagettes block by block straight into a Zarr store.
 
-    Memory stays bounded by ``chunk_size`` imagettes. With ``n <= chunk_size`` the store holds
+    Memory stays bounded by ``chunk_size`` imagettes (times ``workers`` + 1 with several worker
+    processes, which generate the next blocks while one is written; the store is the same for
+    any number of workers). With ``n <= chunk_size`` the store holds
     exactly ``synth_wv(n, seed=seed, **kwargs)``; otherwise block ``i`` is
     ``synth_wv(m_i, seed=spawn_seeds(seed, n_blocks)[i], **kwargs)`` (near-duplicates stay
     within their block). The store is written atomically.
@@ -146,6 +152,7 @@ def write_synth_wv(
         encoding: Image encoding (float32, float16 or uint8; :mod:`eoforge.sar.codec`).
         db_range: dB range of the uint8 encoding.
         sample_chunk: Imagettes per Zarr chunk (see :func:`save_wv`).
+        workers: Processes generating blocks (1: in this process).
         **kwargs: Passed to :func:`eoforge.sar.wv.synth_wv` (size, class_prior, looks, ...).
 
     Returns:
@@ -154,6 +161,8 @@ def write_synth_wv(
     p = Path(path)
     if not (isinstance(n, int) and n >= 1):
         raise bad_value("n", n, "a positive int")
+    if isinstance(workers, bool) or not (isinstance(workers, int) and workers >= 1):
+        raise bad_value("workers", workers, "a number of processes >= 1")
     if not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise bad_value("chunk_size", chunk_size, "a positive int")
     if p.suffix != ".zarr":
@@ -167,10 +176,32 @@ def write_synth_wv(
     n_blocks = math.ceil(n / chunk_size)
     seeds = [seed] if n_blocks == 1 else spawn_seeds(seed, n_blocks)
     sizes = [min(chunk_size, n - i * chunk_size) for i in range(n_blocks)]
-    blocks = (synth_wv(m, seed=s, **kwargs) for m, s in zip(sizes, seeds, strict=True))
+    jobs = [(m, s, kwargs) for m, s in zip(sizes, seeds, strict=True)]
+    blocks = _generated(jobs, workers)
     extra = {"seed": seed, "n": n, "chunk_size": chunk_size}
     return write_blocks(p, blocks, encoding=encoding, db_range=db_range,
                         sample_chunk=sample_chunk, attrs=extra, progress=progress, total=n)  # fmt: skip
+
+
+def _synth_block(job: tuple[int, Any, dict[str, Any]]) -> WVSet:
+    m, block_seed, kwargs = job
+    return synth_wv(m, seed=block_seed, **kwargs)
+
+
+def _generated(jobs: list[tuple[int, Any, dict[str, Any]]], workers: int) -> Iterator[WVSet]:
+    """The blocks of ``jobs`` in order; with ``workers`` > 1 generated in a process pool that
+    runs at most ``workers`` blocks ahead of the one being consumed (bounded memory)."""
+    if workers == 1 or len(jobs) == 1:
+        yield from map(_synth_block, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pending: deque[Future[WVSet]] = deque()
+        for job in jobs:
+            pending.append(pool.submit(_synth_block, job))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def write_blocks(
