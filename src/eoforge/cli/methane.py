@@ -244,6 +244,14 @@ def train(
         bool | None,
         typer.Option(help="Replace a bank made with other settings.", show_default="no"),
     ] = None,
+    reference_dates: Annotated[
+        int | None,
+        typer.Option(
+            help="Reference dates the network sees at once (K > 1: reference-stack channels; "
+            "detect then needs exactly K --reference).",
+            show_default="1",
+        ),
+    ] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
     from eoforge.core.progress import progress_bar
@@ -258,7 +266,8 @@ def train(
                       architecture=architecture, widths=int_list(widths, "--widths"),
                       compile=compile, channels_last=channels_last, stream=stream,
                       bank_path=None if bank is None else str(bank), bank_items=bank_items,
-                      bank_rebuild=rebuild_bank, names=TRAIN_OPTIONS)  # fmt: skip
+                      bank_rebuild=rebuild_bank, reference_dates=reference_dates,
+                      names=TRAIN_OPTIONS)  # fmt: skip
     with progress_bar("training (steps)", cfg.steps) as prog:
         path = train_detector(cfg, out, progress=prog)
     typer.echo(f"detector: {path}")

@@ -10,7 +10,8 @@ Pipeline (Rouet-Leduc, Kerdreux et al., arXiv 2308.11003, as reconstructed in th
    reference date only (a wet, dark or disturbed patch then) cannot raise a false plume. On 80
    simulated sites x 3 references (benchmarks/RESULTS.md, v11 weights) the majority keeps the
    false plumes near the minimum's (0.15 vs 0.05 per 100 km2, against 1.8 with one reference)
-   and finds 60 % of 2000 kg/h plumes, against 40 % for the minimum;
+   and finds 60 % of 2000 kg/h plumes, against 40 % for the minimum. A detector trained on K > 1
+   reference dates (``reference_dates``) instead sees the stack of exactly K in one pass;
 2. plumes are the 8-connected components of {p > threshold} with at least ``min_area_px``
    pixels whose visible/NIR bands did not change as well (:mod:`.context_veto`); each gets a
    score max_i p_i, a probability-weighted centroid, an area n_pixels * |pixel area| (m2) and
@@ -36,7 +37,7 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE, context_changes, veto
 from eoforge.methane.detector.features import scene_constants
-from eoforge.methane.detector.infer import predict
+from eoforge.methane.detector.infer import predict, reference_list
 from eoforge.methane.detector.scene_quality import combine_reports, scene_report
 from eoforge.methane.detector.weights import Detector, load_default_detector
 
@@ -181,6 +182,7 @@ def detect(
         raise bad_value("reference", "[]", "at least one reference date")
     if reference_rule not in ("majority", "all"):
         raise bad_value("reference_rule", reference_rule, "'majority' or 'all'")
+    refs = reference_list(model, refs)  # a K-date detector needs exactly K
     consts = [scene_constants(target, ref, sza, vza, model.context) for ref in refs]
     prob, column = _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads,
                                 progress, reference_rule)  # fmt: skip
@@ -263,7 +265,11 @@ def majority_index(k: int) -> int:
 
 def _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads, progress, rule):
     """(prob, column) of the target against each reference: the majority probability
-    (:func:`majority_index`; the minimum when ``rule`` is "all") and the mean column."""
+    (:func:`majority_index`; the minimum when ``rule`` is "all") and the mean column; a detector
+    of K > 1 reference dates sees the whole stack in one pass instead."""
+    if model.reference_dates > 1:
+        return predict(target, refs, sza, vza, model=model, tile=tile, overlap=overlap,
+                       threads=threads, progress=progress)  # fmt: skip
     probs = None
     for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
 

@@ -11,12 +11,19 @@ depend on Q), inject it by Beer-Lambert and add fresh sensor noise, so each draw
 
 Store layout (one chunk per item, so a reader touches only the items it draws):
 
-    backgrounds  (N, 2, nb, S, S) float32   dates (target, reference), bands SWIR + context
+    backgrounds  (N, 1+K, nb, S, S) float32 dates (target, K references), bands SWIR + context
     clear        (N, S, S) bool            clear land of the target (where methane may go)
     scalars      (N, 2 + nb) float32       sza, vza, path reflectance of each target band
     plumes       (M, 2P, 2P) float32       dOmega (mol/m2) at Q = 1 kg/h, source at (P, P) + u
     winds        (M,) float32              wind speed of each plume (m/s)
     attrs        settings (below), refused when they differ from the asked ones
+
+With K = ``reference_dates`` > 1 an item is a site seen on K + 1 revisits (the scene generator's
+``date_seed``, as in :mod:`eoforge.methane.monitor.series`): the target is revisit 0's target
+scene (its confounders and clouds), reference k is revisit k's reference scene, or with
+probability 1/3 revisit k's *target* scene with 1..max(1, confounders_max) confounders of its own
+(a surface change present on that reference date only); each date is cloudy with probability
+``cloud_prob``. K = 1 renders the pair as before (the store of K = 1 banks is unchanged).
 
 Draws per item i come from ``SeedSequence([seed, 0, i])`` (plumes ``[seed, 1, j]``), so a bank is
 reproducible and its first items do not depend on ``items``. The store is written to a temporary
@@ -46,13 +53,15 @@ SETTING_OPTIONS = {
     "surfaces": "surfaces", "cloud_prob": "cloud_prob", "cloud_max": "cloud_max",
     "confounders_max": "confounders_max", "time_gap_max": "time_gap_max",
     "wind_min": "wind_min", "wind_max": "wind_max", "format": "(bank format version)",
+    "reference_dates": "reference_dates (--reference-dates)",
 }  # fmt: skip
 
 
 def bank_settings(cfg) -> dict:
     """The settings a bank is made with, from a ``DetectorConfig`` (JSON-friendly values)."""
     size = int(cfg.bank_size) if cfg.bank_size is not None else 2 * int(cfg.patch)
-    return {
+    k = {"reference_dates": int(cfg.reference_dates)} if cfg.reference_dates > 1 else {}
+    return k | {
         "seed": int(cfg.bank_seed), "items": int(cfg.bank_items), "size": size,
         "plumes": int(cfg.plume_pool), "canvas": 2 * int(cfg.patch),
         "bands": ["B11", "B12", *cfg.context], "surfaces": list(cfg.surfaces),
@@ -63,10 +72,13 @@ def bank_settings(cfg) -> dict:
 
 
 def render_background(settings: dict, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Item ``i``: dates (2, nb, S, S) float32, clear (S, S) bool, scalars (2 + nb,) float32."""
+    """Item ``i``: dates (1 + K, nb, S, S) float32, clear (S, S) bool, scalars (2 + nb,)
+    float32."""
     rng = np.random.default_rng(np.random.SeedSequence([settings["seed"], 0, int(i)]))
     surface = str(rng.choice(settings["surfaces"]))
     seed = int(rng.integers(0, 2**30))
+    if settings.get("reference_dates", 1) > 1:
+        return _render_revisits(settings, rng, surface, seed)
     cloudy = rng.random() < settings["cloud_prob"]
     pair = simulate_pair(
         (settings["size"],) * 2, surface, seed,
@@ -77,11 +89,42 @@ def render_background(settings: dict, i: int) -> tuple[np.ndarray, np.ndarray, n
     )  # fmt: skip
     dates = np.stack([np.stack([d[b] for b in settings["bands"]])
                       for d in (pair.target, pair.reference)]).astype(np.float32)  # fmt: skip
+    return dates, *_target_info(pair, settings)
+
+
+def _target_info(pair, settings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Clear land (S, S) of the pair's target and its scalars (sza, vza, path per band)."""
     m = pair.masks
     clear = ~(m["cloud_target"] | m["shadow_target"] | m["water"])
     path = [PATH_REFLECTANCE[S2_BANDS.index(b)] * pair.metadata["path_scale"][0]
             for b in settings["bands"]]  # fmt: skip
-    return dates, clear, np.array([pair.sza, pair.vza, *path], dtype=np.float32)
+    return clear, np.array([pair.sza, pair.vza, *path], dtype=np.float32)
+
+
+def _render_revisits(settings: dict, rng: np.random.Generator, surface: str, seed: int):
+    """A K-reference item: revisits 0..K of site ``seed`` (module docstring)."""
+    bands = [b for b in S2_BANDS if b in settings["bands"]]
+
+    def cover() -> float:
+        cloudy = rng.random() < settings["cloud_prob"]
+        return float(rng.uniform(0.0, settings["cloud_max"])) if cloudy else 0.0
+
+    def revisit(k: int, target_cover: float, n_conf: int):
+        return simulate_pair(
+            (settings["size"],) * 2, surface, seed, cloud_fraction=(target_cover, cover()),
+            confounders=n_conf, date_seed=k, noise_scale=0.0, quantize=False, bands=bands,
+            time_gap_days=float(rng.uniform(2.0, max(2.0, settings["time_gap_max"]))),
+        )  # fmt: skip
+
+    first = revisit(0, cover(), int(rng.integers(0, settings["confounders_max"] + 1)))
+    scenes = [first.target]
+    for k in range(1, settings["reference_dates"] + 1):
+        changed = rng.random() < 1.0 / 3.0
+        n_conf = int(rng.integers(1, max(1, settings["confounders_max"]) + 1)) if changed else 0
+        pair = revisit(k, cover() if changed else 0.0, n_conf)
+        scenes.append(pair.target if changed else pair.reference)
+    dates = np.stack([np.stack([d[b] for b in settings["bands"]]) for d in scenes])
+    return dates.astype(np.float32), *_target_info(first, settings)
 
 
 def render_plume(settings: dict, j: int) -> tuple[np.ndarray, float]:
@@ -105,7 +148,8 @@ def _write(path: Path, settings: dict, progress: Callable[[int, int], None] | No
     n, s, nb, m, c = (settings["items"], settings["size"], len(settings["bands"]),
                       settings["plumes"], settings["canvas"])  # fmt: skip
     g = zarr.open_group(str(path), mode="w")
-    bg = g.create_array("backgrounds", shape=(n, 2, nb, s, s), chunks=(1, 2, nb, s, s),
+    d = 1 + settings.get("reference_dates", 1)
+    bg = g.create_array("backgrounds", shape=(n, d, nb, s, s), chunks=(1, d, nb, s, s),
                         dtype="float32")  # fmt: skip
     clear = g.create_array("clear", shape=(n, s, s), chunks=(1, s, s), dtype="bool")
     scal = g.create_array("scalars", shape=(n, 2 + nb), chunks=(n, 2 + nb), dtype="float32")

@@ -13,8 +13,8 @@ from it, then reads another random block. Per item it draws:
     a noise scale s ~ U(noise_min, noise_max).
 
 The device side (:func:`make_inputs`, called by the LightningModule after the batch reaches the
-training device; in the loader workers instead when training on the CPU) injects the plume into the target's clear land, adds fresh sensor noise to both
-dates (a generator seeded from the batch's seed, on the device), and computes the features and
+training device; in the loader workers instead when training on the CPU) injects the plume into the target's clear land, adds fresh sensor noise to all
+dates (the K reference dates of a ``reference_dates`` > 1 bank: their stack channels too) (a generator seeded from the batch's seed, on the device), and computes the features and
 labels with the batched torch code of :mod:`.features_torch`; the label is the scene generator's
 rule |m(AMF dOmega)| > 1e-3 on clear land, restricted to dOmega >= ``label_min_column``.
 
@@ -125,7 +125,7 @@ class BankBatches(IterableDataset):
             scale[b] = rng.uniform(cfg.noise_min, cfg.noise_max)
         scal = np.stack(scal)  # (B, 2 + nb): sza, vza, path per band
         return {
-            "bands": torch.from_numpy(np.ascontiguousarray(np.stack(bands))),  # (B, 2, nb, P, P)
+            "bands": torch.from_numpy(np.ascontiguousarray(np.stack(bands))),  # (B, 1+K, nb, P, P)
             "clear": torch.from_numpy(np.ascontiguousarray(np.stack(clear))),  # (B, P, P)
             "column": torch.from_numpy(column),  # (B, P, P)
             "amf": torch.from_numpy(np.asarray(air_mass_factor(scal[:, 0], scal[:, 1]))),
@@ -143,9 +143,11 @@ def make_inputs(raw: dict, cfg) -> dict[str, torch.Tensor]:
     gen.manual_seed(raw["seed"])
     target = inject(bands[:, 0], names, column, raw["amf"], clear, raw["path"])
     target = add_noise(target, names, raw["noise_scale"], gen)
-    reference = add_noise(bands[:, 1], names, raw["noise_scale"], gen)
-    const = ft.crop_constants(target, reference, raw["amf"], CROP_FIT_PIXELS)
-    x = ft.features(target, reference, const, cfg.smooth_sigma, cfg.noise_channel)  # (B, C, P, P)
+    refs = [add_noise(bands[:, k], names, raw["noise_scale"], gen)
+            for k in range(1, bands.shape[1])]  # fmt: skip
+    stack = torch.stack(refs, 1) if len(refs) > 1 else None  # (B, K, nb, P, P)
+    const = ft.crop_constants(target, refs[0], raw["amf"], CROP_FIT_PIXELS, stack)
+    x = ft.features(target, refs[0], const, cfg.smooth_sigma, cfg.noise_channel, stack)
     valid = x[:, -1]
     slant = column.to(torch.float64) * raw["amf"].to(torch.float64)[:, None, None]
     plume = (fractional_signal(slant).abs() > MASK_THRESHOLD) & clear

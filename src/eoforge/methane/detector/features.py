@@ -18,6 +18,10 @@ O(1) on typical scenes; constants, not per-scene statistics, so tiles and whole 
     7     MBMP                                      x 20
     8-9   dOmega_MBMP, dOmega_MBSP (mol/m2)         / 1    (clipped to +-10)
     10..  D_b of each context band (B8A, B04)       x 20   (albedo/shadow changes darken these too)
+    (K>1) with K > 1 reference dates (``reference_dates``; the channels above use the first):
+          MBMP_stack x 20, spread (MAD over k of the reference ratios) x 20 and, per context
+          band, the median over k of D_b,k x 20 (:mod:`.features_torch`: a change on one
+          reference date of three leaves them unchanged)
     (opt) G_s * dOmega_MBMP, Gaussian-smoothed (sigma s px) when ``smooth`` > 0: a matched-filter
           hint that raises the per-pixel SNR of extended plumes and speeds up training
     (opt) sigma_MBMP, the scene's MBMP noise level, x 100 (constant over the scene), when
@@ -62,13 +66,19 @@ _MAX_FIT_PIXELS = 1_000_000
 
 
 def channel_names(
-    context: Sequence[str] = DEFAULT_CONTEXT, smooth: float = 0.0, noise: bool = False
+    context: Sequence[str] = DEFAULT_CONTEXT,
+    smooth: float = 0.0,
+    noise: bool = False,
+    reference_dates: int = 1,
 ) -> list[str]:
-    """Names of the input channels for the given context bands (module docstring)."""
+    """Names of the input channels for the given context bands and number of reference dates
+    (module docstring)."""
+    stack = ["mbmp_stack", "spread_stack", *(f"d{b}_stack" for b in context)]
     return (
         ["lnB11_t", "lnB12_t", "lnB11_r", "lnB12_r", "dB11", "dB12", "mbsp", "mbmp",
          "col_mbmp", "col_mbsp"]
         + [f"d{b}" for b in context]
+        + (stack if reference_dates > 1 else [])
         + (["col_mbmp_smooth"] if smooth > 0 else [])
         + (["noise"] if noise else [])
         + ["valid"]
@@ -76,10 +86,13 @@ def channel_names(
 
 
 def n_channels(
-    context: Sequence[str] = DEFAULT_CONTEXT, smooth: float = 0.0, noise: bool = False
+    context: Sequence[str] = DEFAULT_CONTEXT,
+    smooth: float = 0.0,
+    noise: bool = False,
+    reference_dates: int = 1,
 ) -> int:
     """Number of input channels C."""
-    return len(channel_names(context, smooth, noise))
+    return len(channel_names(context, smooth, noise, reference_dates))
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,8 @@ class SceneConstants:
     amf: float
     noise: float = 0.0
     valid_fraction: float = 1.0
+    stack: dict | None = None
+    """With several reference dates: the :data:`.features_torch.STACK_KEYS` as lists."""
 
 
 def check_pair(
@@ -146,15 +161,16 @@ def _subsample(
     bands' common dtype (the constants are fitted in float64, converted exactly from it)."""
     w = np.shape(target["B11"])[1]
     right = np.arange(0, w - 1, step) + 1
-
-    def grab(d: Mapping[str, np.ndarray], names: Sequence[str], cols) -> torch.Tensor:
-        out = np.stack([np.asarray(d[b][::step][:, cols]) for b in names])[None]
-        return torch.from_numpy(out if out.dtype in (np.float32, np.float64) else
-                                out.astype(np.float64))  # fmt: skip
-
     every = slice(None, None, step)
-    return (grab(target, bands, every), grab(reference, bands, every),
-            grab(target, SWIR, right), grab(reference, SWIR, right))  # fmt: skip
+    return (_grab(target, bands, every, step), _grab(reference, bands, every, step),
+            _grab(target, SWIR, right, step), _grab(reference, SWIR, right, step))  # fmt: skip
+
+
+def _grab(d: Mapping[str, np.ndarray], names: Sequence[str], cols, step: int) -> torch.Tensor:
+    """(1, nb, h, w) bands ``names`` of every ``step``-th row at columns ``cols``."""
+    out = np.stack([np.asarray(d[b][::step][:, cols]) for b in names])[None]
+    return torch.from_numpy(out if out.dtype in (np.float32, np.float64) else
+                            out.astype(np.float64))  # fmt: skip
 
 
 def scene_constants(
@@ -163,9 +179,11 @@ def scene_constants(
     sza: float,
     vza: float,
     context: Sequence[str] = DEFAULT_CONTEXT,
+    references: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> SceneConstants:
     """Fit the scene-wide constants c_t, c_r and the medians on a subsample of valid pixels
-    (:func:`.features_torch.scene_constants` on a batch of one, on the CPU).
+    (:func:`.features_torch.scene_constants` on a batch of one, on the CPU), and with several
+    ``references`` (K > 1 dates, the first being ``reference``) their stack constants.
 
     Raises:
         InputError: If fewer than 100 sampled pixels are valid in both dates.
@@ -181,11 +199,19 @@ def scene_constants(
             "both dates; check the no-data value and the cloud cover of the pair."
         )
     amf = torch.tensor([float(air_mass_factor(sza, vza))], dtype=torch.float64)
-    c = {k: v[0].tolist() for k, v in ft.scene_constants(t, r, t_right, r_right, amf).items()}
+    c = ft.scene_constants(t, r, t_right, r_right, amf)
+    stack = None
+    if references is not None and len(references) > 1:
+        for ref in references:
+            check_pair(target, ref, context)
+        every = slice(None, None, step)
+        refs = torch.stack([_grab(d, bands, every, step)[0] for d in references])[None]
+        stack = {k: v[0].tolist() for k, v in ft.stack_constants(t, refs, c["c_t"]).items()}
+    c = {k: v[0].tolist() for k, v in c.items()}
     return SceneConstants(
         c_t=c["c_t"], c_r=c["c_r"], med_mbsp=c["med_mbsp"], med_mbmp=c["med_mbmp"],
         med_change=dict(zip(bands, c["med_change"], strict=True)), amf=c["amf"],
-        noise=c["noise"], valid_fraction=c["valid_fraction"],
+        noise=c["noise"], valid_fraction=c["valid_fraction"], stack=stack,
     )  # fmt: skip
 
 
@@ -197,6 +223,8 @@ def constants_tensors(
     one = {k: torch.tensor([float(getattr(const, k))], dtype=torch.float64)
            for k in ft.CONSTANT_KEYS if k != "med_change"}  # fmt: skip
     one["med_change"] = torch.tensor([[const.med_change[b] for b in bands]], dtype=torch.float64)
+    for k, v in (const.stack or {}).items():
+        one[k] = torch.tensor([v], dtype=torch.float64)
     return one
 
 
@@ -208,9 +236,12 @@ def compute_features(
     context: Sequence[str] = DEFAULT_CONTEXT,
     smooth: float = 0.0,
     noise: bool = False,
+    references: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Features (C, h, w) float32 of ``window`` (default: whole grid) given the scene constants
-    (:func:`.features_torch.features` on a batch of one, on the CPU).
+    (:func:`.features_torch.features` on a batch of one, on the CPU); with K > 1
+    ``references`` (the first being ``reference``; ``const`` then has their stack constants)
+    the stack channels too.
 
     The smoothed channel sees only the window, so it differs from the whole-image one within
     ~3 ``smooth`` pixels of the window edges, where tiled inference gives zero weight anyway.
@@ -222,8 +253,16 @@ def compute_features(
         return torch.from_numpy(np.stack([np.asarray(d[b][win], dtype=np.float32)
                                           for b in bands]))[None]  # fmt: skip
 
+    refs = None
+    if references is not None and len(references) > 1:
+        if const.stack is None:
+            raise InputError(
+                "the scene constants lack the reference stack's: fit them with "
+                "scene_constants(..., references=) on the same references."
+            )
+        refs = torch.stack([date(d)[0] for d in references])[None]  # (1, K, nb, h, w)
     x = ft.features(date(target), date(reference), constants_tensors(const, context), smooth,
-                    noise)  # fmt: skip
+                    noise, refs)  # fmt: skip
     return x[0].numpy()
 
 
@@ -235,6 +274,7 @@ def build_inputs(
     context: Sequence[str] = DEFAULT_CONTEXT,
     smooth: float = 0.0,
     noise: bool = False,
+    references: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """Detector inputs (C, H, W) float32 of a scene pair (module docstring).
 
@@ -247,9 +287,11 @@ def build_inputs(
         context: Extra bands whose temporal change is given to the network.
         smooth: Sigma (pixels) of the smoothed MBMP column channel (0: no such channel).
         noise: Add the scene's MBMP noise-level channel.
+        references: K > 1 reference dates (the first being ``reference``): adds the stack
+            channels.
 
     Returns:
         (C, H, W) float32 array, channels named by :func:`channel_names`.
     """
-    const = scene_constants(target, reference, sza, vza, context)
-    return compute_features(target, reference, const, None, context, smooth, noise)
+    const = scene_constants(target, reference, sza, vza, context, references)
+    return compute_features(target, reference, const, None, context, smooth, noise, references)

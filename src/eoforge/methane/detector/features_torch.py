@@ -19,6 +19,19 @@ and the MBSP/MBMP medians on all of its pixels.
 Medians are NumPy's (the mean of the two middle values for an even count). The scene constants
 are fitted in float64, the per-pixel features in float32, as the former NumPy code
 did (its column inversion ran in float64: the float32 one differs by < 1e-6 mol/m2).
+
+Several reference dates (K > 1, a stack R'_{b,k}, k = 1..K; the pair channels use k = 1). Per
+reference k its own band scale c_r,k and log-change medians med_b,k are fitted like c_r and med_b
+(on the same subsample, over the pixels valid in the target and in date k). Per pixel, over the
+dates k whose pixel is valid (median and MAD over k are NumPy's; a pixel with no valid date is 0):
+
+    rho_k = c_r,k R12'_k / R11'_k                      reference ratio of date k
+    MBMP_stack = c_t R12 / R11 - median_k rho_k - med_stack,  med_stack its median over V
+    spread = MAD_k rho_k                                (how much the dates disagree)
+    D_b,stack = median_k (ln(R_b / R'_b,k) - med_b,k)   for each context band b
+
+A surface change on one date of three moves one rho_k (or one log change) and leaves their
+median and, to within noise, their MAD unchanged: a one-date change cannot raise a plume there.
 """
 
 from __future__ import annotations
@@ -30,13 +43,21 @@ from scipy.ndimage import gaussian_filter
 from torch.nn import functional as F
 
 from eoforge.methane.detector.inject_torch import retrieve_column
-from eoforge.methane.detector.robust_torch import MAD_TO_SIGMA, fit_band_scale, masked_median
+from eoforge.methane.detector.robust_torch import (
+    MAD_TO_SIGMA,
+    fit_band_scale,
+    masked_median,
+    masked_median_torch,
+)
 
 LOG_REF = math.log(0.25)
 CLIP = 10.0
 #: Keys of the scene-constant dict: (B,) tensors, and "med_change" (B, nb).
 CONSTANT_KEYS = ("c_t", "c_r", "med_mbsp", "med_mbmp", "med_change", "amf", "noise",
                  "valid_fraction")  # fmt: skip
+#: Keys of the reference-stack constants: "c_r_k" (B, K), "med_change_k" (B, K, nb),
+#: "med_stack" (B,).
+STACK_KEYS = ("c_r_k", "med_change_k", "med_stack")
 
 
 def valid_pixels(*dates: torch.Tensor) -> torch.Tensor:
@@ -122,14 +143,89 @@ def fit_step(h: int, w: int, max_pixels: int) -> int:
 
 
 def crop_constants(
-    t: torch.Tensor, r: torch.Tensor, amf: torch.Tensor, max_fit_pixels: int | None = None
+    t: torch.Tensor,
+    r: torch.Tensor,
+    amf: torch.Tensor,
+    max_fit_pixels: int | None = None,
+    refs: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """:func:`scene_constants` of (B, nb, H, W) training crops, its subsample constants fitted
     on the regular subsample of at most ~``max_fit_pixels`` pixels per item (:func:`fit_step`;
-    None: every pixel)."""
+    None: every pixel), with the :func:`stack_constants` of a (B, K, nb, H, W) ``refs`` stack
+    when given."""
     h, w = t.shape[-2:]
     step = 1 if max_fit_pixels is None else fit_step(h, w, max_fit_pixels)
-    return scene_constants(t, r, t[:, :2, :, 1:], r[:, :2, :, 1:], amf, step)
+    const = scene_constants(t, r, t[:, :2, :, 1:], r[:, :2, :, 1:], amf, step)
+    if refs is not None:
+        const |= stack_constants(t, refs, const["c_t"], step)
+    return const
+
+
+def stack_ratios(refs: torch.Tensor, c_r_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-date reference ratios rho_k (B, K, H, W) in float32 (1 where date k is invalid) and
+    their validity (B, K, H, W) of a (B, K, nb, H, W) stack (module docstring)."""
+    b, k = refs.shape[:2]
+    ok = valid_pixels(refs.flatten(0, 1)).view(b, k, *refs.shape[-2:])
+    s = torch.where(ok[:, :, None], refs, 1.0)
+    rho = c_r_k.to(torch.float32)[:, :, None, None] * s[:, :, 1] / s[:, :, 0]
+    return rho, ok
+
+
+def median_over_dates(x: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+    """NumPy median over the date axis 1 of (B, K, ...) values where ``ok`` (NaN if none),
+    batched in torch on any device (few dates, many pixels)."""
+    return masked_median_torch(x.movedim(1, -1), ok.movedim(1, -1))
+
+
+def stack_constants(
+    t: torch.Tensor, refs: torch.Tensor, c_t: torch.Tensor, fit_step: int = 1
+) -> dict[str, torch.Tensor]:
+    """Reference-stack constants (:data:`STACK_KEYS`, float64) of a batch (module docstring).
+
+    Args:
+        t: (B, nb, h, w) target-date subsample.
+        refs: (B, K, nb, h, w) reference dates on the same subsample.
+        c_t: (B,) the target's band scale (:func:`scene_constants`).
+        fit_step: The per-date scales and log-change medians use every ``fit_step``-th row and
+            column; med_stack uses all pixels (as med_mbmp in :func:`scene_constants`).
+    """
+    b, k = refs.shape[:2]
+    sub = (Ellipsis, slice(None, None, fit_step), slice(None, None, fit_step))
+    tk = t[:, None].expand_as(refs).flatten(0, 1)  # (B K, nb, h, w)
+    rk = refs.flatten(0, 1)
+    oks = valid_pixels(tk[sub], rk[sub]).flatten(1)
+    ts, rs = tk[sub].to(torch.float64).flatten(2), rk[sub].to(torch.float64).flatten(2)
+    c_r_k = fit_band_scale(rs[:, 0], rs[:, 1], oks)
+    change = masked_median(torch.log(ts / rs), oks[:, None].expand_as(ts))  # (B K, nb)
+    rho, ok = stack_ratios(refs.to(torch.float64), c_r_k.view(b, k))
+    ok_t = valid_pixels(t)
+    td = t.to(torch.float64)
+    ratio_t = c_t[:, None, None] * td[:, 1] / torch.where(ok_t, td[:, 0], 1.0)
+    d = ratio_t - median_over_dates(rho.to(torch.float64), ok)  # NaN where no valid date
+    sel = ok_t & ok.any(1)
+    return {
+        "c_r_k": c_r_k.view(b, k),
+        "med_change_k": change.view(b, k, -1),
+        "med_stack": masked_median(torch.where(sel, d, 0.0).flatten(1), sel.flatten(1)),
+    }
+
+
+def stack_channels(
+    t: torch.Tensor, refs: torch.Tensor, const: dict[str, torch.Tensor], ratio_t: torch.Tensor
+) -> list[torch.Tensor]:
+    """The reference-stack channels (module docstring), unclipped, (B, H, W) each:
+    20 MBMP_stack, 20 spread, 20 D_b,stack of each context band; 0 where no date is valid."""
+    rho, ok = stack_ratios(refs, const["c_r_k"])
+    some = ok.any(1)
+    med = median_over_dates(rho, ok)
+    mbmp = ratio_t - med - const["med_stack"].to(torch.float32)[:, None, None]
+    spread = median_over_dates((rho - torch.where(some, med, 0.0)[:, None]).abs(), ok)
+    lt = torch.log(torch.where(valid_pixels(t)[:, None], t, 1.0))[:, None, 2:]  # (B, 1, nc, H, W)
+    lr = torch.log(torch.where(ok[:, :, None], refs[:, :, 2:], 1.0))
+    mc = const["med_change_k"][:, :, 2:].to(torch.float32)[..., None, None]
+    ch = median_over_dates(lt - lr - mc, ok[:, :, None].expand_as(lr))  # (B, nc, H, W)
+    out = [20.0 * mbmp, 20.0 * spread] + [20.0 * ch[:, i] for i in range(ch.shape[1])]
+    return [torch.where(some, c, 0.0) for c in out]
 
 
 def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -160,6 +256,7 @@ def features(
     const: dict[str, torch.Tensor],
     smooth: float = 0.0,
     noise: bool = False,
+    refs: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Detector inputs (B, C, H, W) float32 of batches of dates (channels: :mod:`.features`).
 
@@ -169,6 +266,9 @@ def features(
         const: Scene constants (:func:`scene_constants`).
         smooth: Sigma (px) of the smoothed MBMP column channel (0: none).
         noise: Add the MBMP noise-level channel.
+        refs: (B, K, nb, H, W) float32 stack of K > 1 reference dates (``r`` is its first):
+            adds the stack channels (module docstring); ``const`` then holds
+            :data:`STACK_KEYS` too.
     """
     ok = valid_pixels(t, r)  # (B, H, W)
     st = torch.where(ok[:, None], t, 1.0)
@@ -190,6 +290,8 @@ def features(
               retrieve_column(mbmp.clamp(-0.9, 10.0), const["amf"]),
               retrieve_column(mbsp.clamp(-0.9, 10.0), const["amf"])]  # fmt: skip
     chans += [change[:, i] for i in range(2, t.shape[1])]
+    if refs is not None:
+        chans += stack_channels(t, refs, const, ratio_t)
     n_out = len(chans) + (smooth > 0) + bool(noise) + 1
     out = torch.empty((t.shape[0], n_out, *ok.shape[1:]), dtype=torch.float32, device=t.device)
     for i, c in enumerate(chans):  # clipped, 0 on invalid pixels

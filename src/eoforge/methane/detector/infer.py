@@ -18,12 +18,12 @@ activations, whatever the scene size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from eoforge.core.errors import bad_value
+from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.methane.detector.features import (
     SceneConstants,
@@ -72,9 +72,28 @@ def _run(model: torch.nn.Module, x: np.ndarray, device: str) -> tuple[np.ndarray
     return prob, column[0, :h, :w].float().cpu().numpy()
 
 
+def reference_list(
+    det: Detector, reference: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]]
+) -> list[Mapping[str, np.ndarray]]:
+    """The reference dates as a list, checked against a K-date detector (K > 1 needs exactly K).
+
+    Raises:
+        InputError: If a K-date detector is given another number of references.
+    """
+    refs = [reference] if isinstance(reference, Mapping) else list(reference)
+    k = det.reference_dates
+    if k > 1 and len(refs) != k:
+        raise InputError(
+            f"this detector sees {k} reference dates at once but {len(refs)} were given: pass "
+            f"--reference exactly {k} times (reference= a list of {k} dates), or use a "
+            "single-reference detector."
+        )
+    return refs
+
+
 def predict(
     target: Mapping[str, np.ndarray],
-    reference: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]],
     sza: float,
     vza: float,
     model: Detector | None = None,
@@ -89,7 +108,8 @@ def predict(
 
     Args:
         target: Target-date bands (B11, B12 and the detector's context bands), (H, W) each.
-        reference: Reference-date bands on the same grid.
+        reference: Reference-date bands on the same grid; for a detector of K > 1 reference
+            dates the list of exactly K dates (seen in one pass; :func:`reference_list`).
         sza: Solar zenith angle (degrees).
         vza: Viewing zenith angle (degrees).
         model: A :class:`Detector`; default: the shipped one.
@@ -98,7 +118,8 @@ def predict(
         device: Torch device.
         threads: Torch CPU threads (default: all available cores).
         progress: Optional ``progress(done, total)`` callback.
-        constants: The pair's :func:`scene_constants` when already computed (else fitted here).
+        constants: The pair's :func:`scene_constants` when already computed (else fitted here;
+            with K > 1 references they must include the stack constants).
 
     Returns:
         ``(prob, column)``: (H, W) float32 plume probability in [0, 1] and column in mol/m2.
@@ -111,10 +132,16 @@ def predict(
     net = det.model.to(device).eval()
     if device == "cpu":
         set_threads(threads)
+    refs = reference_list(det, reference)
+    if det.reference_dates == 1 and len(refs) != 1:
+        raise bad_value("reference", f"{len(refs)} dates", "one date for a single-reference "
+                        "detector (detect combines several by the majority rule)")  # fmt: skip
+    stack = refs if det.reference_dates > 1 else None
+    reference = refs[0]
     h, w = check_pair(target, reference, det.context)
     const = constants
     if const is None:
-        const = scene_constants(target, reference, sza, vza, det.context)
+        const = scene_constants(target, reference, sza, vza, det.context, stack)
     mult = net.multiple
     rows = _windows(h, tile, tile - overlap, mult)
     cols = _windows(w, tile, tile - overlap, mult)
@@ -126,7 +153,7 @@ def predict(
         for c0, c1 in cols:
             win = (slice(r0, r1), slice(c0, c1))
             x = compute_features(
-                target, reference, const, win, det.context, det.smooth, det.noise
+                target, reference, const, win, det.context, det.smooth, det.noise, stack
             )  # (C, h, w)
             prob, column = _run(net, x, device)
             th, tw = prob.shape

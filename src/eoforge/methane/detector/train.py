@@ -91,6 +91,10 @@ class DetectorConfig(RunConfig):
         False, description="Give the network the scene's MBMP noise level as an input channel "
         "(features module); an init detector without it gets the channel with zero weights."
     )  # fmt: skip
+    reference_dates: int = Field(
+        1, ge=1, description="K reference dates per training item: K > 1 adds the reference-"
+        "stack channels (features module) and needs a bank of K-date items (stream bank)."
+    )  # fmt: skip
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     surfaces: tuple[str, ...] = ("desert", "semi-arid", "vegetated", "urban")
@@ -171,6 +175,11 @@ class DetectorConfig(RunConfig):
     def _check_bank(self) -> DetectorConfig:
         if self.stream not in ("bank", "simulate"):
             raise ValueError(f"stream={self.stream!r} is invalid: use 'bank' or 'simulate'.")
+        if self.reference_dates > 1 and self.stream != "bank":
+            raise ValueError(
+                f"reference_dates={self.reference_dates} needs stream='bank' (the simulate "
+                "stream renders one reference date): use the bank stream or reference_dates=1."
+            )
         if self.bank_size is not None and self.bank_size < self.patch:
             raise ValueError(
                 f"bank_size ({self.bank_size}) is below patch ({self.patch}): the bank's "
@@ -291,7 +300,8 @@ class DetectorModule(L.LightningModule):
     def __init__(self, config: DetectorConfig) -> None:
         super().__init__()
         self.config = config
-        names = channel_names(config.context, config.smooth_sigma, config.noise_channel)
+        names = channel_names(config.context, config.smooth_sigma, config.noise_channel,
+                              config.reference_dates)  # fmt: skip
         prior = names.index("col_mbmp_smooth") if config.smooth_sigma > 0 else None
         spec = config.spec(len(names), prior)
         # Seeded initialisation without leaving a trace on the global torch generator.
@@ -320,14 +330,16 @@ class DetectorModule(L.LightningModule):
             net = insert_input_channel(net, names.index("noise"))
         same = (net.spec == spec and tuple(start.context) == tuple(self.config.context)
                 and float(start.smooth) == float(self.config.smooth_sigma)
-                and (start.noise <= self.config.noise_channel))  # fmt: skip
+                and (start.noise <= self.config.noise_channel)
+                and start.reference_dates == self.config.reference_dates)  # fmt: skip
         if not same:
             raise InputError(
                 f"init weights {path!r} have spec {start.model.spec}, context {start.context}, "
-                f"smooth {start.smooth} and noise channel {start.noise}; this run needs {spec}, "
-                f"{tuple(self.config.context)}, {self.config.smooth_sigma} and "
-                f"{self.config.noise_channel}: set architecture/widths/blocks/context/"
-                "smooth_sigma/noise_channel to match them."
+                f"smooth {start.smooth}, noise channel {start.noise} and reference dates "
+                f"{start.reference_dates}; this run needs {spec}, {tuple(self.config.context)}, "
+                f"{self.config.smooth_sigma}, {self.config.noise_channel} and "
+                f"{self.config.reference_dates}: set architecture/widths/blocks/context/"
+                "smooth_sigma/noise_channel/reference_dates to match them."
             )
         self.net.load_state_dict(net.state_dict())
 
@@ -378,6 +390,7 @@ OPTIONS = {
     "architecture": "--architecture", "widths": "--widths", "compile": "--compile",
     "channels_last": "--channels-last", "stream": "--stream", "bank_path": "--bank",
     "bank_items": "--bank-items", "bank_rebuild": "--rebuild-bank",
+    "reference_dates": "--reference-dates",
 }  # fmt: skip
 
 
@@ -455,6 +468,7 @@ def train_detector(
             config.to_dict(),
             config.smooth_sigma,
             noise=config.noise_channel,
+            reference_dates=config.reference_dates,
         ),
         run.file("detector.safetensors"),
     )

@@ -39,6 +39,8 @@ class Detector:
             generic IME calibration with no growth when never calibrated.
         calibration: Provenance of the threshold and rate calibration (plain text per item).
         noise: Whether the inputs include the scene noise-level channel (:mod:`.features`).
+        reference_dates: K, the reference dates the network sees at once (K > 1: the stack
+            channels of :mod:`.features`; ``detect`` then needs exactly K references).
     """
 
     model: PlumeUNet
@@ -49,6 +51,7 @@ class Detector:
     rate_calibration: RateCalibration = field(default_factory=RateCalibration)
     calibration: dict = field(default_factory=dict)
     noise: bool = False
+    reference_dates: int = 1
 
 
 def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
@@ -66,6 +69,7 @@ def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
         "context": list(detector.context),
         "smooth": detector.smooth,
         "noise_channel": detector.noise,
+        "reference_dates": detector.reference_dates,
         "threshold": detector.threshold,
         "rate_calibration": detector.rate_calibration.to_dict(),
         "calibration": detector.calibration,
@@ -114,6 +118,7 @@ def load_detector(path: str | os.PathLike[str]) -> Detector:
         RateCalibration.from_dict(meta.get("rate_calibration")),
         dict(meta.get("calibration", {})),
         bool(meta.get("noise_channel", False)),
+        int(meta.get("reference_dates", 1)),
     )
 
 
