@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from typer.testing import CliRunner
 
+from eoforge.cli.main import app
 from eoforge.core.errors import InputError
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.detect import detect
@@ -17,6 +19,7 @@ from eoforge.methane.detector.bank import bank_settings, open_bank
 from eoforge.methane.detector.features import build_inputs, channel_names, n_channels
 from eoforge.methane.detector.train import DetectorConfig, train_detector
 from eoforge.methane.detector.weights import load_detector
+from eoforge.methane.pair_files import simulate_to_files
 from eoforge.methane.scenes import simulate_pair
 
 torch.set_num_threads(1)
@@ -99,7 +102,7 @@ def test_a_three_date_bank_is_seeded_and_refused_for_another_k(tmp_path):
         with pytest.raises(InputError, match=rf"reference_dates \(--reference-dates\): bank 3, "
                                              rf"asked {asked}"):  # fmt: skip
             open_bank(tmp_path / "a.zarr", bank_settings(cfg.updated(reference_dates=k)))
-    with pytest.raises(ValueError, match="reference_dates=3 needs stream='bank'"):
+    with pytest.raises(ValueError, match=r"\(--reference-dates\) 3 needs the bank stream"):
         _cfg(stream="simulate")
 
 
@@ -134,3 +137,17 @@ def test_a_three_date_detector_detects_on_exactly_three_references(trained, site
             detect(target, (refs * 2)[:n], GEO, 30.0, 5.0, model=det, wind_speed=3.0)
         with pytest.raises(InputError, match=r"sees 3 reference dates at once"):
             infer.predict(target, (refs * 2)[:n], 30.0, 5.0, model=det)
+
+
+def test_the_cli_refuses_a_wrong_number_of_references(trained, tmp_path):
+    simulate_to_files(tmp_path, rate_kg_h=0.0, seed=3, shape=64)
+    ref = str(tmp_path / "reference.tif")
+    target, out, weights = str(tmp_path / "target.tif"), str(tmp_path / "out"), str(trained[1])
+    args = ["methane", "detect", target, "--reference", ref, "--reference", ref]
+    res = CliRunner().invoke(app, [*args, "--weights", weights, "--out", out])
+    assert res.exit_code == 2, res.output
+    line = res.output.strip()
+    assert "\n" not in line and "--reference exactly 3 times" in line, res.output
+    res = CliRunner().invoke(app, ["methane", "train", "--reference-dates", "3", "--stream",
+                                   "simulate", "--out", str(tmp_path / "t")])  # fmt: skip
+    assert res.exit_code == 2 and "--reference-dates" in res.output, res.output

@@ -177,8 +177,9 @@ class DetectorConfig(RunConfig):
             raise ValueError(f"stream={self.stream!r} is invalid: use 'bank' or 'simulate'.")
         if self.reference_dates > 1 and self.stream != "bank":
             raise ValueError(
-                f"reference_dates={self.reference_dates} needs stream='bank' (the simulate "
-                "stream renders one reference date): use the bank stream or reference_dates=1."
+                f"reference_dates (--reference-dates) {self.reference_dates} needs the bank "
+                "stream (the simulate stream renders one reference date): pass --stream bank "
+                "or --reference-dates 1."
             )
         if self.bank_size is not None and self.bank_size < self.patch:
             raise ValueError(
