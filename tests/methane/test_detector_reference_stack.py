@@ -151,3 +151,19 @@ def test_the_cli_refuses_a_wrong_number_of_references(trained, tmp_path):
     res = CliRunner().invoke(app, ["methane", "train", "--reference-dates", "3", "--stream",
                                    "simulate", "--out", str(tmp_path / "t")])  # fmt: skip
     assert res.exit_code == 2 and "--reference-dates" in res.output, res.output
+
+
+def test_the_median_over_dates_is_numpys_median_of_the_valid_dates():
+    from eoforge.methane.detector.features_torch import median_over_dates
+
+    gen = torch.Generator().manual_seed(0)
+    for k in (2, 3, 4):
+        x = torch.randn(3, k, 5, 7, generator=gen, dtype=torch.float64)
+        x[0, 0] = x[0, 1]  # ties
+        ok = torch.rand(3, k, 5, 7, generator=gen) > 0.3
+        got = median_over_dates(x, ok).numpy()
+        xs, oks = x.numpy(), ok.numpy()
+        want = np.array([[[np.median(xs[b, oks[b, :, i, j], i, j]) if oks[b, :, i, j].any()
+                           else np.nan for j in range(7)] for i in range(5)]
+                         for b in range(3)])  # fmt: skip
+        np.testing.assert_array_equal(got, want)

@@ -43,12 +43,7 @@ from scipy.ndimage import gaussian_filter
 from torch.nn import functional as F
 
 from eoforge.methane.detector.inject_torch import retrieve_column
-from eoforge.methane.detector.robust_torch import (
-    MAD_TO_SIGMA,
-    fit_band_scale,
-    masked_median,
-    masked_median_torch,
-)
+from eoforge.methane.detector.robust_torch import MAD_TO_SIGMA, fit_band_scale, masked_median
 
 LOG_REF = math.log(0.25)
 CLIP = 10.0
@@ -172,9 +167,14 @@ def stack_ratios(refs: torch.Tensor, c_r_k: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def median_over_dates(x: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-    """NumPy median over the date axis 1 of (B, K, ...) values where ``ok`` (NaN if none),
+    """NumPy median over the date axis 1 of (B, K, ...) values where ``ok`` (NaN if none):
+    the mean of the two middle valid values of each pixel's dates sorted (invalid ones last),
     batched in torch on any device (few dates, many pixels)."""
-    return masked_median_torch(x.movedim(1, -1), ok.movedim(1, -1))
+    s = torch.where(ok, x, torch.inf).sort(dim=1).values
+    n = ok.sum(1, keepdim=True)
+    lo = s.gather(1, (n - 1).clamp_min(0) // 2)
+    hi = s.gather(1, (n // 2).clamp_max(x.shape[1] - 1))
+    return torch.where(n > 0, 0.5 * (lo + hi), torch.nan).squeeze(1)
 
 
 def stack_constants(
