@@ -6,7 +6,11 @@ finished (``make_inputs``: injection, fresh noise on every date, scene and stack
 features) on ``--device``. Rounds alternate K = 1 and K = 3 in one process; the table gives the
 median pairs per second of each and their ratio, and the bank build time per item.
 
-Usage: ``python benchmarks/methane_reference_stack.py [--patch 128] [--rounds 5]``.
+``--detect N``: also times ``detect`` on an N px desert site with three reference dates, the
+shipped single-reference detector (three passes, majority rule) against a 3-date detector of the
+same widths (untrained weights: the timing only), alternating, one thread.
+
+Usage: ``python benchmarks/methane_reference_stack.py [--patch 128] [--rounds 5] [--detect 512]``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,37 @@ def _stream(cfg: DetectorConfig, root: Path, device: str):
     return one, lambda i: render_background(bank_settings(cfg), i)
 
 
+def _time_detect(size: int, rounds: int) -> None:
+    """Median seconds of detect with three references: majority of 3 passes vs one 3-date pass."""
+    from dataclasses import replace
+
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from eoforge.io.raster import GeoInfo
+    from eoforge.methane.detect import detect
+    from eoforge.methane.detector.features import channel_names
+    from eoforge.methane.detector.model import PlumeUNet
+    from eoforge.methane.detector.weights import load_default_detector
+    from eoforge.methane.scenes import simulate_pair
+
+    geo = GeoInfo(transform=Affine(20, 0, 500000, 0, -20, 4000000), crs=CRS.from_epsg(32632))
+    one = load_default_detector()
+    names = channel_names(one.context, one.smooth, one.noise, 3)
+    spec = replace(one.model.spec, in_channels=len(names))
+    three = replace(one, model=PlumeUNet(spec).eval(), reference_dates=3)
+    target = simulate_pair((size, size), "desert", 5, date_seed=0).target
+    refs = [simulate_pair((size, size), "desert", 5, date_seed=k).reference for k in (1, 2, 3)]
+    secs: dict[str, list[float]] = {"majority of 3 passes": [], "one 3-date pass": []}
+    for _ in range(rounds + 1):  # the first round warms up
+        for name, det in zip(secs, (one, three), strict=True):
+            t0 = time.perf_counter()
+            detect(target, refs, geo, 30.0, 5.0, model=det, threads=1)
+            secs[name].append(time.perf_counter() - t0)
+    for name, v in secs.items():
+        print(f"detect {size} px, 3 references, {name}: {np.median(v[1:]):.3f} s (median)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patch", type=int, default=128)
@@ -56,6 +91,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--items", type=int, default=4)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--detect", type=int, default=0, help="Also time detect at this size (px).")
     args = ap.parse_args()
     torch.set_num_threads(1)
     base = DetectorConfig(patch=args.patch, batch_size=args.batch_size, bank_items=args.items,
@@ -81,6 +117,8 @@ def main() -> None:
               f"{np.median(build[k]):.3f} s per background (median)")  # fmt: skip
     print(f"K=3 / K=1 pairs per second: median ratio {np.median(ratios):.2f} "
           f"(rounds {', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
+    if args.detect:
+        _time_detect(args.detect, args.rounds)
 
 
 if __name__ == "__main__":

@@ -183,7 +183,9 @@ def detect(
     if reference_rule not in ("majority", "all"):
         raise bad_value("reference_rule", reference_rule, "'majority' or 'all'")
     refs = reference_list(model, refs)  # a K-date detector needs exactly K
-    consts = [scene_constants(target, ref, sza, vza, model.context) for ref in refs]
+    stack = refs if model.reference_dates > 1 else None  # its constants go with the first
+    consts = [scene_constants(target, ref, sza, vza, model.context, stack if k == 0 else None)
+              for k, ref in enumerate(refs)]  # fmt: skip
     prob, column = _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads,
                                 progress, reference_rule)  # fmt: skip
     dx, dy = _pixel_size(geo)
@@ -269,7 +271,7 @@ def _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads, 
     of K > 1 reference dates sees the whole stack in one pass instead."""
     if model.reference_dates > 1:
         return predict(target, refs, sza, vza, model=model, tile=tile, overlap=overlap,
-                       threads=threads, progress=progress)  # fmt: skip
+                       threads=threads, progress=progress, constants=consts[0])  # fmt: skip
     probs = None
     for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
 
