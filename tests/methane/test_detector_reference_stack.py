@@ -167,3 +167,12 @@ def test_the_median_over_dates_is_numpys_median_of_the_valid_dates():
                            else np.nan for j in range(7)] for i in range(5)]
                          for b in range(3)])  # fmt: skip
         np.testing.assert_array_equal(got, want)
+
+
+def test_fine_tuning_keeps_k(trained, tmp_path):
+    out, path = trained
+    bank = str(out / "bank.zarr")
+    again = train_detector(_cfg(init=str(path), steps=1, bank_path=bank), tmp_path / "a")
+    assert load_detector(again).reference_dates == 3
+    with pytest.raises(InputError, match=r"reference dates 3.*reference_dates"):
+        train_detector(_cfg(init=str(path), reference_dates=1, steps=1), tmp_path / "b")

@@ -327,7 +327,7 @@ class DetectorModule(L.LightningModule):
         start = load_detector(path)
         net = start.model
         if self.config.noise_channel and not start.noise:  # add the channel, zero weights
-            names = channel_names(start.context, start.smooth, noise=True)
+            names = channel_names(start.context, start.smooth, True, start.reference_dates)
             net = insert_input_channel(net, names.index("noise"))
         same = (net.spec == spec and tuple(start.context) == tuple(self.config.context)
                 and float(start.smooth) == float(self.config.smooth_sigma)
