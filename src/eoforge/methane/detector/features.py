@@ -143,7 +143,8 @@ def check_pair(
     return int(shape[0]), int(shape[1])
 
 
-def _valid(*arrays: np.ndarray) -> np.ndarray:
+def valid_pixels(*arrays: np.ndarray) -> np.ndarray:
+    """Pixels the detector can use: finite, positive reflectance in every band given."""
     ok = np.ones(arrays[0].shape, dtype=bool)
     for a in arrays:
         ok &= np.isfinite(a) & (a > 0)

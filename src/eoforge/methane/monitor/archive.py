@@ -14,7 +14,7 @@ Scenes on one grid (same CRS, transform and shape) form a site, named by a short
 grid (``site-3f9a1c2b``), so the same grid gets the same id in every run and on every machine.
 
 Valid pixels are those the detector can use (finite, positive reflectance in the bands it reads:
-:func:`eoforge.methane.detector.features._valid`) and not cloud. Cloud is the simple bright-and-
+:func:`eoforge.methane.detector.features.valid_pixels`) and not cloud. Cloud is the simple bright-and-
 spectrally-flat test ``B04 > CLOUD_RED`` and ``B11 < CLOUD_SWIR_NIR * B8A``: clouds are white in
 the VNIR and darker in SWIR-1 than in the NIR, bare soils and sands are brighter in SWIR-1 than in
 the NIR, vegetation is dark in the red. Thresholds are inferred [INF], not from a mask product;
@@ -250,7 +250,7 @@ def valid_fraction(scene: Scene) -> float:
     Raises:
         InputError, DataNotFoundError: If the scene cannot be read as the detector reads it.
     """
-    from eoforge.methane.detector.features import _valid
+    from eoforge.methane.detector.features import valid_pixels
     from eoforge.methane.pair_files import DETECTOR_BANDS, read_detector_bands
 
     if Path(scene.path).is_dir():
@@ -259,7 +259,7 @@ def valid_fraction(scene: Scene) -> float:
         bands, _ = read_s2_safe(scene.path, DETECTOR_BANDS, 20)
     else:
         bands, _ = read_detector_bands(scene.path, DETECTOR_BANDS)
-    ok = _valid(*(bands[b] for b in DETECTOR_BANDS)) & ~cloud_mask(bands)
+    ok = valid_pixels(*(bands[b] for b in DETECTOR_BANDS)) & ~cloud_mask(bands)
     return float(ok.mean())
 
 
