@@ -17,16 +17,10 @@ from eoforge.methane.detector.features import (
     SWIR,
     SceneConstants,
     check_pair,
+    valid_pixels,
 )
 from eoforge.methane.physics import air_mass_factor
 from eoforge.methane.retrievals import fit_band_scale, retrieve_column
-
-
-def _valid(*arrays: np.ndarray) -> np.ndarray:
-    ok = np.ones(arrays[0].shape, dtype=bool)
-    for a in arrays:
-        ok &= np.isfinite(a) & (a > 0)
-    return ok
 
 
 def scene_constants(
@@ -43,7 +37,7 @@ def scene_constants(
     bands = list(SWIR) + list(context)
     t = {b: np.asarray(target[b][sub], dtype=np.float64) for b in bands}
     r = {b: np.asarray(reference[b][sub], dtype=np.float64) for b in bands}
-    ok = _valid(*t.values(), *r.values())
+    ok = valid_pixels(*t.values(), *r.values())
     if ok.sum() < 100:
         raise InputError(
             f"only {int(ok.sum())} sampled pixels are valid (finite, positive reflectance) in "
@@ -84,7 +78,7 @@ def _mbmp_noise(
                  for d in (target, reference) for b in SWIR]  # fmt: skip
         t11, t12, r11, r12 = bands
         with np.errstate(divide="ignore", invalid="ignore"):
-            mbmp.append(np.where(_valid(*bands), c_t * t12 / t11 - c_r * r12 / r11, np.nan))
+            mbmp.append(np.where(valid_pixels(*bands), c_t * t12 / t11 - c_r * r12 / r11, np.nan))
     d = (mbmp[0] - mbmp[1]).ravel()
     d = d[np.isfinite(d)]
     if d.size < 100:
@@ -110,7 +104,7 @@ def compute_features(
     bands = list(SWIR) + list(context)
     t = {b: np.asarray(target[b][win], dtype=np.float32) for b in bands}
     r = {b: np.asarray(reference[b][win], dtype=np.float32) for b in bands}
-    ok = _valid(*t.values(), *r.values())
+    ok = valid_pixels(*t.values(), *r.values())
     safe_t = {b: np.where(ok, t[b], 1.0) for b in bands}
     safe_r = {b: np.where(ok, r[b], 1.0) for b in bands}
     ln_t = {b: np.log(safe_t[b]) for b in bands}
