@@ -9,12 +9,8 @@ from rasterio.transform import from_origin
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
 from eoforge.io.raster import GeoInfo
-from eoforge.io.sentinel2 import (
-    canonical_band,
-    read_s2_geotiff,
-    read_s2_safe,
-    write_s2_geotiff,
-)
+from eoforge.io.sentinel2 import read_s2_geotiff, read_s2_safe, write_s2_geotiff
+from eoforge.io.sentinel2_dn import canonical_band
 from eoforge.io.sentinel2_safe import safe_metadata
 
 GEO = GeoInfo.from_bounds(600000.0, 3500000.0, 20.0, crs="EPSG:32632")

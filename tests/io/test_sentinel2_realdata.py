@@ -20,12 +20,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from eoforge.io.sentinel2 import (
-    NATIVE_RESOLUTION,
-    read_s2_band_files,
-    read_s2_geotiff,
-    read_s2_safe,
-)
+from eoforge.io.sentinel2 import read_s2_band_files, read_s2_geotiff, read_s2_safe
+from eoforge.io.sentinel2_dn import NATIVE_RESOLUTION
 from eoforge.io.sentinel2_safe import safe_metadata
 
 pytestmark = pytest.mark.realdata

@@ -1,195 +1,40 @@
 """Sentinel-2 readers and writer: multi-band GeoTIFFs named by band, and L1C/L2A .SAFE folders.
 
-Digital numbers (ESA products; notes section 4.2): reflectance = (DN + OFFSET) / QUANTIFICATION
-with QUANTIFICATION = 10000, OFFSET = 0 before processing baseline 04.00 and -1000 from it
-(25 January 2022; ``RADIO_ADD_OFFSET`` in L1C, ``BOA_ADD_OFFSET`` in L2A metadata, per band).
-DN 0 is no-data and becomes NaN. "Harmonized" collections (e.g. GEE ``S2_HARMONIZED``) have the
+Reflectance = (DN + OFFSET) / QUANTIFICATION, DN 0 no-data, bands named as in
+:mod:`eoforge.io.sentinel2_dn`. "Harmonized" collections (e.g. GEE ``S2_HARMONIZED``) have the
 offset folded in already: read them with ``offset=0``. Never mix the two conventions in one pair:
 a 1000-DN step is a ~10 % reflectance bias, larger than any plume.
-
-Band names. A band is recognised, case-insensitively, from a GeoTIFF band description (or a
-.SAFE file name) in any of these forms: ``B11``, ``B11_20m``, ``B11 (SWIR1)``, ``b11``, ``B8A``,
-``B1`` for ``B01``, or the common names of STAC ``eo:bands`` / Element84 asset keys: ``coastal``,
-``blue``, ``green``, ``red``, ``rededge1-3`` (``rededge`` = B05), ``nir`` (B08), ``nir08`` /
-``narrow_nir`` / ``rededge4`` (B8A), ``nir09`` / ``water_vapour`` (B09), ``cirrus`` (B10),
-``swir16`` / ``swir1`` (B11) and ``swir22`` / ``swir2`` (B12).
 """
 
 from __future__ import annotations
 
 import os
-import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.io import DatasetReader
 
 from eoforge.core.atomic import atomic_path
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_value
 from eoforge.io.raster import GeoInfo
-
-S2_ALL_BANDS = (
-    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
-)  # fmt: skip
-"""Sentinel-2 MSI bands in ESA ``band_id`` order (0..12)."""
-NATIVE_RESOLUTION = {
-    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
-    "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20,
-}  # fmt: skip
-"""Native pixel size (m) of each band."""
-QUANTIFICATION = 10000.0
-BASELINE_OFFSET = -1000.0
-"""DN offset of processing baselines >= 04.00."""
-_COMMON = {
-    "COASTAL": "B01", "BLUE": "B02", "GREEN": "B03", "RED": "B04", "REDEDGE": "B05",
-    "REDEDGE1": "B05", "REDEDGE2": "B06", "REDEDGE3": "B07", "NIR": "B08", "NIR08": "B8A",
-    "NARROWNIR": "B8A", "NIRNARROW": "B8A", "REDEDGE4": "B8A", "NIR09": "B09",
-    "WATERVAPOUR": "B09", "WATERVAPOR": "B09", "CIRRUS": "B10", "SWIR16": "B11", "SWIR1": "B11",
-    "SWIR22": "B12", "SWIR2": "B12",
-}  # fmt: skip
-_BAND_RE = re.compile(r"^B0?(\d{1,2}A?)(?:_?\d{2}M)?$")
-_OFFSET_TAGS = ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")
-_QUANTIFICATION_TAGS = ("QUANTIFICATION_VALUE", "BOA_QUANTIFICATION_VALUE")
-MAX_MEDIAN = 1.5
-"""Largest median reflectance a band may have before the reader calls its scale wrong."""
-
-
-def canonical_band(name: str | None) -> str | None:
-    """The canonical band name (``"B11"``) of a description or file-name part, else ``None``."""
-    if not name:
-        return None
-    text = str(name).strip().upper()
-    text = re.sub(r"\s*\(.*\)\s*$", "", text)  # "B11 (SWIR1)" -> "B11"
-    key = re.sub(r"[\s_\-]", "", text)
-    if key in _COMMON:
-        return _COMMON[key]
-    m = _BAND_RE.match(text.replace(" ", "_")) or _BAND_RE.match(key)
-    if not m:
-        return None
-    band = "B" + (m.group(1).zfill(2) if not m.group(1).endswith("A") else m.group(1))
-    return band if band in S2_ALL_BANDS else None
-
-
-def _check_bands(bands: Sequence[str]) -> list[str]:
-    if isinstance(bands, str):
-        bands = [bands]
-    out = []
-    for b in bands:
-        c = canonical_band(b)
-        if c is None:
-            raise bad_value("bands", b, f"Sentinel-2 band names such as {S2_ALL_BANDS}")
-        out.append(c)
-    if not out:
-        raise bad_value("bands", bands, "at least one band")
-    return out
-
-
-def _to_reflectance(
-    dn: np.ndarray, offset: float, nodata: float | None, quantification: float | None = None
-) -> np.ndarray:
-    """(DN + offset) / quantification (default 10000) for integer data with DN 0 (and
-    ``nodata``) -> NaN; floats as is, or divided by ``quantification`` when it is given."""
-    if np.issubdtype(dn.dtype, np.floating):
-        out = dn.astype(np.float32, copy=False)
-        if nodata is not None and np.isfinite(nodata):
-            out = np.where(out == nodata, np.float32(np.nan), out)
-        if quantification is not None and quantification != 1.0:
-            out = out / np.float32(quantification)
-        return out
-    bad = dn == 0
-    if nodata is not None:
-        bad |= dn == nodata
-    q = QUANTIFICATION if quantification is None else quantification
-    out = (dn.astype(np.float32) + np.float32(offset)) / np.float32(q)
-    out[bad] = np.nan
-    return out
-
-
-def _quantification_from_tags(tags: Mapping[str, str]) -> float | None:
-    for key in _QUANTIFICATION_TAGS:
-        if key in tags:
-            return float(tags[key])
-    return None
-
-
-def check_reflectance(
-    bands: Mapping[str, np.ndarray], source: str, scale: str, max_median: float = MAX_MEDIAN
-) -> None:
-    """Raise :class:`InputError` if a band's median is far above reflectance 1 or has no data.
-
-    Catches files read with the wrong scale: reflectance x 100 (percent), digital numbers stored
-    as floats, or integer data with another quantification than the one declared. ``scale``
-    says how the values were converted (named in the message).
-    """
-    for band, arr in bands.items():
-        a = np.asarray(arr)
-        step = max(1, int(np.sqrt(a.size / 1e6)))  # the median of <= ~1e6 pixels
-        sample = a[::step, ::step]
-        finite = sample[np.isfinite(sample)]
-        if finite.size == 0:
-            raise InputError(f"band {band} of {source} has no valid pixels (all no-data).")
-        median = float(np.median(finite))
-        if median > max_median:
-            raise InputError(
-                f"band {band} of {source} has median {median:.4g} after {scale}, but reflectance "
-                f"is 0..1: if the file holds reflectance x 100 or digital numbers, declare the "
-                "scale with --quantification 100 (or 10000), quantification=..., or a "
-                "QUANTIFICATION_VALUE tag."
-            )
-
-
-def parse_baseline(text: str) -> float:
-    """A processing baseline as a number: ``"04.00"``, ``"4.0"`` or the product-name form
-    ``"N0400"`` / ``"0400"`` -> 4.0 (``"N0500"``: the 2021-2023 Collection-1 reprocessing)."""
-    t = str(text).strip().upper()
-    m = re.fullmatch(r"N?(\d{2})(\d{2})", t)
-    if m:
-        return int(m.group(1)) + int(m.group(2)) / 100
-    try:
-        return float(t)
-    except ValueError:
-        raise InputError(
-            f"PROCESSING_BASELINE {text!r} is not a baseline such as '04.00' or 'N0400'; "
-            "fix the tag or pass offset=... (DN offset, -1000 from baseline 04.00)."
-        ) from None
-
-
-def _offset_from_tags(tags: Mapping[str, str], band: str) -> float | None:
-    for key in _OFFSET_TAGS:
-        for name in (key, f"{key}_{band}"):
-            if name in tags:
-                return float(tags[name])
-    baseline = tags.get("PROCESSING_BASELINE")
-    if baseline is not None:
-        return BASELINE_OFFSET if parse_baseline(baseline) >= 4.0 else 0.0
-    return None
-
-
-def gdal_scaling(src, index: int) -> tuple[float, float] | None:
-    """``(offset, quantification)`` in DN units from a band's GDAL scale/offset, else None.
-
-    GDAL stores ``value = DN * scale + offset`` per band (``gdal_translate -a_scale 0.0001
-    -a_offset -0.1``, ``gdal_edit.py``, rasterio ``dst.scales`` / ``dst.offsets``). For
-    Sentinel-2 DN that is reflectance = (DN + offset / scale) / (1 / scale): a baseline >= 04.00
-    file carries scale 1e-4 and offset -0.1, i.e. the DN offset -1000.
-    """
-    scale, off = float(src.scales[index - 1]), float(src.offsets[index - 1])
-    if (scale == 1.0 and off == 0.0) or not (np.isfinite(scale) and scale > 0):
-        return None
-    return off / scale, 1.0 / scale
-
-
-def check_same_grid(a: GeoInfo, b: GeoInfo, shape_a: tuple, shape_b: tuple, what: str) -> None:
-    """Raise :class:`ShapeError` unless two rasters share CRS, transform and shape."""
-    if tuple(shape_a) != tuple(shape_b):
-        raise ShapeError(f"{what}: grids differ in shape {tuple(shape_a)} vs {tuple(shape_b)}.")
-    if a.crs != b.crs:
-        raise ShapeError(f"{what}: CRS differ ({a.crs} vs {b.crs}); reproject one of them.")
-    if not a.transform.almost_equals(b.transform):  # type: ignore[attr-defined]
-        raise ShapeError(
-            f"{what}: geotransforms differ ({tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]});"
-            " resample both onto one grid first."
-        )
+from eoforge.io.sentinel2_dn import (
+    BASELINE_OFFSET,
+    QUANTIFICATION,
+    S2_ALL_BANDS,
+    canonical_band,
+    check_bands,
+    check_reflectance,
+    check_same_grid,
+    gdal_scaling,
+    offset_from_tags,
+    quantification_from_tags,
+    to_reflectance,
+)
+from eoforge.io.sentinel2_safe import read_band_files, read_safe
 
 
 def read_s2_geotiff(
@@ -231,79 +76,110 @@ def read_s2_geotiff(
         ShapeError: If single-band files are on different grids.
         InputError: If a band's values are not reflectance at the declared scale.
     """
-    wanted = _check_bands(bands)
+    wanted = check_bands(bands)
     if quantification is not None and not (np.isfinite(quantification) and quantification > 0):
         raise bad_value("quantification", quantification, "a positive number (e.g. 10000)")
     if isinstance(path, Mapping):
-        files = {canonical_band(k) or str(k): Path(v) for k, v in path.items()}
-        missing = [b for b in wanted if b not in files]
-        if missing:
-            raise DataNotFoundError(f"no file given for bands {missing}; add them to the mapping.")
-        out, geo0, shape0 = {}, None, None
-        for b in wanted:
-            data, geo = read_s2_geotiff(files[b], [b], offset=offset, band_index={b: 1},
-                                        quantification=quantification)  # fmt: skip
-            if geo0 is None:
-                geo0, shape0 = geo, data[b].shape
-            else:
-                check_same_grid(geo0, geo, shape0, data[b].shape, f"band {b} ({files[b]})")
-            out[b] = data[b]
-        return out, GeoInfo(geo0.transform, geo0.crs, None, tuple(wanted))  # type: ignore[union-attr]
-
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
+        return _read_band_mapping(path, wanted, offset, quantification)
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"GeoTIFF {str(p)!r} does not exist; check the path.")
-    try:
-        with warnings.catch_warnings():  # the grid is returned; its users check it
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(p)
-    except RasterioIOError as err:
-        raise InputError(f"{str(p)!r} is not a readable raster ({err}).") from None
-    with src:
-        names = {}
-        for i, desc in enumerate(src.descriptions, start=1):
-            c = canonical_band(desc) or canonical_band(src.tags(i).get("BAND_NAME"))
-            if c is not None:
-                names.setdefault(c, i)
-        if band_index is not None:
-            names.update({canonical_band(k) or k: int(v) for k, v in band_index.items()})
-        missing = [b for b in wanted if b not in names]
-        if missing:
-            raise DataNotFoundError(
-                f"{str(p)!r} lacks bands {missing}: its band descriptions are "
-                f"{list(src.descriptions)}. Name the bands (e.g. 'B11') in the band descriptions "
-                "or pass band_index={'B11': 1, ...}."
-            )
-        bad_idx = [b for b in wanted if not 1 <= names[b] <= src.count]
-        if bad_idx:
-            raise bad_value("band_index", band_index, f"band numbers in 1..{src.count}")
-        global_tags = src.tags()
-        q = quantification
-        if q is None:
-            q = _quantification_from_tags(global_tags)
-        integer = not np.issubdtype(np.dtype(src.dtypes[names[wanted[0]] - 1]), np.floating)
-        scale = (f"(DN + offset) / {q or QUANTIFICATION:g} (integer data)" if integer
-                 else f"dividing by {q:g}" if q else "reading floats as reflectance")  # fmt: skip
-        out = {}
-        for b in wanted:
-            i = names[b]
-            off = offset.get(b) if isinstance(offset, Mapping) else offset  # a band not in
-            gdal = gdal_scaling(src, i) if integer and off is None and q is None else None
-            if off is None and gdal is not None:  # the mapping is detected like the others
-                off = gdal[0]
-            if off is None:
-                off = _offset_from_tags(src.tags(i), b)
-                if off is None:
-                    off = _offset_from_tags(global_tags, b) or 0.0
-            out[b] = _to_reflectance(src.read(i), float(off), src.nodata, gdal[1] if gdal else q)
+    with _open_raster(p) as src:
+        names = _band_numbers(src, wanted, band_index, p)
+        out, scale = _read_reflectance(src, wanted, names, offset, quantification)
         geo = GeoInfo(src.transform, src.crs, None, tuple(wanted))
     check_reflectance(out, repr(str(p)), scale)
     return out, geo
+
+
+def _read_band_mapping(
+    path: Mapping[str, str | os.PathLike[str]],
+    wanted: list[str],
+    offset: float | Mapping[str, float] | None,
+    quantification: float | None,
+) -> tuple[dict[str, np.ndarray], GeoInfo]:
+    """:func:`read_s2_geotiff` of single-band files (band -> file) that must share one grid."""
+    files = {canonical_band(k) or str(k): Path(v) for k, v in path.items()}
+    missing = [b for b in wanted if b not in files]
+    if missing:
+        raise DataNotFoundError(f"no file given for bands {missing}; add them to the mapping.")
+
+    def one(b: str) -> tuple[np.ndarray, GeoInfo]:
+        data, geo = read_s2_geotiff(files[b], [b], offset=offset, band_index={b: 1},
+                                    quantification=quantification)  # fmt: skip
+        return data[b], geo
+
+    first, geo0 = one(wanted[0])
+    out = {wanted[0]: first}
+    for b in wanted[1:]:
+        out[b], geo = one(b)
+        check_same_grid(geo0, geo, first.shape, out[b].shape, f"band {b} ({files[b]})")
+    return out, GeoInfo(geo0.transform, geo0.crs, None, tuple(wanted))
+
+
+def _open_raster(p: Path) -> DatasetReader:
+    """``rasterio.open(p)``; an unreadable file is one :class:`InputError`."""
+    try:
+        with warnings.catch_warnings():  # the grid is returned; its users check it
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(p)
+    except RasterioIOError as err:
+        raise InputError(f"{str(p)!r} is not a readable raster ({err}).") from None
+
+
+def _band_numbers(
+    src: DatasetReader, wanted: list[str], band_index: Mapping[str, int] | None, p: Path
+) -> dict[str, int]:
+    """Band -> 1-based band number in ``src``, from descriptions, ``BAND_NAME`` tags, ``band_index``."""
+    names: dict[str, int] = {}
+    for i, desc in enumerate(src.descriptions, start=1):
+        c = canonical_band(desc) or canonical_band(src.tags(i).get("BAND_NAME"))
+        if c is not None:
+            names.setdefault(c, i)
+    if band_index is not None:
+        names.update({canonical_band(k) or k: int(v) for k, v in band_index.items()})
+    missing = [b for b in wanted if b not in names]
+    if missing:
+        raise DataNotFoundError(
+            f"{str(p)!r} lacks bands {missing}: its band descriptions are "
+            f"{list(src.descriptions)}. Name the bands (e.g. 'B11') in the band descriptions "
+            "or pass band_index={'B11': 1, ...}."
+        )
+    if any(not 1 <= names[b] <= src.count for b in wanted):
+        raise bad_value("band_index", band_index, f"band numbers in 1..{src.count}")
+    return names
+
+
+def _read_reflectance(
+    src: DatasetReader,
+    wanted: list[str],
+    names: dict[str, int],
+    offset: float | Mapping[str, float] | None,
+    quantification: float | None,
+) -> tuple[dict[str, np.ndarray], str]:
+    """The bands as reflectance, and how they were converted (for :func:`check_reflectance`).
+
+    DN offset per band: ``offset``, else the GDAL scale/offset (integer data, no declared
+    quantification), else the band's tags, else the file's tags, else 0.
+    """
+    global_tags = src.tags()
+    q = quantification if quantification is not None else quantification_from_tags(global_tags)
+    integer = not np.issubdtype(np.dtype(src.dtypes[names[wanted[0]] - 1]), np.floating)
+    scale = (f"(DN + offset) / {q or QUANTIFICATION:g} (integer data)" if integer
+             else f"dividing by {q:g}" if q else "reading floats as reflectance")  # fmt: skip
+    out = {}
+    for b in wanted:
+        i = names[b]
+        off = offset.get(b) if isinstance(offset, Mapping) else offset  # a band not in
+        gdal = gdal_scaling(src, i) if integer and off is None and q is None else None
+        if off is None and gdal is not None:  # the mapping is detected like the others
+            off = gdal[0]
+        if off is None:
+            off = offset_from_tags(src.tags(i), b)
+            if off is None:
+                off = offset_from_tags(global_tags, b) or 0.0
+        out[b] = to_reflectance(src.read(i), float(off), src.nodata, gdal[1] if gdal else q)
+    return out, scale
 
 
 def write_s2_geotiff(
@@ -327,8 +203,6 @@ def write_s2_geotiff(
     Returns:
         The path.
     """
-    import rasterio
-
     if dtype not in ("float32", "uint16"):
         raise bad_value("dtype", dtype, "'float32' or 'uint16'")
     names = [canonical_band(b) or "" for b in bands]
@@ -375,8 +249,6 @@ def read_s2_safe(
     MTD_MSIL2A.xml, 10 m bands averaged 2 x 2 to 20 m); sun and view angles come from
     :func:`eoforge.io.sentinel2_safe.safe_metadata`.
     """
-    from eoforge.io.sentinel2_safe import read_safe
-
     return read_safe(path, bands, resolution, offset=offset)
 
 
@@ -394,6 +266,4 @@ def read_s2_band_files(
     60 m bands repeated 3 x 3; DN offset from ``offset``, an ``MTD_MSIL*.xml`` in the folder,
     GDAL scale/offset, or the ``BOA_ADD_OFFSET`` / ``PROCESSING_BASELINE`` tags).
     """
-    from eoforge.io.sentinel2_safe import read_band_files
-
     return read_band_files(folder, bands, resolution, offset=offset)

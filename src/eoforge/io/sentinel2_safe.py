@@ -10,7 +10,7 @@ Layout read (ESA product format)::
 
 From the product metadata: ``PROCESSING_BASELINE``, ``QUANTIFICATION_VALUE`` (L1C) or
 ``BOA_QUANTIFICATION_VALUE`` (L2A), and the per-band offsets ``RADIO_ADD_OFFSET`` /
-``BOA_ADD_OFFSET`` (attribute ``band_id`` 0..12 in :data:`~eoforge.io.sentinel2.S2_ALL_BANDS`
+``BOA_ADD_OFFSET`` (attribute ``band_id`` 0..12 in :data:`~eoforge.io.sentinel2_dn.S2_ALL_BANDS`
 order); without offset elements, baselines >= 04.00 get -1000 and older ones 0.
 
 Resampling to ``resolution``: finer bands are averaged over k x k blocks (10 m -> 20 m: 2 x 2
@@ -28,20 +28,20 @@ import numpy as np
 
 from eoforge.core.errors import DataNotFoundError, InputError, bad_value
 from eoforge.io.raster import GeoInfo
-from eoforge.io.sentinel2 import (
+from eoforge.io.sentinel2_dn import (
     BASELINE_OFFSET,
     NATIVE_RESOLUTION,
     QUANTIFICATION,
     S2_ALL_BANDS,
-    _check_bands,
-    _offset_from_tags,
-    _quantification_from_tags,
-    _to_reflectance,
     canonical_band,
+    check_bands,
     check_reflectance,
     check_same_grid,
     gdal_scaling,
+    offset_from_tags,
     parse_baseline,
+    quantification_from_tags,
+    to_reflectance,
 )
 
 
@@ -193,7 +193,7 @@ def _read_on_grid(
 
     DN offset per band: ``offset`` (a number, or a mapping for the bands it names), else the
     product metadata ``meta`` (:func:`safe_metadata`), else the band's GDAL scale/offset
-    (:func:`~eoforge.io.sentinel2.gdal_scaling`), else the file's ``BOA_ADD_OFFSET`` /
+    (:func:`~eoforge.io.sentinel2_dn.gdal_scaling`), else the file's ``BOA_ADD_OFFSET`` /
     ``RADIO_ADD_OFFSET`` / ``PROCESSING_BASELINE`` tags, else 0. Quantification: ``meta``, else
     the GDAL scale, else the ``QUANTIFICATION_VALUE`` tag, else 10000.
     """
@@ -219,11 +219,11 @@ def _read_on_grid(
         if off is None and gdal is not None:
             off = gdal[0]
         if off is None:
-            off = _offset_from_tags(band_tags, b)
-            off = _offset_from_tags(tags, b) if off is None else off
+            off = offset_from_tags(band_tags, b)
+            off = offset_from_tags(tags, b) if off is None else off
         q = (meta["quantification"] if meta is not None else gdal[1] if gdal is not None
-             else _quantification_from_tags(tags))  # fmt: skip
-        refl = _to_reflectance(dn, float(off or 0.0), nodata, q or QUANTIFICATION)
+             else quantification_from_tags(tags))  # fmt: skip
+        refl = to_reflectance(dn, float(off or 0.0), nodata, q or QUANTIFICATION)
         data, tr = _resample(refl, transform, resolution // native, native // resolution)
         geo = GeoInfo(tr, crs, None, ())
         if geo0 is None:
@@ -258,7 +258,7 @@ def read_safe(
     """
     if resolution not in (10, 20, 60):
         raise bad_value("resolution", resolution, "10, 20 or 60 (metres)")
-    wanted = _check_bands(bands)
+    wanted = check_bands(bands)
     meta = safe_metadata(path)
     files = {b: band_file(path, b, resolution) for b in wanted}
     return _read_on_grid(files, resolution, offset, meta)
@@ -279,7 +279,7 @@ def read_band_files(
     offset comes from ``offset``, else an ``MTD_MSIL2A.xml`` / ``MTD_MSIL1C.xml`` in the folder,
     else each file's GDAL scale/offset, else its tags (``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET``, ``PROCESSING_BASELINE``
     >= 04.00: -1000), else 0. The result is checked to be reflectance
-    (:func:`~eoforge.io.sentinel2.check_reflectance`).
+    (:func:`~eoforge.io.sentinel2_dn.check_reflectance`).
 
     Raises:
         DataNotFoundError: If the folder or a band's file is missing.
@@ -288,7 +288,7 @@ def read_band_files(
     """
     if resolution not in (10, 20, 60):
         raise bad_value("resolution", resolution, "10, 20 or 60 (metres)")
-    wanted = _check_bands(bands)
+    wanted = check_bands(bands)
     root = Path(folder)
     if not root.is_dir():
         raise DataNotFoundError(f"band folder {str(root)!r} does not exist; check the path.")
