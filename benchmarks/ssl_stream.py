@@ -48,7 +48,7 @@ write_synth_wv(sys.argv[1], int(sys.argv[2]), seed=0, size=int(sys.argv[3]), chu
 _FILL = """
 import sys
 import numpy as np
-from eoforge.sar.store import _set_chunks, to_dataset, write_synth_wv
+from eoforge.sar.store import set_chunks, to_dataset, write_synth_wv
 from eoforge.sar.wv import synth_wv
 path, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 block = synth_wv(min(n, 8192), size=size, seed=0)
@@ -58,7 +58,7 @@ while done < n:
     part = block.subset(np.arange(m))
     ds = to_dataset(part, "uint8")
     if done == 0:
-        _set_chunks(ds, 1024)
+        set_chunks(ds, 1024)
         ds.to_zarr(path, mode="w", consolidated=False)
     else:
         ds.to_zarr(path, append_dim="sample", consolidated=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eoforge.sar.store import _set_chunks, to_dataset
+from eoforge.sar.store import set_chunks, to_dataset
 from eoforge.sar.wv import WVSet, synth_wv
 
 N_BLOCKS, BLOCK, SIZE = 24, 1000, 64
@@ -19,7 +19,7 @@ def write_big_store(path: Path) -> WVSet:
     for i in range(N_BLOCKS):
         ds = to_dataset(part, "uint8")
         if i == 0:
-            _set_chunks(ds, 1024)
+            set_chunks(ds, 1024)
             ds.to_zarr(path, mode="w", consolidated=False)
         else:
             ds.to_zarr(path, append_dim="sample", consolidated=False)

@@ -8,7 +8,8 @@ from affine import Affine
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
 from eoforge.io.raster import GeoInfo, write_geotiff
-from eoforge.sar.readers import load_imagettes, read_imagette, read_labels
+from eoforge.sar.labels import read_labels
+from eoforge.sar.readers import load_imagettes, read_imagette
 from eoforge.sar.wv import CLASSES
 
 

@@ -17,7 +17,6 @@ matched on the measurement file stem.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,20 +24,26 @@ from pathlib import Path
 import numpy as np
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
+from eoforge.io.netcdf import open_dataset
+from eoforge.io.raster import read_geotiff
+from eoforge.sar.labels import SUFFIXES, class_index, read_labels
+from eoforge.sar.safe_import import (
+    centre_crop,
+    common_shape,
+    crop_size,
+    find_safe_products,
+    load_safe,
+)
 from eoforge.sar.wv import CLASSES, WVSet
-
-SUFFIXES = (".tif", ".tiff", ".png", ".nc", ".npy")
 
 
 def _read_tif(path: Path) -> np.ndarray:
-    from eoforge.io.raster import read_geotiff
-
     data, _ = read_geotiff(path)
     return data[0]
 
 
 def _read_png(path: Path) -> np.ndarray:
-    import matplotlib.image as mpimg
+    import matplotlib.image as mpimg  # deferred: matplotlib loads only when a PNG is read
 
     img = np.asarray(mpimg.imread(path), dtype=np.float32)
     if img.ndim == 3:
@@ -47,8 +52,6 @@ def _read_png(path: Path) -> np.ndarray:
 
 
 def _read_nc(path: Path) -> np.ndarray:
-    from eoforge.io.netcdf import open_dataset
-
     ds = open_dataset(path)
     try:
         if "sigma0" in ds.data_vars:
@@ -101,57 +104,6 @@ def read_imagette(path: str | os.PathLike[str], *, db: bool = False) -> np.ndarr
     return arr.astype(np.float32)
 
 
-def _class_index(name: str, where: str) -> int:
-    key = name.strip().lower().replace(" ", "_").replace("-", "_")
-    if key in CLASSES:
-        return CLASSES.index(key)
-    if key.isdigit() and int(key) < len(CLASSES):
-        return int(key)
-    raise InputError(f"unknown class name {name!r} in {where}; expected one of {list(CLASSES)}.")
-
-
-def read_labels(path: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
-    """Parse a TenGeoP-style labels CSV into ``{file stem: {"label", "wind_speed", "hs"}}``."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataNotFoundError(f"labels file {str(p)!r} does not exist; check the path.")
-    with open(p, newline="") as fh:
-        sample = fh.read(4096)
-        fh.seek(0)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-        rows = [r for r in csv.reader(fh, dialect) if r and any(c.strip() for c in r)]
-    if not rows:
-        raise InputError(f"labels file {str(p)!r} is empty; expected rows 'filename,class'.")
-    header = [c.strip().lower() for c in rows[0]]
-    has_header = (
-        len(header) >= 2
-        and not _looks_like_class(header[1])
-        and Path(header[0]).suffix.lower() not in SUFFIXES
-    )
-    cols = {
-        name: header.index(name) for name in ("wind_speed", "hs") if has_header and name in header
-    }
-    out: dict[str, dict[str, float]] = {}
-    for lineno, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
-        if len(row) < 2:
-            raise InputError(
-                f"{p.name} line {lineno} has {len(row)} column(s); need filename,class."
-            )
-        entry = {"label": float(_class_index(row[1], f"{p.name} line {lineno}"))}
-        for name, j in cols.items():
-            entry[name] = float(row[j]) if j < len(row) and row[j].strip() else float("nan")
-        out[Path(row[0].strip()).stem] = entry
-    return out
-
-
-def _looks_like_class(value: str) -> bool:
-    try:
-        _class_index(value, "")
-    except InputError:
-        return False
-    return True
-
-
 def load_imagettes(
     folder: str | os.PathLike[str],
     labels: str | os.PathLike[str] | None = None,
@@ -191,8 +143,6 @@ def load_imagettes(
         ShapeError: Imagettes of different sizes (and no ``crop``), or smaller than ``crop``.
         InputError: Unknown class names, unreadable files.
     """
-    from eoforge.sar.safe_import import centre_crop, common_shape, crop_size, find_safe_products
-
     root = Path(folder)
     if not root.is_dir():
         raise DataNotFoundError(f"folder {str(root)!r} does not exist or is not a folder.")
@@ -204,8 +154,6 @@ def load_imagettes(
                 + (" and loose imagette files; import them separately." if loose else
                    "; they are calibrated to linear sigma0, so db=True (--db) does not apply.")
             )  # fmt: skip
-        from eoforge.sar.safe_import import load_safe
-
         return load_safe(root, safes, labels, polarisation=polarisation, swath=swath,
                          denoise=denoise, multilook=multilook, crop=crop, progress=progress)  # fmt: skip
     given = {"polarisation": polarisation, "swath": swath, "multilook": multilook}
@@ -267,7 +215,7 @@ def _label_arrays(
     for i, f in enumerate(files):
         if by_folder:
             if f.parent != root:
-                lab[i] = _class_index(f.parent.name, f"the folder name of {f.name}")
+                lab[i] = class_index(f.parent.name, f"the folder name of {f.name}")
             continue
         entry = table.get(f.stem)
         if entry is not None:
@@ -297,8 +245,6 @@ def iter_imagettes(
     Returns:
         ``(number of files, iterator of blocks)``; each block's ``attrs["files"]`` lists its files.
     """
-    from eoforge.sar.safe_import import centre_crop, common_shape, crop_size
-
     root = Path(folder)
     if not root.is_dir():
         raise DataNotFoundError(f"folder {str(root)!r} does not exist or is not a folder.")

@@ -25,6 +25,7 @@ from eoforge.io.sentinel1_safe import (
     multilook_pair,
     read_measurement,
 )
+from eoforge.sar.labels import SUFFIXES, class_index, read_labels
 from eoforge.sar.wv import CLASSES, WVSet
 
 
@@ -32,8 +33,6 @@ def find_safe_products(root: Path, pattern: str = "**/*") -> tuple[list[Path], b
     """``.SAFE`` products at or under ``root`` (sorted; not looked into) whose path relative to
     ``root`` matches ``pattern`` (:mod:`fnmatch`, ``*`` crosses folders), and whether supported
     imagette files lie outside them."""
-    from eoforge.sar.readers import SUFFIXES
-
     if is_safe(root):
         return [root], False
     safes, loose = [], False
@@ -126,8 +125,6 @@ def load_safe(
         relative to ``root``) and per-imagette ``product``, ``swath``, ``start_time``, ``lat``,
         ``lon`` and ``pixel_spacing`` (ground range, azimuth; metres).
     """
-    from eoforge.sar.readers import _class_index, read_labels
-
     looks = multilook_pair(multilook)
     shape_crop = crop_size(crop)
     by_folder = isinstance(labels, str) and labels == "folders"
@@ -154,7 +151,7 @@ def load_safe(
         images[i] = centre_crop(im.sigma0, shape)
         incidence[i] = im.incidence
         if by_folder and safe.parent != root and safe != root:
-            lab[i] = _class_index(safe.parent.name, f"the folder name of {safe.name}")
+            lab[i] = class_index(safe.parent.name, f"the folder name of {safe.name}")
         entry = table.get(m.name)
         if entry is not None:
             lab[i] = int(entry["label"])
