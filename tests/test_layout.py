@@ -25,10 +25,6 @@ KNOWN_CYCLES: set[frozenset[str]] = {
             "eoforge.methane.detector.weights",
         }
     ),
-    # io/: the SAFE reader imports private helpers of sentinel2 (another engineer, this session).
-    frozenset({"eoforge.io.sentinel2", "eoforge.io.sentinel2_safe"}),
-    # sar/: _class_index and SUFFIXES shared both ways (another engineer, this session).
-    frozenset({"eoforge.sar.readers", "eoforge.sar.safe_import"}),
 }
 
 #: Folders still flat (issue 18): diffusion/ and methane/ are regrouped later today, extremes/ now.
