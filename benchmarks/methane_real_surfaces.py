@@ -2,7 +2,7 @@
 
 Real L2A patches (``tests/data/bigearthnet-s2/``: six 1.2 x 1.2 km BigEarthNet patches, 60 x 60
 px at 20 m) become target/reference pairs with realistic between-date differences
-(:mod:`eoforge.methane.real_surfaces`: sub-pixel misregistration, per-band gain, sensor noise at
+(:mod:`eoforge.methane.scenes.real_surfaces`: sub-pixel misregistration, per-band gain, sensor noise at
 in-flight (x0.5) and requirement (x1) levels, the real solar zenith). Measured:
 
 1. false plumes per 100 km2 of the shipped detector (``detect`` as ``eoforge methane detect``
@@ -12,7 +12,7 @@ in-flight (x0.5) and requirement (x1) levels, the real solar zenith). Measured:
    physics) at a few rates, the estimated vs the true rate; a control runs the same plumes on
    simulated surfaces of the same size through the same pair builder;
 3. texture statistics of B11/B12 (radial power spectrum and its slope, B12/B11 ratio, CV,
-   relative gradient; :mod:`eoforge.methane.realism`) of the real patches vs simulated scenes of
+   relative gradient; :mod:`eoforge.methane.scenes.realism`) of the real patches vs simulated scenes of
    each surface type (60 x 60, in-flight noise), as a table and a figure.
 
 Usage: ``python benchmarks/methane_real_surfaces.py [--pairs 200] [--per-rate 20]
@@ -31,14 +31,14 @@ import numpy as np
 from eoforge.methane.detect import detect
 from eoforge.methane.detection_stats import wilson_interval
 from eoforge.methane.detector.weights import load_default_detector
-from eoforge.methane.real_surfaces import list_patches, make_pair, read_patch
 from eoforge.methane.real_surfaces_eval import (
     fp_rate_interval,
     patch_from_simulation,
     score_injection,
 )
-from eoforge.methane.realism import radial_spectrum, texture_stats
 from eoforge.methane.scenes import SURFACES, simulate_pair
+from eoforge.methane.scenes.real_surfaces import list_patches, make_pair, read_patch
+from eoforge.methane.scenes.realism import radial_spectrum, texture_stats
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "bigearthnet-s2"
 SETTINGS = {  # name: (noise_scale, misregistration_px)

@@ -136,7 +136,7 @@ def test_fresh_noise_has_the_sensor_level():
     out = add_noise(r, ["B11", "B12"], torch.tensor([1.0, 0.5]), torch.Generator().manual_seed(0),
                     quantize=False)  # fmt: skip
     sd = (out - r).std(dim=(2, 3))
-    from eoforge.methane.scenes_spectra import noise_sigma
+    from eoforge.methane.scenes.spectra import noise_sigma
 
     want = noise_sigma(np.array([0.3]), 4)[0]  # B11 at noise scale 1
     np.testing.assert_allclose(sd[:, 0].numpy(), [want, want / 2], rtol=0.05)

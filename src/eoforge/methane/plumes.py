@@ -305,6 +305,50 @@ def render_puffs(puffs: Puffs, shape: tuple[int, int], pixel_size: float = 20.0)
     return (a * puffs.mass_mol[:, None]).T @ b / dx**2
 
 
+def puff_column(
+    emission_rate_kg_h: float,
+    wind_speed: float,
+    wind_direction: float,
+    shape: tuple[int, int],
+    pixel_size: float,
+    source: tuple[float, float],
+    rng: np.random.Generator,
+    duration_s: float,
+) -> np.ndarray:
+    """Column map (mol/m2) of :func:`simulate_puffs` rendered only where its puffs reach.
+
+    The puffs are rendered by :func:`render_puffs` on the window of rows and columns within
+    4 sigma of any puff, zeros elsewhere, so a plume on a large grid stays cheap.
+
+    Args:
+        emission_rate_kg_h: Source rate Q in kg/h.
+        wind_speed: Mean wind speed in m/s.
+        wind_direction: Direction the wind blows from, clockwise from north (degrees).
+        shape: Grid (H, W).
+        pixel_size: Pixel size in metres.
+        source: Source (row, col) in pixels.
+        rng: Generator of the puffs' turbulence.
+        duration_s: Release duration (s).
+
+    Returns:
+        (H, W) float64 column map.
+    """
+    puffs = simulate_puffs(emission_rate_kg_h, wind_speed, wind_direction, duration_s=duration_s,
+                           pixel_size=pixel_size, source=(float(source[0]), float(source[1])),
+                           random_state=rng)  # fmt: skip
+    reach = 4.0 * puffs.sigma_m / pixel_size
+    r0 = int(np.clip(np.floor(np.min(puffs.rows - reach)), 0, shape[0]))
+    r1 = int(np.clip(np.ceil(np.max(puffs.rows + reach)) + 1, r0, shape[0]))
+    c0 = int(np.clip(np.floor(np.min(puffs.cols - reach)), 0, shape[1]))
+    c1 = int(np.clip(np.ceil(np.max(puffs.cols + reach)) + 1, c0, shape[1]))
+    column = np.zeros(shape)
+    if r1 > r0 and c1 > c0:
+        shifted = Puffs(puffs.rows - r0, puffs.cols - c0, puffs.sigma_m, puffs.mass_mol,
+                        puffs.age_s)  # fmt: skip
+        column[r0:r1, c0:c1] = render_puffs(shifted, (r1 - r0, c1 - c0), pixel_size)
+    return column
+
+
 def gaussian_puffs(
     emission_rate_kg_h: float,
     wind_speed: float,

@@ -17,7 +17,7 @@ import numpy as np
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.detection_stats import fp_bootstrap
 from eoforge.methane.physics import fractional_signal
-from eoforge.methane.real_surfaces import PAIR_BANDS, RealPair, RealPatch
+from eoforge.methane.scenes.real_surfaces import PAIR_BANDS, RealPair, RealPatch
 
 
 def truth_mask(pair: RealPair, threshold: float = 1e-3) -> np.ndarray:

@@ -43,7 +43,7 @@ import zarr
 from eoforge.core.errors import InputError
 from eoforge.methane.plumes import gaussian_puffs, psf_blur
 from eoforge.methane.scenes import simulate_pair
-from eoforge.methane.scenes_spectra import PATH_REFLECTANCE, S2_BANDS
+from eoforge.methane.scenes.spectra import PATH_REFLECTANCE, S2_BANDS
 
 BANK_FORMAT = 1
 #: Config option that names each setting in errors.

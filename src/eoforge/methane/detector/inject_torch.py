@@ -9,13 +9,13 @@ ends with the end slopes, x = AMF * dOmega. Here it is evaluated on tensors of a
     dOmega = interp(ln(1 + dR); d_k, x_k) / AMF,  d_k = ln T_B12,k - ln T_B11,k (decreasing)
 
 Injection of a plume column dOmega into a rendered date whose band b carries an additive path
-reflectance p_b (the scene's Rayleigh/aerosol term; :mod:`eoforge.methane.scenes_render` adds it
+reflectance p_b (the scene's Rayleigh/aerosol term; :mod:`eoforge.methane.scenes.render` adds it
 after the surface is darkened) is
 
     R_b <- (R_b - p_b) T_b(AMF dOmega) + p_b      on clear pixels, R_b elsewhere,
 
 which equals the scene generator's order (darken the surface, then add the path). Fresh sensor
-noise then follows :func:`eoforge.methane.scenes_spectra.noise_sigma`,
+noise then follows :func:`eoforge.methane.scenes.spectra.noise_sigma`,
 
     R <- R + s k_b sqrt(max(R, 0)) eps,  eps ~ N(0, 1),  k_b = sqrt(rho_ref,b) / SNR_b,
 
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from eoforge.methane.physics import band_table
-from eoforge.methane.scenes_spectra import S2_BANDS, noise_coefficient
+from eoforge.methane.scenes.spectra import S2_BANDS, noise_coefficient
 
 
 class Grid(NamedTuple):

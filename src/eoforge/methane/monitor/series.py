@@ -2,7 +2,7 @@
 
 Each site is one 20 m grid (UTM 32N, 60 km apart, so each site is its own grid and
 :func:`~eoforge.methane.monitor.archive.scan_archive` finds one site per folder) with one surface
-type (cycling through :data:`~eoforge.methane.scenes_surface.SURFACES`) and one persistent
+type (cycling through :data:`~eoforge.methane.scenes.surface.SURFACES`) and one persistent
 source at a fixed pixel. Its dates are 5 days apart (the Sentinel-2 revisit). Every date is the
 target date of :func:`eoforge.methane.scenes.simulate_plume_pair` (or ``simulate_pair`` when the
 source is off) with the site's seed (same surface, water and geometry on every date) and the
@@ -81,7 +81,7 @@ def simulate_series(
     from eoforge.methane import scenes
     from eoforge.methane.monitor.archive import site_id
     from eoforge.methane.pair_files import write_scene
-    from eoforge.methane.scenes_surface import SURFACES
+    from eoforge.methane.scenes.surface import SURFACES
 
     _check(n_sites, n_dates, size, cloud_prob, plume_prob, rate_kg_h)
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:

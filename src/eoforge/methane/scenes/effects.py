@@ -10,10 +10,10 @@ and its shadow is alpha translated away from the sun by h tan(SZA) / pixel_size 
 
 Confounders (target date only): rough-edged elongated patches (aspect ratio 1-4, plume-like) in
 which the bands are multiplied by ``1 - s w (1 - M_b)`` with the per-kind multipliers M_b of
-:data:`~eoforge.methane.scenes_spectra.CONFOUNDERS` (B12 darkened relative to B11), strength
+:data:`~eoforge.methane.scenes.spectra.CONFOUNDERS` (B12 darkened relative to B11), strength
 s ~ U(0.5, 1) and soft weights w.
 
-Noise: photon-like Gaussian noise with the band SNRs of :mod:`.scenes_spectra`, then (optionally)
+Noise: photon-like Gaussian noise with the band SNRs of :mod:`.spectra`, then (optionally)
 rounding to the L1C quantisation step of 1e-4. Large grids reuse one standard-normal field under
 independent random circular shifts per band and date (drawing 30 M normals costs ~0.8 s; the
 shifted copies are uncorrelated except at coinciding offsets, probability ~1e-7).
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eoforge.methane.scenes_fields import blob, power_law_fields, translate
-from eoforge.methane.scenes_spectra import CONFOUNDERS
+from eoforge.methane.scenes.fields import blob, power_law_fields, translate
+from eoforge.methane.scenes.spectra import CONFOUNDERS
 
 _POOL_MIN_PIXELS = 1024 * 1024
 

@@ -10,8 +10,8 @@ from eoforge.core.errors import InputError
 from eoforge.methane.physics import inject_plume
 from eoforge.methane.retrievals import mbmp, retrieve_column
 from eoforge.methane.scenes import ScenePair, simulate_pair, simulate_plume_pair
-from eoforge.methane.scenes_fields import power_law_fields, shift_image, translate
-from eoforge.methane.scenes_spectra import S2_BANDS, noise_sigma
+from eoforge.methane.scenes.fields import power_law_fields, shift_image, translate
+from eoforge.methane.scenes.spectra import S2_BANDS, noise_sigma
 
 SHAPE = (128, 128)
 # documented ranges (scenes.py docstring): median B12/B11, median B8A/B04, median B11
@@ -220,12 +220,52 @@ def test_large_grid_path_pooled_noise_and_truncated_fields():
 
 
 def test_windowed_puff_rendering_matches_full_grid_rendering():
-    from eoforge.methane.plumes import gaussian_puffs
-    from eoforge.methane.scenes import _puff_column
+    from eoforge.methane.plumes import gaussian_puffs, puff_column
 
     args = (2000.0, 3.0, 250.0)
     src = (60.0, 40.0)
     full = gaussian_puffs(*args, duration_s=900.0, shape=(150, 170), random_state=7, source=src)
-    win = _puff_column(*args, (150, 170), 20.0, src, np.random.default_rng(7), 900.0)
+    win = puff_column(*args, (150, 170), 20.0, src, np.random.default_rng(7), 900.0)
     np.testing.assert_allclose(win, full, atol=1e-4 * full.max())
     assert win.sum() == pytest.approx(full.sum(), rel=1e-3)
+
+
+def test_scene_options_are_the_one_set_of_simulate_pair_defaults():
+    import dataclasses
+    import inspect
+
+    from eoforge.methane.scenes import SceneOptions
+
+    keywords = {
+        name: p.default
+        for name, p in inspect.signature(simulate_pair).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    defaults = SceneOptions()
+    assert keywords == {f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)}
+
+
+def test_seeded_draws_are_those_of_the_former_single_function_renderer():
+    # planted values: drawn by the renderer before it was split into named steps (same seed,
+    # same options); every component keeps its own stream and its draws in the same order
+    pair = simulate_pair((48, 48), "desert", 5, cloud_fraction=0.3, confounders=2, date_seed=3)
+    m = pair.metadata
+    assert (m["sza"], m["vza"], m["saa"]) == pytest.approx(
+        (36.12473902497767, 8.289509596222825, 105.09402504826082), rel=1e-12
+    )
+    assert m["sza_reference"] == pytest.approx(34.07714442233466, rel=1e-12)
+    assert m["gain_reference"][0] == pytest.approx(1.009800695299384, rel=1e-12)
+    assert m["gain_reference"][5] == pytest.approx(1.0098310566969506, rel=1e-12)
+    assert m["path_scale"] == pytest.approx([1.008353807502104, 1.0929840939446085], rel=1e-12)
+    assert m["misregistration_px"] == pytest.approx([-0.01440106607563168, 0.08551520887569806])
+    assert m["clouds_target"]["cloud_height_m"] == pytest.approx(1185.5504080504072, rel=1e-12)
+    assert [c["kind"] for c in m["confounders"]] == ["burn_scar", "wet_soil"]
+    assert m["confounders"][1]["strength"] == pytest.approx(0.7301494050941169, rel=1e-12)
+    assert float(pair.target["B12"].astype(np.float64).mean()) == pytest.approx(0.396915, abs=2e-6)
+    assert float(pair.reference["B11"].astype(np.float64).mean()) == pytest.approx(0.533021, abs=2e-6)
+    _, _, _, params = simulate_plume_pair(
+        (48, 48), "desert", 5, cloud_fraction=0.3, confounders=2, date_seed=3
+    )
+    assert params["wind_direction"] == pytest.approx(141.7003275163057, rel=1e-12)
+    assert params["source"] == pytest.approx((19.07289821743749, 27.628247734098217), rel=1e-12)
+    assert params["mass_on_grid_kg"] == pytest.approx(43.32799865137178, rel=1e-9)

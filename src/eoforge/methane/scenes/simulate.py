@@ -2,8 +2,8 @@
 
 A pair is rendered band by band, in this order (each step documented in its module):
 
-1. surface reflectance of both dates (:mod:`.scenes_surface`: desert, semi-arid, vegetated,
-   urban; spectra in :mod:`.scenes_spectra`), water bodies (dark in the SWIR);
+1. surface reflectance of both dates (:mod:`.surface`: desert, semi-arid, vegetated,
+   urban; spectra in :mod:`.spectra`), water bodies (dark in the SWIR);
 2. confounders on the target date (albedo change, new shadow, wet soil, burn scar: B12 darkens
    relative to B11 without methane), then the methane plume, if any, through
    :func:`eoforge.methane.physics.inject_plume` on clear land;
@@ -13,11 +13,11 @@ A pair is rendered band by band, in this order (each step documented in its modu
    on the reference, a smooth field f (beta = 3.5, std ``atmosphere_std`` = 1 %) also scales the
    SWIR by 1 + l_b f (l = 0.35 for B11, 1 for B12): between-date water-vapour and BRDF residuals,
    which leave MBMP noise of ~1 % over deserts, the order the notes report for real scenes;
-4. clouds and their shadows displaced away from the sun (:mod:`.scenes_effects`);
+4. clouds and their shadows displaced away from the sun (:mod:`.effects`);
 5. a sub-pixel misregistration of the reference (N(0, ``misregistration_px``) per axis);
 6. photon-like sensor noise with the S2 SNRs, L1C quantisation to 1e-4, clipping to [0, 1].
 
-Typical scene statistics (checked in tests/methane/test_scenes.py; medians over a scene, ranges
+Typical scene statistics (checked in tests/methane/scenes/test_simulate.py; medians over a scene, ranges
 over seeds):
 
 =========  ===========  ===========  ===========  =========================
@@ -37,48 +37,45 @@ gives a plume-free negative and a positive on the same background.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from eoforge.core.errors import InputError, bad_value
 from eoforge.methane.physics import fractional_signal
-from eoforge.methane.plumes import gaussian_plume, psf_blur, render_puffs, simulate_puffs
-from eoforge.methane.scenes_render import VAPOUR_LOADING, ScenePair, _simulate
-from eoforge.methane.scenes_spectra import S2_BANDS
-from eoforge.methane.scenes_surface import SURFACES
+from eoforge.methane.plumes import gaussian_plume, psf_blur, puff_column
+from eoforge.methane.scenes.options import DEFAULTS, SceneOptions
+from eoforge.methane.scenes.render import ScenePair, render_pair
 
-__all__ = [
-    "S2_BANDS",
-    "SURFACES",
-    "VAPOUR_LOADING",
-    "ScenePair",
-    "simulate_pair",
-    "simulate_plume_pair",
-]
+__all__ = ["simulate_pair", "simulate_plume_pair"]
 
 
 def simulate_pair(
     shape: tuple[int, int] = (256, 256),
     surface: str | None = "semi-arid",
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     *,
-    cloud_fraction: float | tuple[float, float] = 0.0,
-    confounders: int | Sequence[str] = 0,
-    time_gap_days: float = 10.0,
-    water_fraction: float | None = None,
-    sza: float | None = None,
-    vza: float | None = None,
-    saa: float | None = None,
-    noise_scale: float = 1.0,
-    misregistration_px: float = 0.05,
-    atmosphere_std: float = 0.01,
-    quantize: bool = True,
-    bands: Sequence[str] = S2_BANDS,
-    satellite: str = "S2A",
-    pixel_size: float = 20.0,
-    date_seed: int | None = None,
+    cloud_fraction: float | tuple[float, float] = DEFAULTS.cloud_fraction,
+    confounders: int | Sequence[str] = DEFAULTS.confounders,
+    time_gap_days: float = DEFAULTS.time_gap_days,
+    water_fraction: float | None = DEFAULTS.water_fraction,
+    sza: float | None = DEFAULTS.sza,
+    vza: float | None = DEFAULTS.vza,
+    saa: float | None = DEFAULTS.saa,
+    noise_scale: float = DEFAULTS.noise_scale,
+    misregistration_px: float = DEFAULTS.misregistration_px,
+    atmosphere_std: float = DEFAULTS.atmosphere_std,
+    quantize: bool = DEFAULTS.quantize,
+    bands: Sequence[str] = DEFAULTS.bands,
+    satellite: str = DEFAULTS.satellite,
+    pixel_size: float = DEFAULTS.pixel_size,
+    date_seed: int | None = DEFAULTS.date_seed,
 ) -> ScenePair:
     """Simulate a plume-free target/reference pair of Sentinel-2 20 m scenes (module docstring).
+
+    The defaults of the keyword options are those of :class:`~.options.SceneOptions`.
 
     Args:
         shape: Grid (H, W), each >= 8 (a 5490 x 5490 tile takes ~10-20 s).
@@ -96,7 +93,7 @@ def simulate_pair(
         noise_scale: Multiplier of the sensor noise (0: noise-free).
         misregistration_px: Standard deviation of the reference's sub-pixel shift (0: none).
         atmosphere_std: Relative amplitude of a smooth between-date field in the reference's
-            SWIR (water vapour, BRDF residuals), times :data:`VAPOUR_LOADING` per band (0: none).
+            SWIR (water vapour, BRDF residuals), times :data:`~.render.VAPOUR_LOADING` per band (0: none).
         quantize: Round to the L1C step of 1e-4.
         bands: Bands to simulate (subset of B02, B03, B04, B8A, B11, B12).
         satellite: "S2A" or "S2B" (spectral response used for injected plumes).
@@ -108,37 +105,19 @@ def simulate_pair(
     Returns:
         The :class:`ScenePair`.
     """
-    opts = dict(
+    options = SceneOptions(
         cloud_fraction=cloud_fraction, confounders=confounders, time_gap_days=time_gap_days,
-        water_fraction=water_fraction, sza=sza, vza=vza, saa=saa, noise_scale=float(noise_scale),
-        misregistration_px=float(misregistration_px), atmosphere_std=float(atmosphere_std),
-        quantize=quantize, bands=tuple(bands),
-        satellite=satellite, pixel_size=float(pixel_size), date_seed=date_seed,
+        water_fraction=water_fraction, sza=sza, vza=vza, saa=saa, noise_scale=noise_scale,
+        misregistration_px=misregistration_px, atmosphere_std=atmosphere_std, quantize=quantize,
+        bands=bands, satellite=satellite, pixel_size=pixel_size, date_seed=date_seed,
     )  # fmt: skip
-    return _simulate(shape, surface, seed, opts)[0]
-
-
-def _puff_column(q, u, direction, shape, px, src, rng, duration_s) -> np.ndarray:
-    """Puff plume rendered only on the window that its puffs cover (large grids stay cheap)."""
-    puffs = simulate_puffs(q, u, direction, duration_s=duration_s, pixel_size=px,
-                           source=(float(src[0]), float(src[1])), random_state=rng)  # fmt: skip
-    reach = 4.0 * puffs.sigma_m / px
-    r0 = int(np.clip(np.floor(np.min(puffs.rows - reach)), 0, shape[0]))
-    r1 = int(np.clip(np.ceil(np.max(puffs.rows + reach)) + 1, r0, shape[0]))
-    c0 = int(np.clip(np.floor(np.min(puffs.cols - reach)), 0, shape[1]))
-    c1 = int(np.clip(np.ceil(np.max(puffs.cols + reach)) + 1, c0, shape[1]))
-    column = np.zeros(shape)
-    if r1 > r0 and c1 > c0:
-        shifted = type(puffs)(puffs.rows - r0, puffs.cols - c0, puffs.sigma_m, puffs.mass_mol,
-                              puffs.age_s)  # fmt: skip
-        column[r0:r1, c0:c1] = render_puffs(shifted, (r1 - r0, c1 - c0), px)
-    return column
+    return render_pair(shape, surface, seed, options).pair
 
 
 def simulate_plume_pair(
     shape: tuple[int, int] = (256, 256),
     surface: str | None = "semi-arid",
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     *,
     emission_rate_kg_h: float = 1000.0,
     wind_speed: float = 3.0,
@@ -148,8 +127,8 @@ def simulate_plume_pair(
     duration_s: float = 1800.0,
     psf_sigma_px: float = 0.52,
     mask_threshold: float = 1e-3,
-    **scene_kwargs: object,
-) -> tuple[ScenePair, np.ndarray, np.ndarray, dict]:
+    **scene_kwargs: Any,
+) -> tuple[ScenePair, NDArray[np.float64], NDArray[np.bool_], dict[str, Any]]:
     """Simulate a pair whose target holds a methane plume of known emission rate.
 
     The background is exactly :func:`simulate_pair` with the same ``seed`` and ``scene_kwargs``
@@ -178,49 +157,80 @@ def simulate_plume_pair(
     """
     if model not in ("puffs", "gaussian"):
         raise bad_value("model", model, "'puffs' or 'gaussian'")
-    opts = dict(
-        cloud_fraction=0.0, confounders=0, time_gap_days=10.0, water_fraction=None, sza=None,
-        vza=None, saa=None, noise_scale=1.0, misregistration_px=0.05, atmosphere_std=0.01,
-        quantize=True,
-        bands=S2_BANDS, satellite="S2A", pixel_size=20.0, date_seed=None,
-    )  # fmt: skip
-    unknown = sorted(set(scene_kwargs) - set(opts))
-    if unknown:
-        raise bad_value("scene_kwargs", unknown, f"keywords of simulate_pair: {sorted(opts)}")
-    opts.update(scene_kwargs)
-    opts["bands"] = tuple(opts["bands"])  # type: ignore[arg-type]
-    if not {"B11", "B12"} <= set(opts["bands"]):  # type: ignore[arg-type]
-        raise InputError("a plume pair needs bands B11 and B12; add them to bands=...")
-    params: dict = {"emission_rate_kg_h": float(emission_rate_kg_h), "wind_speed": wind_speed,
-                    "model": model, "psf_sigma_px": psf_sigma_px}  # fmt: skip
-
-    def plume(clear: np.ndarray, amf: float, rng: np.random.Generator) -> np.ndarray:
-        h, w = clear.shape
-        direction = rng.uniform(0.0, 360.0) if wind_direction is None else wind_direction
-        if source is None:
-            src = (rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w)
-            for _ in range(50):
-                if clear[int(src[0]), int(src[1])]:
-                    break
-                src = (rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w)
-        else:
-            src = (float(source[0]), float(source[1]))
-        px = float(opts["pixel_size"])  # type: ignore[arg-type]
-        if model == "puffs":
-            col = _puff_column(emission_rate_kg_h, wind_speed, direction, (h, w), px, src, rng,
-                               duration_s)  # fmt: skip
-        else:
-            col = gaussian_plume(emission_rate_kg_h, wind_speed, direction, (h, w), px, src)
-        if psf_sigma_px > 0:
-            col = psf_blur(col, psf_sigma_px)
-        params.update(wind_direction=float(direction), source=(float(src[0]), float(src[1])),
-                      amf=amf, pixel_size=px)  # fmt: skip
-        return col
-
-    pair, extra = _simulate(shape, surface, seed, opts, plume)
-    column = extra["column"]
-    frac = np.abs(fractional_signal(column, extra["amf"], opts["satellite"]))  # type: ignore[arg-type]
-    mask = (frac > mask_threshold) & extra["clear_target"]
+    options = _plume_pair_options(scene_kwargs)
+    plume = _Plume(float(emission_rate_kg_h), wind_speed, wind_direction, source, model,
+                   duration_s, psf_sigma_px, options.pixel_size)  # fmt: skip
+    rendered = render_pair(shape, surface, seed, options, plume)
+    column = rendered.column
+    if column is None:  # render_pair always calls the plume it is given
+        raise RuntimeError("render_pair returned no plume column")
+    frac = np.abs(fractional_signal(column, rendered.amf, options.satellite))
+    mask = (frac > mask_threshold) & rendered.clear_target
+    params: dict[str, Any] = {"emission_rate_kg_h": float(emission_rate_kg_h),
+                              "wind_speed": wind_speed, "model": model,
+                              "psf_sigma_px": psf_sigma_px, **plume.drawn}  # fmt: skip
     params["mask_threshold"] = mask_threshold
     params["mass_on_grid_kg"] = float(column.sum() * params["pixel_size"] ** 2 * 16.04e-3)
-    return pair, column, mask, params
+    return rendered.pair, column, mask, params
+
+
+def _plume_pair_options(scene_kwargs: dict[str, Any]) -> SceneOptions:
+    """The options of a plume pair: keywords of :func:`simulate_pair`, with B11 and B12."""
+    names = sorted(f.name for f in fields(SceneOptions))
+    unknown = sorted(set(scene_kwargs) - set(names))
+    if unknown:
+        raise bad_value("scene_kwargs", unknown, f"keywords of simulate_pair: {names}")
+    options = SceneOptions(**scene_kwargs)
+    if not {"B11", "B12"} <= set(options.bands):
+        raise InputError("a plume pair needs bands B11 and B12; add them to bands=...")
+    return options
+
+
+@dataclass
+class _Plume:
+    """The plume of :func:`simulate_plume_pair`, a :data:`~.render.PlumeColumn`.
+
+    Called once with the target's clear land, it draws the wind direction (if not given), then
+    the source (if not given: a clear pixel in the central 60 %, up to 50 tries), then the puffs,
+    all from the plume stream, and records them in :attr:`drawn`.
+    """
+
+    emission_rate_kg_h: float
+    wind_speed: float
+    wind_direction: float | None
+    source: tuple[float, float] | None
+    model: str
+    duration_s: float
+    psf_sigma_px: float
+    pixel_size: float
+    drawn: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(
+        self, clear: NDArray[np.bool_], amf: float, rng: np.random.Generator
+    ) -> NDArray[np.float64]:
+        h, w = clear.shape
+        wind = self.wind_direction
+        direction = rng.uniform(0.0, 360.0) if wind is None else wind
+        src = self._source(clear, rng)
+        px = self.pixel_size
+        if self.model == "puffs":
+            col = puff_column(self.emission_rate_kg_h, self.wind_speed, direction, (h, w), px,
+                              src, rng, self.duration_s)  # fmt: skip
+        else:
+            col = gaussian_plume(self.emission_rate_kg_h, self.wind_speed, direction, (h, w), px,
+                                 src)  # fmt: skip
+        if self.psf_sigma_px > 0:
+            col = psf_blur(col, self.psf_sigma_px)
+        self.drawn.update(wind_direction=float(direction), source=src, amf=amf, pixel_size=px)
+        return col
+
+    def _source(self, clear: NDArray[np.bool_], rng: np.random.Generator) -> tuple[float, float]:
+        if self.source is not None:
+            return float(self.source[0]), float(self.source[1])
+        h, w = clear.shape
+        src = (rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w)
+        for _ in range(50):
+            if clear[int(src[0]), int(src[1])]:
+                break
+            src = (rng.uniform(0.2, 0.8) * h, rng.uniform(0.2, 0.8) * w)
+        return float(src[0]), float(src[1])

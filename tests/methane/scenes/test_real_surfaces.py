@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eoforge.methane.real_surfaces import (
+from eoforge.methane.scenes.real_surfaces import (
     fourier_shift,
     list_patches,
     make_pair,
@@ -21,7 +21,7 @@ from eoforge.methane.real_surfaces import (
     solar_zenith,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "bigearthnet-s2"
+DATA = Path(__file__).resolve().parents[2] / "data" / "bigearthnet-s2"
 PASTURE = DATA / "S2A_MSIL2A_20170617T113321_4_55"
 FARMLAND = DATA / "S2A_MSIL2A_20170613T101031_87_48"
 CULTIVATION = DATA / "S2A_MSIL2A_20171221T112501_56_35"
@@ -80,7 +80,7 @@ def test_pair_reproduces_planted_shift_and_gain():
         assert ratio == pytest.approx(gains[b], abs=0.003), b
     # sensor noise: with no shift or gain the dates differ by two independent noise draws
     noisy = make_pair(patch, 1, noise_scale=1.0, shift=(0.0, 0.0), gain={})
-    from eoforge.methane.scenes_spectra import S2_BANDS, noise_sigma
+    from eoforge.methane.scenes.spectra import S2_BANDS, noise_sigma
 
     r = patch.bands["B11"]
     sigma = np.sqrt(2.0) * noise_sigma(r, S2_BANDS.index("B11"), 1.0)
@@ -126,7 +126,7 @@ def test_injected_plume_detected_with_rate(detector):
 def test_realism_statistics_of_real_patches():
     """Benchmark table: real B11 spectral slopes 2.9-3.5, steeper than every simulated surface
     (medians 0.6-2.3); B12/B11 median 0.49-0.62 on the snow-free patches, 1.1 on snow."""
-    from eoforge.methane.realism import texture_stats
+    from eoforge.methane.scenes.realism import texture_stats
 
     stats = {p.name: texture_stats(p.bands["B11"], p.bands["B12"])
              for p in map(read_patch, list_patches(DATA))}  # fmt: skip

@@ -1,7 +1,7 @@
 """Surface layouts of the synthetic scenes: desert, semi-arid, vegetated and urban, on two dates.
 
-A surface is linear spectral mixing of end-members (:mod:`.scenes_spectra`) with spatial layouts
-drawn from :mod:`.scenes_fields`, times a brightness texture common to all bands, so the bands are
+A surface is linear spectral mixing of end-members (:mod:`.spectra`) with spatial layouts
+drawn from :mod:`.fields`, times a brightness texture common to all bands, so the bands are
 correlated the way real ones are (same objects, different spectra):
 
     R_b(x) = [sum_k a_k(x) E_k,b] * S(x) * exp(sigma_t t_1(x)) * (1 + sigma_s l_b t_2(x)) * G(x),
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eoforge.methane.scenes_fields import coords, hash_choice, parcels, power_law_fields
-from eoforge.methane.scenes_spectra import ENDMEMBERS
+from eoforge.methane.scenes.fields import coords, hash_choice, parcels, power_law_fields
+from eoforge.methane.scenes.spectra import ENDMEMBERS
 
 SURFACES = ("desert", "semi-arid", "vegetated", "urban")
 _NAMES = tuple(ENDMEMBERS)

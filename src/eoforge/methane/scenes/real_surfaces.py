@@ -9,7 +9,7 @@ with R_b the real reflectance (B04 averaged 2 x 2 from 10 m), S_d a sub-pixel sh
 d = (d_row, d_col) pixels (Fourier phase ramp on the mirror-extended image, so the shifted
 reference keeps the real texture and spectrum; ``shift_method="bilinear"`` smooths like the
 simulator), g_b a per-band radiometric gain (1 + N(0, ``gain_std``)), n independent Gaussian
-sensor noise with the simulator's MSI SNR model (:func:`.scenes_spectra.noise_sigma`, ``noise_scale``
+sensor noise with the simulator's MSI SNR model (:func:`.spectra.noise_sigma`, ``noise_scale``
 1 = the requirement, ~0.5 = in flight), T_b the band transmittance of an injected plume
 (:func:`.physics.inject_plume`, the simulator's one Beer-Lambert implementation) and Q the L1C
 quantisation to 1e-4. The noise already in the real patch is common to both dates; the added
@@ -35,10 +35,9 @@ import numpy as np
 from eoforge.core.errors import DataNotFoundError, bad_value
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.physics import air_mass_factor, inject_plume
-from eoforge.methane.plumes import psf_blur
-from eoforge.methane.scenes import _puff_column
-from eoforge.methane.scenes_fields import shift_image
-from eoforge.methane.scenes_spectra import S2_BANDS, noise_sigma
+from eoforge.methane.plumes import psf_blur, puff_column
+from eoforge.methane.scenes.fields import shift_image
+from eoforge.methane.scenes.spectra import S2_BANDS, noise_sigma
 
 PAIR_BANDS = ("B04", "B8A", "B11", "B12")
 """Bands of a real pair: what the shipped detector reads."""
@@ -205,8 +204,8 @@ def plume_column(
         src = (h / 2.0 + 0.25 * h * up[0], w / 2.0 + 0.25 * w * up[1])
     else:
         src = (float(source[0]), float(source[1]))
-    col = _puff_column(float(emission_rate_kg_h), float(wind_speed), direction, (h, w),
-                       float(pixel_size), src, rng, float(duration_s))  # fmt: skip
+    col = puff_column(float(emission_rate_kg_h), float(wind_speed), direction, (h, w),
+                      float(pixel_size), src, rng, float(duration_s))  # fmt: skip
     if psf_sigma_px > 0:
         col = psf_blur(col, psf_sigma_px)
     params = {"emission_rate_kg_h": float(emission_rate_kg_h), "wind_speed": float(wind_speed),
