@@ -34,12 +34,10 @@ os.environ.setdefault("NUMBA_CACHE_DIR", tempfile.mkdtemp(prefix="eoforge-numba-
 import numba
 import numpy as np
 
-from eoforge.extremes import _kernels
-from eoforge.extremes.dissimilarity import (
-    dissimilarity_matrix,
-    dissimilarity_matrix_to_disk,
-)
-from eoforge.extremes.simulation import simulate_regions
+from eoforge.extremes.dissimilarity import _kernels
+from eoforge.extremes.dissimilarity.disk import dissimilarity_matrix_to_disk
+from eoforge.extremes.dissimilarity.matrix import dissimilarity_matrix
+from eoforge.extremes.simulate.regions import simulate_regions
 
 
 def _maxima(n: int, T: int, seed: int) -> np.ndarray:
@@ -74,7 +72,7 @@ def _large_child(data: str, block_size: int, seed: int) -> None:
 def _import_rss_mb() -> float:
     """Peak RSS of a child that only imports the package (the floor of the on-disk run)."""
     code = (
-        "import resource, numba, numpy, eoforge.extremes.dissimilarity; "
+        "import resource, numba, numpy, eoforge.extremes.dissimilarity.disk; "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )
     return float(

@@ -2,7 +2,7 @@
 
     python benchmarks/extremes_ensemble.py [--models 16 --years 150 --resolution 5]
 
-The synthetic ensemble of :mod:`eoforge.extremes.ensemble_sim` on a 5-degree grid (2592 cells,
+The synthetic ensemble of :mod:`eoforge.extremes.simulate.ensemble` on a 5-degree grid (2592 cells,
 as the CMIP data of Le Gall et al.) is regionalised model by model (RFA-madogram, K by silhouette
 over 2..10), combined by the mean-dissimilarity and co-association consensus, and the two
 experiments compared. Baseline in the same run: the straightforward per-pair ecdf matrix,
@@ -18,11 +18,11 @@ import time
 
 import numpy as np
 
-from eoforge.extremes import _kernels
-from eoforge.extremes.consensus import adjusted_rand_index
+from eoforge.extremes.clustering.consensus import adjusted_rand_index
+from eoforge.extremes.data.maxima import stack_sites
+from eoforge.extremes.dissimilarity import _kernels
 from eoforge.extremes.ensemble import attribute, regionalise_ensemble
-from eoforge.extremes.ensemble_sim import simulate_ensemble
-from eoforge.extremes.maxima import stack_sites
+from eoforge.extremes.simulate.ensemble import simulate_ensemble
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ KNOWN_CYCLES: set[frozenset[str]] = {
     ),
 }
 
-#: Folders still flat (issue 18): diffusion/ and methane/ are regrouped later today, extremes/ now.
-KNOWN_CROWDED = {"eoforge/diffusion", "eoforge/extremes", "eoforge/methane"}
+#: Folders still flat (issue 18): diffusion/ and methane/ are regrouped later today.
+KNOWN_CROWDED = {"eoforge/diffusion", "eoforge/methane"}
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:

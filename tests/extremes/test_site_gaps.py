@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eoforge.extremes import regionalise, simulate_regions
-from eoforge.extremes.dissimilarity_checks import comparable_sites
+from eoforge.extremes.dissimilarity.checks import comparable_sites
 from eoforge.extremes.regionalise import MASK_REASONS
 
 

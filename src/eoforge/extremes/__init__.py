@@ -3,20 +3,20 @@
 Covariate-free clustering of sites by their annual maxima with the RFA-madogram dissimilarity
 D_c = 1/2 E|F2(c X1) - F1(X2 / c)|, k-medoids with K chosen by the average silhouette,
 Hosking & Wallis regional diagnostics, consensus over climate models and natural-vs-all-forcing
-comparison. Modules, in dependency order:
+comparison. Subpackages by role (each ``__init__`` says what goes where), in dependency order:
 
-- ``pwm``, ``lmoments``, ``kappa``, ``gev``: marginal statistics (PWMs, L-moments, H and D_i, GEV).
-- ``maxima``, ``dataio``: annual maxima of daily data, site stacking, files in and out.
-- ``dissimilarity``: one pair and the matrix in memory; ``dissimilarity_checks``: input checks;
-  ``dissimilarity_blocks`` (+ ``_kernels``): row blocks; ``dissimilarity_disk``: to a ``.npy``
-  file; ``distributed``: on dask.
-- ``kmedoids`` (+ ``_kmedoids_kernels``), ``selection``, ``consensus``: clustering, choice of K,
-  combining partitions.
-- ``regionalise``, ``ensemble``: the pipelines; ``simulation``, ``ensemble_sim``: planted truths.
-- ``plots``, ``jobs``, ``demo``: figures, the CLI's run-folder jobs and the demo stage.
+- ``margins/``: one site's distribution (PWMs, L-moments, kappa, GEV) and the H and D_i diagnostics.
+- ``data/``: annual maxima of daily data, site stacking, files in and out.
+- ``dissimilarity/``: one pair, input checks, row blocks (numba kernels) and the matrix in memory,
+  to a ``.npy`` file or on dask.
+- ``clustering/``: k-medoids, the choice of K, consensus of partitions and their comparison.
+- ``simulate/``: planted truths (sites in regions, a multi-model ensemble).
+
+Modules at this level use them: ``regionalise`` and ``ensemble`` (the pipelines), ``plots``,
+``options`` and ``jobs`` (figures, option checks and the CLI's run-folder jobs), ``demo``.
 """
 
-from eoforge.extremes.consensus import (
+from eoforge.extremes.clustering.consensus import (
     ConsensusResult,
     adjusted_rand_index,
     coassociation_consensus,
@@ -27,35 +27,32 @@ from eoforge.extremes.consensus import (
     mean_dissimilarity_consensus,
     variation_of_information,
 )
-from eoforge.extremes.dissimilarity import (
-    METHODS,
-    dissimilarity_matrix,
-    dissimilarity_matrix_to_disk,
-    rfa_madogram,
-    validate_maxima,
-)
-from eoforge.extremes.distributed import dissimilarity_matrix_dask
+from eoforge.extremes.clustering.kmedoids import KMedoids
+from eoforge.extremes.clustering.selection import KSelection, choose_k
+from eoforge.extremes.data.maxima import SiteStack, annual_maxima, stack_sites
+from eoforge.extremes.dissimilarity.checks import METHODS, validate_maxima
+from eoforge.extremes.dissimilarity.disk import dissimilarity_matrix_to_disk
+from eoforge.extremes.dissimilarity.distributed import dissimilarity_matrix_dask
+from eoforge.extremes.dissimilarity.matrix import dissimilarity_matrix
+from eoforge.extremes.dissimilarity.pair import rfa_madogram
 from eoforge.extremes.ensemble import (
     Attribution,
     EnsembleRegions,
     attribute,
     regionalise_ensemble,
 )
-from eoforge.extremes.ensemble_sim import SimulatedEnsemble, simulate_ensemble
-from eoforge.extremes.gev import GEVFit, fit_gev, return_level
-from eoforge.extremes.kmedoids import KMedoids
-from eoforge.extremes.lmoments import (
+from eoforge.extremes.margins.gev import GEVFit, fit_gev, return_level
+from eoforge.extremes.margins.lmoments import (
     HeterogeneityResult,
     LMoments,
     discordancy,
     heterogeneity,
     sample_lmoments,
 )
-from eoforge.extremes.maxima import SiteStack, annual_maxima, stack_sites
-from eoforge.extremes.pwm import gev_pwm_ratio, pwm_ratio, sample_pwms
+from eoforge.extremes.margins.pwm import gev_pwm_ratio, pwm_ratio, sample_pwms
 from eoforge.extremes.regionalise import Regionalisation, regionalise
-from eoforge.extremes.selection import KSelection, choose_k
-from eoforge.extremes.simulation import SimulatedRegions, simulate_regions, simulate_scenario
+from eoforge.extremes.simulate.ensemble import SimulatedEnsemble, simulate_ensemble
+from eoforge.extremes.simulate.regions import SimulatedRegions, simulate_regions, simulate_scenario
 
 __all__ = [
     "METHODS",

@@ -1,6 +1,6 @@
 """Demo stage of the extremes capability: simulated ensemble -> regions, consensus, D&A.
 
-A synthetic two-experiment ensemble (see :mod:`~eoforge.extremes.ensemble_sim`) is written as
+A synthetic two-experiment ensemble (see :mod:`~eoforge.extremes.simulate.ensemble`) is written as
 NetCDF files, then the same jobs the CLI runs are applied to it: ``cluster`` on one model and
 ``attribute`` on all models (which includes the consensus of each experiment). The demo report
 shows their key figures and scores them against the planted truth.
@@ -15,7 +15,7 @@ import xarray as xr
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.extremes.consensus import adjusted_rand_index
+from eoforge.extremes.clustering.consensus import adjusted_rand_index
 from eoforge.extremes.jobs import (
     AttributeConfig,
     ClusterConfig,

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from eoforge.core.errors import InputError
-from eoforge.extremes.consensus import (
+from eoforge.extremes.clustering.consensus import (
     ConsensusResult,
     adjusted_rand_index,
     coassociation_consensus,
@@ -30,8 +30,8 @@ from eoforge.extremes.consensus import (
     match_labels,
     mean_dissimilarity_consensus,
 )
+from eoforge.extremes.clustering.selection import WEAK_STRUCTURE, weak_structure_warning
 from eoforge.extremes.regionalise import Regionalisation, regionalise
-from eoforge.extremes.selection import WEAK_STRUCTURE, weak_structure_warning
 
 ConsensusRule = Literal["mean-dissimilarity", "co-association"]
 
@@ -251,7 +251,7 @@ def attribute(natural: EnsembleRegions, all_forcing: EnsembleRegions) -> Attribu
     """Compare the consensus regions of natural-only and all-forcing runs (D&A).
 
     The natural partition's labels are renamed onto the all-forcing ones (Hungarian matching) so
-    that maps share colours; see :func:`~eoforge.extremes.consensus.compare_partitions`.
+    that maps share colours; see :func:`~eoforge.extremes.clustering.consensus.compare_partitions`.
     """
     if natural.consensus.shape != all_forcing.consensus.shape:
         raise InputError(

@@ -22,15 +22,15 @@ from eoforge.core.progress import progress_bar
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.extremes import plots
-from eoforge.extremes.dataio import (
+from eoforge.extremes.data.files import (
     check_same_sites,
     load_maxima,
     regions_dataset,
     site_lonlat,
     write_regions,
 )
+from eoforge.extremes.data.maxima import SiteStack
 from eoforge.extremes.ensemble import EnsembleRegions, attribute, regionalise_ensemble
-from eoforge.extremes.maxima import SiteStack
 from eoforge.extremes.options import as_options, check_against_data, check_regions, check_simulate
 from eoforge.extremes.regionalise import Regionalisation, regionalise
 
@@ -283,7 +283,7 @@ def report_ensemble(
     )
     run.save_figure(fig, f"consensus_{tag}")
     report.add_image_file(run.figures / f"consensus_{tag}.png", f"consensus regions, {tag}")
-    from eoforge.extremes.consensus import match_labels
+    from eoforge.extremes.clustering.consensus import match_labels
 
     parts = [match_labels(ens.consensus, m.labels) for m in ens.members[:8]]
     run.save_figure(plots.maps_side_by_side(parts, ens.names[:8], lon, lat), f"members_{tag}")
@@ -407,7 +407,7 @@ def write_simulated_ensemble(
 ) -> list[Path]:
     """Write a synthetic ensemble as ``OUT/<experiment>_<model>.nc`` plus ``OUT/truth.nc``."""
     check_simulate(models=n_models, years=n_years, resolution=resolution, seed=seed)
-    from eoforge.extremes.ensemble_sim import simulate_ensemble
+    from eoforge.extremes.simulate.ensemble import simulate_ensemble
     from eoforge.io.netcdf import write_dataset
 
     ens = simulate_ensemble(n_models, n_years, resolution=resolution, random_state=seed)

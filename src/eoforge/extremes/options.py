@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from eoforge.core.errors import InputError
-from eoforge.extremes.dissimilarity_checks import METHODS
+from eoforge.extremes.dissimilarity.checks import METHODS
 
 RULES = ("mean-dissimilarity", "co-association")
 MIN_YEARS = 3  # the dissimilarities need 3 common years per pair of sites

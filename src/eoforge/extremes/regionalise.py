@@ -24,21 +24,26 @@ import numpy as np
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
-from eoforge.extremes.dissimilarity import dissimilarity_matrix
-from eoforge.extremes.dissimilarity_checks import (
+from eoforge.extremes.clustering.kmedoids import KMedoids
+from eoforge.extremes.clustering.selection import (
+    WEAK_STRUCTURE,
+    KScore,
+    choose_k,
+    weak_structure_warning,
+)
+from eoforge.extremes.dissimilarity.checks import (
     METHODS,
     comparable_sites,
     site_value_summary,
     validate_maxima,
 )
-from eoforge.extremes.kmedoids import KMedoids
-from eoforge.extremes.lmoments import (
+from eoforge.extremes.dissimilarity.matrix import dissimilarity_matrix
+from eoforge.extremes.margins.lmoments import (
     discordancy,
     discordancy_critical_value,
     heterogeneity,
     site_lmoment_ratios,
 )
-from eoforge.extremes.selection import WEAK_STRUCTURE, KScore, choose_k, weak_structure_warning
 
 
 @dataclass
@@ -122,10 +127,10 @@ def masked_by_reason(
 def usable_sites(
     maxima: np.ndarray, min_years: int = 10, min_common_years: int | None = None
 ) -> np.ndarray:
-    """Boolean mask of usable sites (see :func:`~eoforge.extremes.dissimilarity.validate_maxima`).
+    """Boolean mask of usable sites (see :func:`~eoforge.extremes.dissimilarity.checks.validate_maxima`).
 
     With ``min_common_years``, sites are also masked until every pair of the others shares that
-    many non-missing years (:func:`~eoforge.extremes.dissimilarity_checks.comparable_sites`).
+    many non-missing years (:func:`~eoforge.extremes.dissimilarity.checks.comparable_sites`).
 
     Raises:
         ShapeError: If ``maxima`` is not (n_years, n_sites).
@@ -240,7 +245,7 @@ def regionalise(
     if scheduler is None:
         D = dissimilarity_matrix(data, method, min_common_years=min_common, progress=progress)
     else:
-        from eoforge.extremes.distributed import dissimilarity_matrix_dask
+        from eoforge.extremes.dissimilarity.distributed import dissimilarity_matrix_dask
 
         D = dissimilarity_matrix_dask(
             data, method, scheduler, min_common_years=min_common, progress=progress
