@@ -37,8 +37,9 @@ import torch
 from sklearn.cluster import KMeans as SkKMeans
 from threadpoolctl import threadpool_limits
 
+from eoforge.curation.faiss_backend import assign
 from eoforge.curation.hierarchy import hierarchical_kmeans
-from eoforge.curation.kmeans import KMeans, assign
+from eoforge.curation.kmeans import KMeans
 
 
 def mixture(n: int, d: int, n_modes: int, seed: int, block: int = 100_000):

@@ -75,7 +75,7 @@ def test_progress_and_errors():
 def test_faiss_threads_restores_setting():
     import faiss
 
-    from eoforge.curation.kmeans import faiss_threads
+    from eoforge.curation.faiss_backend import faiss_threads
 
     before = faiss.omp_get_max_threads()
     with faiss_threads(100, 4, 8) as used:  # small problem: one thread

@@ -7,12 +7,12 @@ embeddings during training.
 
 from eoforge.curation.balanced import balanced_sample
 from eoforge.curation.curate import curate
-from eoforge.curation.dynamic import CuratedSampler, CurationConfig, DynamicCurator, load_selection
+from eoforge.curation.dynamic import CurationConfig, DynamicCurator
 from eoforge.curation.hierarchy import Hierarchy, hierarchical_kmeans
 from eoforge.curation.kmeans import KMeans
+from eoforge.curation.selections import load_selection
 
 __all__ = [
-    "CuratedSampler",
     "CurationConfig",
     "DynamicCurator",
     "Hierarchy",

@@ -1,31 +1,31 @@
-"""Balanced hierarchical sampling (Vo et al. 2024, arXiv 2405.15613, Sect. 4.2).
+r"""Balanced hierarchical sampling (Vo et al. 2024, arXiv 2405.15613, Sect. 4.2).
 
 Given a :class:`~eoforge.curation.hierarchy.Hierarchy` of ``L`` levels and a target size ``N``,
 the quota of every cluster is decided top-down:
 
-1. **Cap rule.** For a group of clusters with point counts :math:`n_1, \\dots, n_m` that must
+1. **Cap rule.** For a group of clusters with point counts :math:`n_1, \dots, n_m` that must
    supply :math:`T` points (at the top level the group is all top clusters and :math:`T = N`),
    find the largest integer cap
 
    .. math::
 
-       c^\\star = \\max \\{ c \\in \\mathbb{N} : \\textstyle\\sum_i \\min(c, n_i) \\le T \\}
+       c^\star = \max \{ c \in \mathbb{N} : \textstyle\sum_i \min(c, n_i) \le T \}
 
-   and give :math:`q_i = \\min(c^\\star, n_i)`: clusters smaller than the cap are kept whole, the
+   and give :math:`q_i = \min(c^\star, n_i)`: clusters smaller than the cap are kept whole, the
    others are truncated to the same cap (balance). The remainder
-   :math:`r = T - \\sum_i q_i` is smaller than the number of clusters with :math:`n_i > c^\\star`
-   (otherwise :math:`c^\\star + 1` would fit), so it is handed out one point each to the ``r``
+   :math:`r = T - \sum_i q_i` is smaller than the number of clusters with :math:`n_i > c^\star`
+   (otherwise :math:`c^\star + 1` would fit), so it is handed out one point each to the ``r``
    largest of them (ties: lower cluster index first) -- deterministic, and no cluster exceeds
-   :math:`c^\\star + 1`. Hence :math:`\\sum_i q_i = T` exactly whenever :math:`T \\le \\sum_i n_i`.
-2. **Recursion.** The quota of a level-:math:`\\ell` cluster is split among its children at level
-   :math:`\\ell - 1` with the same rule, down to the level-1 clusters.
-3. **Leaf rule** (parameter :math:`\\eta \\in [0, 1]`). A level-1 cluster with quota :math:`q`
-   keeps its :math:`\\operatorname{round}(\\eta q)` points closest to its centroid (Vo et al.'s
-   ``"c"`` rule, prototypical points) and draws the other :math:`q - \\operatorname{round}(\\eta q)`
+   :math:`c^\star + 1`. Hence :math:`\sum_i q_i = T` exactly whenever :math:`T \le \sum_i n_i`.
+2. **Recursion.** The quota of a level-:math:`\ell` cluster is split among its children at level
+   :math:`\ell - 1` with the same rule, down to the level-1 clusters.
+3. **Leaf rule** (parameter :math:`\eta \in [0, 1]`). A level-1 cluster with quota :math:`q`
+   keeps its :math:`\operatorname{round}(\eta q)` points closest to its centroid (Vo et al.'s
+   ``"c"`` rule, prototypical points) and draws the other :math:`q - \operatorname{round}(\eta q)`
    uniformly without replacement among its remaining points (Vo et al.'s ``"r"`` rule). So
-   :math:`\\eta = 0` is uniform random sampling within clusters (Vo et al.'s default),
-   :math:`\\eta = 1` is closest-first, and values in between mix the two. This is the
-   "fraction closest / fraction random" reading of the paper's :math:`\\eta` (see
+   :math:`\eta = 0` is uniform random sampling within clusters (Vo et al.'s default),
+   :math:`\eta = 1` is closest-first, and values in between mix the two. This is the
+   "fraction closest / fraction random" reading of the paper's :math:`\eta` (see
    ``notes/ssl_pruning.md`` Sect. 2.3: Kerdreux et al.'s exact formula was not available).
    Distances are those of :attr:`Hierarchy.distances` (squared L2, i.e. ``2 (1 - cos)`` for
    spherical k-means); ties are broken by point index.
@@ -43,7 +43,7 @@ from eoforge.curation.hierarchy import Hierarchy
 
 
 def cap_quotas(sizes: np.ndarray, target: int) -> tuple[np.ndarray, int]:
-    """Quotas of one group of clusters by the cap rule (see the module docstring, step 1).
+    r"""Quotas of one group of clusters by the cap rule (see the module docstring, step 1).
 
     Args:
         sizes: ``(m,)`` non-negative cluster sizes :math:`n_i`.
@@ -51,7 +51,7 @@ def cap_quotas(sizes: np.ndarray, target: int) -> tuple[np.ndarray, int]:
 
     Returns:
         ``(quotas, cap)``: int64 quotas summing to ``target`` with ``quotas <= sizes`` and
-        ``quotas <= cap + 1``, and the cap :math:`c^\\star` (``max(sizes)`` when everything fits).
+        ``quotas <= cap + 1``, and the cap :math:`c^\star` (``max(sizes)`` when everything fits).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     total = int(sizes.sum())

@@ -1,9 +1,9 @@
-"""One-call curation: hierarchical k-means with resampling, then balanced hierarchical sampling.
+r"""One-call curation: hierarchical k-means with resampling, then balanced hierarchical sampling.
 
 .. math::
 
-    S = \\operatorname{balanced\\_sample}\\big(\\operatorname{hkm}(X; k_1, \\dots, k_L, R),
-        N, \\eta\\big)
+    S = \operatorname{balanced\_sample}\big(\operatorname{hkm}(X; k_1, \dots, k_L, R),
+        N, \eta\big)
 
 (Vo et al. 2024, arXiv 2405.15613; used on the model's own embeddings by Kerdreux et al. 2025,
 arXiv 2504.06962).

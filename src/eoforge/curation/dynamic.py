@@ -1,21 +1,21 @@
-"""Dynamic dataset curation during SSL training (Kerdreux et al. 2025, arXiv 2504.06962).
+r"""Dynamic dataset curation during SSL training (Kerdreux et al. 2025, arXiv 2504.06962).
 
 Training alternates between learning on a subset and re-selecting it with the model's own features:
 
 .. math::
 
-    S_t = \\operatorname{balanced\\_sample}\\big(\\operatorname{hkm}(f_{\\theta_t}(P_t)),
-          \\lfloor \\rho |P_t| \\rceil, \\eta\\big), \\qquad
-    t = T_w, T_w + T_s, T_w + 2 T_s, \\dots
+    S_t = \operatorname{balanced\_sample}\big(\operatorname{hkm}(f_{\theta_t}(P_t)),
+          \lfloor \rho |P_t| \rceil, \eta\big), \qquad
+    t = T_w, T_w + T_s, T_w + 2 T_s, \dots
 
 with warm-up :math:`T_w` epochs on the full data, refresh period :math:`T_s`, kept fraction
-:math:`\\rho` of the pool :math:`P_t` (the whole data set, or a fresh uniform random pool of
-``pool_size`` items at every refresh) and the within-cluster rule :math:`\\eta`.
+:math:`\rho` of the pool :math:`P_t` (the whole data set, or a fresh uniform random pool of
+``pool_size`` items at every refresh) and the within-cluster rule :math:`\eta`.
 
 Modes (the baselines of the paper's ablation, ``notes/ssl_pruning.md`` Sect. 2.3):
 
 * ``"none"``: always the full data.
-* ``"random"``: one uniform random subset of :math:`\\rho n` items, drawn once.
+* ``"random"``: one uniform random subset of :math:`\rho n` items, drawn once.
 * ``"random-redrawn"``: the schedule of ``"dynamic"`` (full data during warm-up, then a new
   selection every ``refresh_every`` epochs) with uniform random subsets instead of curated ones --
   the control for "re-sampling regularises".
@@ -33,20 +33,19 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from pydantic import Field, field_validator
-from torch.utils.data import Sampler
 
-from eoforge.core.atomic import atomic_write_json, atomic_write_with
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import ConfigError, DataNotFoundError, ShapeError, bad_value
 from eoforge.curation.balanced import balanced_sample
-from eoforge.curation.hierarchy import Hierarchy, hierarchical_kmeans
+from eoforge.curation.hierarchy import hierarchical_kmeans
+from eoforge.curation.selections import selection_stats, write_selection
 
 CurationMode = Literal["none", "random", "random-redrawn", "static", "dynamic"]
 Embed = Callable[[np.ndarray], "np.ndarray | torch.Tensor"]
@@ -55,14 +54,14 @@ _STREAM_POOL, _STREAM_RANDOM, _STREAM_KMEANS, _STREAM_SAMPLE = range(4)
 
 
 class CurationConfig(RunConfig):
-    """Settings of the dynamic curator (every value inferred where the paper gave none).
+    r"""Settings of the dynamic curator (every value inferred where the paper gave none).
 
     Attributes:
         mode: ``"none"``, ``"random"``, ``"random-redrawn"``, ``"static"`` or ``"dynamic"``.
         warmup_epochs: :math:`T_w`, epochs on the full data before the first selection
             (``"dynamic"`` and ``"random-redrawn"``).
         refresh_every: :math:`T_s`, epochs between two selections.
-        ratio: :math:`\\rho`, fraction of the pool kept, in ``(0, 1]``.
+        ratio: :math:`\rho`, fraction of the pool kept, in ``(0, 1]``.
         pool_size: Items embedded and clustered at each refresh (a fresh uniform random pool);
             ``None`` uses the whole data set.
         n_clusters: Hierarchical k-means cluster counts ``(k_1, ..., k_L)``, bottom level first.
@@ -97,24 +96,6 @@ class CurationConfig(RunConfig):
                 f"n_clusters={value} must be positive and strictly decreasing, e.g. (64, 8)"
             )
         return value
-
-
-def _selection_stats(hierarchy: Hierarchy, selected_local: np.ndarray) -> dict[str, Any]:
-    """Cluster-size summary of one curated selection (level 1 and top level, before/after)."""
-    sizes1 = hierarchy.sizes[0]
-    kept1 = np.bincount(hierarchy.assignments[0][selected_local], minlength=sizes1.size)
-    return {
-        "n_clusters": list(hierarchy.n_clusters),
-        "cluster_size_min": int(sizes1.min()),
-        "cluster_size_median": float(np.median(sizes1)),
-        "cluster_size_max": int(sizes1.max()),
-        "n_empty_clusters": int(np.sum(sizes1 == 0)),
-        "selected_per_cluster_max": int(kept1.max()),
-        "top_cluster_sizes": hierarchy.sizes[-1].tolist(),
-        "top_cluster_selected": np.bincount(
-            hierarchy.labels(hierarchy.n_levels)[selected_local], minlength=hierarchy.sizes[-1].size
-        ).tolist(),
-    }
 
 
 class DynamicCurator:
@@ -259,9 +240,11 @@ class DynamicCurator:
         return selected.copy()
 
     def draw_pool(self, event: int) -> np.ndarray:
-        """Sorted pool :math:`P_t` of the selection made at ``event``: ``pool_len`` items drawn
-        uniformly (all items when ``pool_size`` is unset). Subclasses may draw it otherwise (a
-        streaming archive draws whole chunks, :class:`eoforge.ssl.stream_data.ChunkPoolCurator`).
+        """Sorted pool :math:`P_t` of the selection made at ``event``.
+
+        ``pool_len`` items drawn uniformly (all items when ``pool_size`` is unset). Subclasses
+        may draw it otherwise (a streaming archive draws whole chunks,
+        :class:`eoforge.ssl.stream_data.ChunkPoolCurator`).
         """
         if self.pool_len < self.n_items:
             rng = self._rng(event, _STREAM_POOL)
@@ -294,7 +277,7 @@ class DynamicCurator:
             hierarchy, self.target_size, eta=cfg.eta, seed=self._rng(event, _STREAM_SAMPLE)
         )
         t_cluster = time.perf_counter() - t0
-        return pool[local], t_embed, t_cluster, _selection_stats(hierarchy, local)
+        return pool[local], t_embed, t_cluster, selection_stats(hierarchy, local)
 
     def _set(self, epoch: int, selected: np.ndarray) -> None:
         self._current = selected
@@ -329,14 +312,7 @@ class DynamicCurator:
             "mode": self.config.mode,
             "n_items": self.n_items,
         }
-        if str(path).endswith(".json"):
-            return atomic_write_json(path, {**meta, "indices": indices})
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, indices=indices, **{k: np.asarray(v) for k, v in meta.items()})
-
-        return atomic_write_with(path, write)
+        return write_selection(path, indices, meta)
 
     def state_dict(self) -> dict[str, Any]:
         """Picklable state (selections and history) for checkpoints."""
@@ -355,101 +331,3 @@ class DynamicCurator:
         self.history = [dict(h) for h in state["history"]]
         self._last_event = state["last_event"]
         self._current = self.selection_at(max(self._selections)) if self._selections else None
-
-
-def load_selection(path: str | os.PathLike[str]) -> np.ndarray:
-    """Indices saved by :meth:`DynamicCurator.save_selection` (``.npz`` or ``.json``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataNotFoundError(f"selection file {str(p)!r} does not exist; check the path.")
-    if p.suffix == ".json":
-        import json
-
-        return np.asarray(json.loads(p.read_text())["indices"], dtype=np.int64)
-    with np.load(p) as data:
-        return data["indices"].astype(np.int64)
-
-
-class CuratedSampler(Sampler[int]):
-    """Sampler over a swappable index list, sharded across DDP ranks like ``DistributedSampler``.
-
-    Every epoch the current indices are shuffled with a generator seeded by ``seed + epoch``
-    (identical on all ranks), padded by repeating the first items up to a multiple of
-    ``num_replicas`` (or truncated with ``drop_last``), and rank ``r`` takes positions
-    ``r, r + R, r + 2R, ...``: equal-length shards, disjoint apart from the padding, together
-    covering every index.
-
-    Args:
-        indices: Initial dataset indices (e.g. ``DynamicCurator.indices_for_epoch(0, ...)``).
-        shuffle: Shuffle every epoch.
-        seed: Base seed of the shuffling.
-        num_replicas: Number of ranks (default: the torch.distributed world size, else 1).
-        rank: This rank (default: the torch.distributed rank, else 0).
-        drop_last: Drop the tail instead of padding.
-    """
-
-    def __init__(
-        self,
-        indices: np.ndarray,
-        *,
-        shuffle: bool = True,
-        seed: int = 0,
-        num_replicas: int | None = None,
-        rank: int | None = None,
-        drop_last: bool = False,
-    ) -> None:
-        dist = torch.distributed
-        ready = dist.is_available() and dist.is_initialized()
-        if num_replicas is None:
-            num_replicas = dist.get_world_size() if ready else 1
-        if rank is None:
-            rank = dist.get_rank() if ready else 0
-        if isinstance(num_replicas, bool) or num_replicas < 1:
-            raise bad_value("num_replicas", num_replicas, "a positive int")
-        if isinstance(rank, bool) or not 0 <= rank < num_replicas:
-            raise bad_value("rank", rank, f"an int in 0..{num_replicas - 1}")
-        self.shuffle = shuffle
-        self.seed = int(seed)
-        self.num_replicas = int(num_replicas)
-        self.rank = int(rank)
-        self.drop_last = drop_last
-        self.epoch = 0
-        self.set_indices(indices)
-
-    def set_indices(self, indices: np.ndarray) -> None:
-        """Replace the index list (takes effect at the next iteration)."""
-        arr = np.asarray(indices)
-        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-            raise bad_value(
-                "indices",
-                f"<array shape={arr.shape} dtype={arr.dtype}>",
-                "a non-empty 1-D int array",
-            )
-        if arr.min() < 0:
-            raise bad_value("indices", int(arr.min()), "non-negative dataset indices")
-        if self.drop_last and arr.size < self.num_replicas:
-            raise bad_value(
-                "indices", f"<{arr.size} items>", f"at least num_replicas={self.num_replicas} items"
-            )
-        self.indices = torch.as_tensor(arr.astype(np.int64))
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch (changes the shuffling, as ``DistributedSampler.set_epoch``)."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        n, r = int(self.indices.numel()), self.num_replicas
-        return n // r if self.drop_last else -(-n // r)
-
-    def __iter__(self) -> Iterator[int]:
-        idx = self.indices  # (n,)
-        if self.shuffle:
-            gen = torch.Generator()
-            gen.manual_seed(self.seed + self.epoch)
-            idx = idx[torch.randperm(idx.numel(), generator=gen)]
-        total = len(self) * self.num_replicas
-        if total > idx.numel():  # pad by repetition (wraps around if needed)
-            reps = -(-total // idx.numel())
-            idx = idx.repeat(reps)
-        idx = idx[:total][self.rank : total : self.num_replicas]  # (len(self),)
-        return iter(idx.tolist())

@@ -1,23 +1,23 @@
-"""Hierarchical k-means with resampling (Vo et al. 2024, arXiv 2405.15613, Sect. 4).
+r"""Hierarchical k-means with resampling (Vo et al. 2024, arXiv 2405.15613, Sect. 4).
 
-Level 1 clusters the points :math:`X_1 = X` into :math:`k_1` clusters; level :math:`\\ell > 1`
-clusters the :math:`k_{\\ell-1}` centroids of level :math:`\\ell - 1`,
-:math:`X_\\ell = C_{\\ell-1}`, into :math:`k_\\ell` clusters (unweighted: every lower cluster counts
+Level 1 clusters the points :math:`X_1 = X` into :math:`k_1` clusters; level :math:`\ell > 1`
+clusters the :math:`k_{\ell-1}` centroids of level :math:`\ell - 1`,
+:math:`X_\ell = C_{\ell-1}`, into :math:`k_\ell` clusters (unweighted: every lower cluster counts
 once, whatever its size).
 
-Resampling (Vo et al.'s Algorithm 1): after the k-means of a level, repeat :math:`R_\\ell` times
+Resampling (Vo et al.'s Algorithm 1): after the k-means of a level, repeat :math:`R_\ell` times
 
 .. math::
 
-    S = \\bigcup_{c=1}^{k_\\ell} \\{\\text{the } s_\\ell \\text{ items of cluster } c
-        \\text{ closest to } \\mu_c\\}, \\qquad
-    C_\\ell \\leftarrow \\text{k-means}(S, k_\\ell), \\qquad
-    a \\leftarrow \\arg\\min_c \\lVert X_\\ell - \\mu_c \\rVert ,
+    S = \bigcup_{c=1}^{k_\ell} \{\text{the } s_\ell \text{ items of cluster } c
+        \text{ closest to } \mu_c\}, \qquad
+    C_\ell \leftarrow \text{k-means}(S, k_\ell), \qquad
+    a \leftarrow \arg\min_c \lVert X_\ell - \mu_c \rVert ,
 
 i.e. re-fit k-means on an (almost) equal number of items per cluster, then re-assign *all* items
 of the level. Plain k-means piles centroids into dense modes (it allocates them roughly like the
 density); refitting on equal-size samples moves them towards a uniform cover of the support, so
-rare modes get their own clusters. Resampling is skipped at levels where :math:`s_\\ell \\le 1`
+rare modes get their own clusters. Resampling is skipped at levels where :math:`s_\ell \le 1`
 (one item per cluster would just reproduce the centroids).
 
 Each refit starts from a fresh greedy k-means++ seeding of :math:`S` (Vo et al.'s code) and runs
@@ -47,7 +47,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import overload
 
 import numpy as np
 import torch
@@ -55,19 +55,10 @@ import torch
 from eoforge.core.errors import bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.seeding import RandomState, as_generator
-from eoforge.curation.kmeans import (
-    Backend,
-    Device,
-    InitMethod,
-    KMeans,
-    as_float32_tensor,
-    choose_backend,
-    faiss_threads,
-    nearest,
-)
+from eoforge.curation.embeddings import as_float32_tensor
+from eoforge.curation.faiss_backend import Device, faiss_threads
+from eoforge.curation.kmeans import Backend, InitMethod, KMeans, choose_backend, nearest
 from eoforge.curation.kmeans_torch import update_centroids
-
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -150,22 +141,32 @@ def _check_n_clusters(n_clusters: Sequence[int], n: int) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
-def closest_per_cluster(labels: Array, sqdist: Array, size: int) -> Array:
+@overload
+def closest_per_cluster(labels: np.ndarray, sqdist: np.ndarray, size: int) -> np.ndarray: ...
+@overload
+def closest_per_cluster(labels: torch.Tensor, sqdist: torch.Tensor, size: int) -> torch.Tensor: ...
+def closest_per_cluster(
+    labels: np.ndarray | torch.Tensor, sqdist: np.ndarray | torch.Tensor, size: int
+) -> np.ndarray | torch.Tensor:
     """Indices of the ``size`` items of each cluster closest to its centroid (all of a smaller one).
 
     Works on NumPy arrays or on torch tensors on any device (then it stays there) and returns
     the same kind. Ties are broken by item index, so the result is deterministic. Sorted.
     """
-    as_numpy = not isinstance(labels, torch.Tensor)
-    lab = torch.from_numpy(np.asarray(labels)) if as_numpy else labels
-    dist = torch.as_tensor(np.asarray(sqdist) if as_numpy else sqdist, device=lab.device)
+    if isinstance(labels, torch.Tensor):
+        return _closest(labels, torch.as_tensor(sqdist, device=labels.device), size)
+    lab = torch.from_numpy(np.asarray(labels))
+    return _closest(lab, torch.as_tensor(np.asarray(sqdist)), size).numpy()
+
+
+def _closest(lab: torch.Tensor, dist: torch.Tensor, size: int) -> torch.Tensor:
+    """:func:`closest_per_cluster` on tensors of one device."""
     order = torch.argsort(dist, stable=True)  # by distance, ties by index
     order = order[torch.argsort(lab[order], stable=True)]  # then by cluster
     sorted_labels = lab[order]
     starts = torch.searchsorted(sorted_labels, sorted_labels)  # first slot of each cluster
     rank = torch.arange(lab.numel(), device=lab.device) - starts
-    out = torch.sort(order[rank < size]).values
-    return out.numpy() if as_numpy else out
+    return torch.sort(order[rank < size]).values
 
 
 def hierarchical_kmeans(
@@ -186,18 +187,18 @@ def hierarchical_kmeans(
     seed: RandomState = 0,
     progress: ProgressCallback | None = None,
 ) -> Hierarchy:
-    """Vo et al.'s hierarchical k-means with resampling (see the module docstring).
+    r"""Vo et al.'s hierarchical k-means with resampling (see the module docstring).
 
     Args:
         X: ``(n, d)`` embeddings, a NumPy array or a torch tensor (a CUDA tensor is clustered on
             its device); float32 used, NaN/inf rejected.
         n_clusters: ``(k_1, k_2, ..., k_L)``, strictly decreasing, ``k_1 <= n``.
-        n_resampling: Resampling steps :math:`R_\\ell`, one int for all levels or one per level
+        n_resampling: Resampling steps :math:`R_\ell`, one int for all levels or one per level
             (Vo et al. use 10; 0 gives plain hierarchical k-means).
-        sample_size: Items :math:`s_\\ell` kept per cluster in a resampling step, an int or one per
+        sample_size: Items :math:`s_\ell` kept per cluster in a resampling step, an int or one per
             level; ``None`` means half the mean cluster size,
-            :math:`s_\\ell = \\lceil n_\\ell / (2 k_\\ell) \\rceil` (Vo et al.'s configs), with
-            :math:`n_\\ell` the number of items at level :math:`\\ell`.
+            :math:`s_\ell = \lceil n_\ell / (2 k_\ell) \rceil` (Vo et al.'s configs), with
+            :math:`n_\ell` the number of items at level :math:`\ell`.
         n_iter: Lloyd iterations of the first k-means of every level.
         resampling_n_iter: Lloyd iterations of each resampling refit.
         warm_start: Start each refit from the current centroids instead of a fresh seeding
@@ -211,7 +212,7 @@ def hierarchical_kmeans(
             :func:`~eoforge.curation.kmeans.choose_backend`).
         backend: ``"auto"``, ``"faiss"`` or ``"torch"``.
         n_threads: faiss CPU threads (``None``: one for small problems, all otherwise; see
-            :func:`~eoforge.curation.kmeans.faiss_threads`).
+            :func:`~eoforge.curation.faiss_backend.faiss_threads`).
         seed: Seed or generator (every k-means run gets its own derived seed).
         progress: Optional ``progress(done, total)``, one tick per k-means run.
 

@@ -1,19 +1,20 @@
-"""k-means on embeddings, backed by faiss (CPU, or GPU when faiss sees one).
+r"""The k-means estimator on embeddings: faiss on the CPU, torch on a GPU (:func:`choose_backend`).
 
 Lloyd's algorithm minimises the k-means objective (the *inertia*)
 
 .. math::
 
-    J(\\mu_1, \\dots, \\mu_k) = \\sum_{i=1}^{n} \\min_{c} \\lVert x_i - \\mu_c \\rVert_2^2 ,
+    J(\mu_1, \dots, \mu_k) = \sum_{i=1}^{n} \min_{c} \lVert x_i - \mu_c \rVert_2^2 ,
 
-alternating the assignment :math:`a_i = \\arg\\min_c \\lVert x_i - \\mu_c \\rVert^2` and the update
-:math:`\\mu_c = \\operatorname{mean}\\{x_i : a_i = c\\}`. With ``spherical=True`` the inputs are
+alternating the assignment :math:`a_i = \arg\min_c \lVert x_i - \mu_c \rVert^2` and the update
+:math:`\mu_c = \operatorname{mean}\{x_i : a_i = c\}`. With ``spherical=True`` the inputs are
 L2-normalised and every centroid is renormalised after its update (spherical k-means), so the
 assignment maximises the cosine similarity: for unit vectors
-:math:`\\lVert x - \\mu \\rVert^2 = 2 (1 - \\cos(x, \\mu))`.
+:math:`\lVert x - \mu \rVert^2 = 2 (1 - \cos(x, \mu))`.
 
-faiss does the heavy work (BLAS distance blocks, multi-threaded centroid updates, empty-cluster
-splitting). This wrapper adds greedy k-means++ seeding (:func:`greedy_kmeanspp`, the default;
+The backends do the heavy work: faiss (:mod:`.faiss_backend`: BLAS distance blocks,
+multi-threaded centroid updates, empty-cluster splitting) or torch (:mod:`.kmeans_torch`, on the
+embeddings' device); inputs are validated by :mod:`.embeddings`. This estimator adds greedy k-means++ seeding (:func:`greedy_kmeanspp`, the default;
 faiss' own plain k-means++ is available and cheaper, but often merges well-separated modes),
 explicit seeds, float32/NaN validation, restarts
 (``n_init``), a relative-tolerance stop, a ``progress(done, total)`` callback (one tick per Lloyd
@@ -23,11 +24,8 @@ automatic GPU use. Unlike ``faiss.Kmeans`` it never subsamples the training set 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Literal
 
-import faiss
 import numpy as np
 import torch
 
@@ -35,72 +33,28 @@ from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.seeding import RandomState, as_generator, torch_generator
 from eoforge.curation import kmeans_torch as kt
+from eoforge.curation.embeddings import as_float32_tensor
+from eoforge.curation.faiss_backend import (
+    FAISS_INIT,
+    Device,
+    assign,
+    faiss_lloyd,
+    faiss_threads,
+    resolve_device,
+)
 from eoforge.nn.device import resolve_device as resolve_torch_device
 
 InitMethod = Literal["greedy-k-means++", "k-means++", "afk-mc2", "random"]
-Device = Literal["auto", "cpu", "gpu", "cuda"]
 Backend = Literal["auto", "faiss", "torch"]
 
-CPU_BACKEND: Backend = "faiss"  # measured faster on the CPU (benchmarks/curation_kmeans.py)
-
-_FAISS_INIT = {
-    "greedy-k-means++": "ClusteringInitMethod_RANDOM",  # seeds computed here, given to faiss
-    "k-means++": "ClusteringInitMethod_KMEANS_PLUS_PLUS",
-    "afk-mc2": "ClusteringInitMethod_AFK_MC2",
-    "random": "ClusteringInitMethod_RANDOM",
-}
+CPU_BACKEND: Literal["faiss", "torch"] = (
+    "faiss"  # measured faster on the CPU (benchmarks/curation_kmeans.py)
+)
 
 
-def as_float32_matrix(X: object, name: str = "X") -> np.ndarray:
-    """Validate embeddings: a finite 2-D array, returned as C-contiguous float32 (copied if needed).
-
-    Raises:
-        ShapeError: ``X`` is not 2-D or has no rows/columns.
-        InputError: ``X`` holds NaN or infinite values.
-    """
-    arr = np.asarray(X)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ShapeError(
-            f"{name} has shape {arr.shape}: expected a non-empty 2-D array (n_points, n_features)."
-        )
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise bad_value(f"{name}.dtype", arr.dtype, "a real numeric dtype (float32 preferred)")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise bad_value(
-            name,
-            f"<array with {bad.size} rows holding NaN/inf, first row {int(bad[0])}>",
-            "finite embeddings",
-            "Drop or repair those rows (e.g. images that failed to embed) before clustering.",
-        )
-    return arr
-
-
-def l2_normalize(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (a float32 copy; zero rows stay zero)."""
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return (X / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
-
-
-def resolve_device(device: Device) -> bool:
-    """True when faiss should run on GPU: ``"auto"`` picks the GPU if faiss sees one."""
-    n_gpus = faiss.get_num_gpus()
-    if device == "auto":
-        return n_gpus > 0
-    if device in ("gpu", "cuda"):
-        if n_gpus == 0:
-            raise bad_value(
-                "device", device, "'auto' or 'cpu' here", "Neither torch nor faiss sees a GPU."
-            )
-        return True
-    if device == "cpu":
-        return False
-    raise bad_value("device", device, "one of 'auto', 'cpu', 'gpu', 'cuda'")
-
-
-def choose_backend(X: object, device: Device, backend: Backend) -> tuple[str, torch.device, bool]:
+def choose_backend(
+    X: object, device: Device, backend: Backend
+) -> tuple[Literal["faiss", "torch"], torch.device, bool]:
     """Where k-means runs: ``(backend, torch device, faiss on GPU)``.
 
     A CUDA tensor stays on its device (torch backend) unless ``device="cpu"`` or
@@ -125,65 +79,6 @@ def choose_backend(X: object, device: Device, backend: Backend) -> tuple[str, to
     return ("faiss", cpu, True) if gpu else (CPU_BACKEND, cpu, False)
 
 
-def as_float32_tensor(X: object, device: torch.device, name: str = "X") -> torch.Tensor:
-    """Validated ``(n, d)`` float32 contiguous tensor on ``device``.
-
-    A NumPy array or CPU tensor shares memory where it can (then faiss and torch read the same
-    buffer); a tensor on another device is checked there (one synchronisation).
-
-    Raises:
-        ShapeError: Not 2-D, or no rows/columns.
-        InputError: NaN/inf values, or a non-real dtype.
-    """
-    if not isinstance(X, torch.Tensor):
-        return torch.from_numpy(as_float32_matrix(X, name)).to(device)
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ShapeError(
-            f"{name} has shape {tuple(X.shape)}: expected a non-empty 2-D array (n_points, "
-            "n_features)."
-        )
-    if X.is_complex() or X.dtype == torch.bool:
-        raise bad_value(f"{name}.dtype", X.dtype, "a real numeric dtype (float32 preferred)")
-    Xt = X.detach().to(device=device, dtype=torch.float32).contiguous()
-    finite = torch.isfinite(Xt).all(1)
-    if not bool(finite.all()):
-        bad = torch.nonzero(~finite).flatten()
-        raise bad_value(
-            name,
-            f"<tensor with {bad.numel()} rows holding NaN/inf, first row {int(bad[0])}>",
-            "finite embeddings",
-            "Drop or repair those rows (e.g. images that failed to embed) before clustering.",
-        )
-    return Xt
-
-
-SMALL_PROBLEM = 2**26  # n * k * d below which faiss runs on one thread (see faiss_threads)
-
-
-@contextlib.contextmanager
-def faiss_threads(n: int, k: int, d: int, n_threads: int | None = None) -> Iterator[int]:
-    """Run faiss with ``n_threads`` OpenMP threads inside the block, then restore the setting.
-
-    ``None`` picks one thread for small problems (``n * k * d < SMALL_PROBLEM``) and faiss'
-    default otherwise: on a shared machine, OpenMP threads of many tiny parallel regions spin
-    against other processes (measured 40x slower than one thread for 2000 x 32 points, k = 32,
-    with the 2 cores loaded), while large problems gain from every core.
-
-    Yields:
-        The number of threads in force.
-    """
-    before = faiss.omp_get_max_threads()
-    if n_threads is None:
-        n_threads = 1 if n * k * d < SMALL_PROBLEM else before
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
-        raise bad_value("n_threads", n_threads, "a positive int or None (automatic)")
-    faiss.omp_set_num_threads(n_threads)
-    try:
-        yield n_threads
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
 def greedy_kmeanspp(
     X: np.ndarray, k: int, rng: np.random.Generator, n_local_trials: int | None = None
 ) -> np.ndarray:
@@ -201,26 +96,6 @@ def greedy_kmeanspp(
     Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     gen = torch_generator(int(rng.integers(0, 2**63 - 1)))
     return Xt[kt.greedy_kmeanspp(Xt, k, gen, n_local_trials)].numpy()
-
-
-def _flat_index(d: int, gpu: bool) -> faiss.Index:
-    index = faiss.IndexFlatL2(d)
-    return faiss.index_cpu_to_all_gpus(index) if gpu else index
-
-
-def assign(
-    X: np.ndarray, centroids: np.ndarray, gpu: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid of every row of ``X`` (float32, validated by the caller).
-
-    Returns:
-        ``(labels, sqdist)``: int64 labels of shape ``(n,)`` and float32 squared L2 distances
-        :math:`\\lVert x_i - \\mu_{a_i} \\rVert^2` (clipped at 0 against rounding).
-    """
-    index = _flat_index(X.shape[1], gpu)
-    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-    dist, labels = index.search(X, 1)
-    return labels[:, 0].astype(np.int64), np.maximum(dist[:, 0], 0.0)
 
 
 def nearest(
@@ -291,7 +166,7 @@ class KMeans:
         *,
         n_iter: int = 25,
         n_init: int = 1,
-        init: InitMethod | np.ndarray = "greedy-k-means++",
+        init: InitMethod | np.ndarray | torch.Tensor = "greedy-k-means++",
         init_size: int | None = None,
         spherical: bool = False,
         tol: float = 0.0,
@@ -336,8 +211,8 @@ class KMeans:
             not isinstance(self.init_size, int | np.integer) or self.init_size < k
         ):
             raise bad_value("init_size", self.init_size, f"None or an int >= n_clusters ({k})")
-        if isinstance(self.init, str) and self.init not in _FAISS_INIT:
-            raise bad_value("init", self.init, f"one of {sorted(_FAISS_INIT)} or a (k, d) array")
+        if isinstance(self.init, str) and self.init not in FAISS_INIT:
+            raise bad_value("init", self.init, f"one of {sorted(FAISS_INIT)} or a (k, d) array")
         if self.precision not in ("fp32", "tf32"):
             raise bad_value("precision", self.precision, "'fp32' or 'tf32'")
         if not (np.isfinite(self.tol) and self.tol >= 0):
@@ -431,36 +306,11 @@ class KMeans:
                 progress=progress, progress_offset=offset,
             )  # fmt: skip
             return C, hist.tolist()
-        n, d = X.shape
-        cp = faiss.ClusteringParameters()
-        cp.seed = seed
-        cp.spherical = self.spherical
-        cp.init_method = getattr(faiss, _FAISS_INIT["afk-mc2" if C0 is None else "random"])
-        cp.max_points_per_centroid = n  # never subsample the training set
-        cp.min_points_per_centroid = 1  # silence faiss' "too few points" warning
         per_call = 1 if progress is not None else self.check_every if self.tol > 0 else self.n_iter
-        index = _flat_index(d, gpu)
-        Xn, centroids = X.numpy(), None if C0 is None else C0.numpy()
-        history: list[float] = []
-        while len(history) < self.n_iter:
-            cp.niter = int(min(per_call, self.n_iter - len(history)))
-            clus = faiss.Clustering(d, k, cp)
-            if centroids is not None:
-                faiss.copy_array_to_vector(np.ascontiguousarray(centroids).ravel(), clus.centroids)
-            clus.train(Xn, index)
-            centroids = faiss.vector_float_to_array(clus.centroids).reshape(k, d)
-            stats = clus.iteration_stats  # faiss may stop early once nothing moves
-            history += [float(stats.at(i).obj) for i in range(stats.size())]
-            if stats.size() < cp.niter:
-                break
-            if progress is not None:
-                progress(offset[0] + len(history), offset[1])
-            if self.tol > 0 and len(history) > 1:
-                prev, cur = history[-2], history[-1]
-                if prev - cur <= self.tol * max(abs(prev), 1e-30):
-                    break
-        assert centroids is not None  # n_iter >= 1 was validated
-        return torch.from_numpy(centroids), history
+        return faiss_lloyd(
+            X, C0, int(self.n_iter), k=k, seed=seed, spherical=self.spherical, tol=self.tol,
+            per_call=int(per_call), gpu=gpu, progress=progress, offset=offset,
+        )  # fmt: skip
 
     def predict(self, X: object) -> np.ndarray:
         """Index of the nearest fitted centroid for each row of ``X``."""

@@ -1,20 +1,20 @@
-"""k-means kernels in torch, run on the embeddings' own device (CUDA or CPU).
+r"""k-means kernels in torch, run on the embeddings' own device (CUDA or CPU).
 
 Squared distances come from one matrix product per block of rows,
 
 .. math::
 
-    \\lVert x_i - \\mu_c \\rVert^2 = \\lVert x_i \\rVert^2 - 2\\, x_i^\\top \\mu_c
-        + \\lVert \\mu_c \\rVert^2 ,
+    \lVert x_i - \mu_c \rVert^2 = \lVert x_i \rVert^2 - 2\, x_i^\top \mu_c
+        + \lVert \mu_c \rVert^2 ,
 
 computed for ``rows = chunk_budget // k`` points at a time, so no ``n x k`` matrix larger than
 ``chunk_budget`` floats ever exists. The products run in float32 with float32 accumulation
 (``precision="fp32"``) or, on CUDA, in TF32 (10-bit mantissa inputs, fp32 accumulation:
 ``precision="tf32"``); bf16 is not offered, since its 8-bit mantissa makes the cancellation in
-the formula above lose the distance itself when :math:`\\lVert x \\rVert \\gg \\lVert x - \\mu
-\\rVert`. Inertias reported to the caller are always recomputed in float32.
+the formula above lose the distance itself when :math:`\lVert x \rVert \gg \lVert x - \mu
+\rVert`. Inertias reported to the caller are always recomputed in float32.
 
-Lloyd's update :math:`\\mu_c = \\operatorname{mean}\\{x_i : a_i = c\\}` is an ``index_add_``
+Lloyd's update :math:`\mu_c = \operatorname{mean}\{x_i : a_i = c\}` is an ``index_add_``
 (sequential, hence deterministic, on the CPU); an empty cluster takes the point farthest from its
 centroid (the ``j``-th empty cluster the ``j``-th farthest point), all without leaving the device.
 Seeding is greedy k-means++ (:func:`greedy_kmeanspp`). Nothing here synchronises with the host
@@ -65,8 +65,10 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
 
 @contextlib.contextmanager
 def matmul_precision(device: torch.device, precision: Precision) -> Iterator[None]:
-    """TF32 matrix products on CUDA inside the block for ``"tf32"``, none for ``"fp32"``; the
-    setting in force before is restored on exit. No effect on the CPU."""
+    """TF32 matrix products on CUDA inside the block for ``"tf32"``, none for ``"fp32"``.
+
+    The setting in force before is restored on exit. No effect on the CPU.
+    """
     if device.type != "cuda":
         yield
         return
@@ -126,12 +128,12 @@ def greedy_kmeanspp(
     n_local_trials: int | None = None,
     chunk_budget: int = CHUNK_BUDGET,
 ) -> torch.Tensor:
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007; scikit-learn's variant), on device.
+    r"""Greedy k-means++ seeding (Arthur & Vassilvitskii 2007; scikit-learn's variant), on device.
 
     The first seed is a uniform random point; each next one is the best of
-    :math:`L = 2 + \\lfloor \\ln k \\rfloor` candidates drawn with probability
-    :math:`p_i \\propto D(x_i)^2` (squared distance to the nearest seed so far), "best" meaning
-    the lowest potential :math:`\\sum_i \\min(D(x_i)^2, \\lVert x_i - c \\rVert^2)`. Plain
+    :math:`L = 2 + \lfloor \ln k \rfloor` candidates drawn with probability
+    :math:`p_i \propto D(x_i)^2` (squared distance to the nearest seed so far), "best" meaning
+    the lowest potential :math:`\sum_i \min(D(x_i)^2, \lVert x_i - c \rVert^2)`. Plain
     k-means++ (``L = 1``) often puts two seeds in one well-separated mode and none in another.
     Cost :math:`O(n k L d)`, memory :math:`O(n L)`; draws by inverse CDF (float64 cumulative
     sum), so no host synchronisation; one thread on the CPU (:func:`one_cpu_thread`). With fewer distinct points than ``k`` the extra seeds are

@@ -1,16 +1,16 @@
-"""Exponential moving average (EMA) of a model's weights: the DINO teacher, diffusion EMA weights.
+r"""Exponential moving average (EMA) of a model's weights: the DINO teacher, diffusion EMA weights.
 
-After each optimiser step of the model :math:`\\theta` the averaged copy :math:`\\xi` becomes
+After each optimiser step of the model :math:`\theta` the averaged copy :math:`\xi` becomes
 
 .. math::
 
-    \\xi \\leftarrow m\\,\\xi + (1 - m)\\,\\theta ,
+    \xi \leftarrow m\,\xi + (1 - m)\,\theta ,
 
-with decay (momentum) :math:`m \\in [0, 1]`; :math:`m = 0` copies the model, :math:`m = 1`
+with decay (momentum) :math:`m \in [0, 1]`; :math:`m = 0` copies the model, :math:`m = 1`
 freezes the average. Floating-point buffers (e.g. batch-norm running statistics) follow the
 same rule; integer buffers are copied. The averaged copy is a submodule (``ema.module``), so it
 is saved in checkpoints, moved between devices and broadcast by DDP with its owner.
-:func:`warmup_decay` is the warm-up rule :math:`m_n = \\min(m, (1 + n)/(10 + n))` used by
+:func:`warmup_decay` is the warm-up rule :math:`m_n = \min(m, (1 + n)/(10 + n))` used by
 diffusion training (pass it as ``decay=`` of :meth:`EMA.update`).
 """
 
@@ -85,8 +85,8 @@ class EMA(nn.Module):
             decay: Momentum for this step (defaults to ``self.decay``; DINO passes its schedule).
         """
         m = self.decay if decay is None else _check_decay(decay)
-        ema_p = list(self.module.parameters())
-        src_p = list(model.parameters())
+        ema_p: list[torch.Tensor] = list(self.module.parameters())
+        src_p: list[torch.Tensor] = list(model.parameters())
         if len(ema_p) != len(src_p):
             raise bad_value("model", type(model).__name__, "the architecture the EMA was built on")
         torch._foreach_lerp_(

@@ -1,17 +1,20 @@
-"""A frozen encoder for inference: backbone + DbNormaliser + info, from a run or an exported pair.
+"""A frozen encoder for inference: backbone, input normaliser and info, from a run or an export.
 
 Shared by the SSL wing (which trains and exports encoders) and the diffusion metrics (which use
-one as their feature extractor), so it lives in :mod:`eoforge.nn`.
+one as their feature extractor), so it lives in :mod:`eoforge.nn`. The normaliser is the
+caller's: this module stores and reads its dict form and builds it with the ``normaliser``
+function it is given (for SAR, ``eoforge.sar.normalise.DbNormaliser.from_dict``), so the torch
+layer knows nothing of dB scaling.
 
 Two on-disk forms hold the same three things, ``(encoder, normaliser, info)`` with ``info`` =
-``{"name", "build_kwargs", "embed_dim", "eval_size"}``:
+``{"name", "build_kwargs", "embed_dim", "eval_size"}`` (:class:`EncoderInfo`):
 
 * a pre-training run folder: ``encoder.json``, ``normaliser.json`` and
   ``teacher_backbone.safetensors`` (:func:`load_run_encoder`);
 * an exported pair (``eoforge ssl export``)::
 
     STEM.safetensors   the backbone's state dict (same names as build_encoder's module)
-    STEM.json          {"format", "version", "encoder": info, "normaliser": DbNormaliser.to_dict(),
+    STEM.json          {"format", "version", "encoder": info, "normaliser": normaliser.to_dict(),
                         "weights_sha256", "training": {"command", "config", "metrics"}}
 
   read by :func:`load_encoder`, which checks the SHA-256 of the weights against the JSON (a pair
@@ -30,10 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 
@@ -45,6 +50,32 @@ SHIPPED_ENCODER: Path = Path(__file__).parent / "weights" / "wv_encoder.safetens
 
 FORMAT = "eoforge-ssl-encoder"
 VERSION = 1
+
+
+class EncoderInfo(TypedDict):
+    """What an encoder file records about its network (``encoder.json`` of a run)."""
+
+    name: str
+    build_kwargs: dict[str, Any]
+    embed_dim: int
+    eval_size: int
+
+
+#: Builds the caller's normaliser from its saved dict (e.g. ``DbNormaliser.from_dict``).
+NormaliserFromDict = Callable[[dict[str, Any]], Any]
+
+
+def _normaliser_builder(normaliser: NormaliserFromDict | None) -> NormaliserFromDict:
+    """``normaliser``, or SAR's ``DbNormaliser.from_dict`` while a caller still omits it.
+
+    Transitional (issue 18): the fallback and its import leave once ``eoforge.diffusion.features``
+    passes ``DbNormaliser.from_dict`` like the SSL wing does.
+    """
+    if normaliser is not None:
+        return normaliser
+    from eoforge.sar.normalise import DbNormaliser  # transitional, see the docstring
+
+    return DbNormaliser.from_dict
 
 
 def eval_view(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -60,16 +91,19 @@ def eval_view(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x.float(), size=(size, size), mode=mode)
 
 
-def load_run_encoder(run: str | os.PathLike[str]) -> tuple[nn.Module, Any, dict[str, Any]]:
+def load_run_encoder(
+    run: str | os.PathLike[str], normaliser: NormaliserFromDict | None = None
+) -> tuple[nn.Module, Any, EncoderInfo]:
     """The teacher backbone of a run (eval mode), its normaliser and its ``encoder.json``.
+
+    Args:
+        run: A finished pre-training run folder.
+        normaliser: Builds the normaliser from ``normaliser.json`` (e.g.
+            ``DbNormaliser.from_dict``).
 
     Raises:
         DataNotFoundError: ``run`` is not a finished pre-training run folder.
     """
-    from safetensors.torch import load_file
-
-    from eoforge.sar.normalise import DbNormaliser
-
     root = Path(run)
     needed = ["encoder.json", "normaliser.json", "teacher_backbone.safetensors"]
     missing = [n for n in needed if not (root / n).is_file()]
@@ -78,12 +112,12 @@ def load_run_encoder(run: str | os.PathLike[str]) -> tuple[nn.Module, Any, dict[
             f"{str(root)!r} is not a finished pre-training run (missing {missing}); "
             "run `eoforge ssl pretrain` first or check the path."
         )
-    info = json.loads((root / "encoder.json").read_text())
+    info: EncoderInfo = json.loads((root / "encoder.json").read_text())
     encoder = build_encoder(**info["build_kwargs"])
     encoder.load_state_dict(load_file(str(root / "teacher_backbone.safetensors")))
     encoder.eval()
-    normaliser = DbNormaliser.from_dict(json.loads((root / "normaliser.json").read_text()))
-    return encoder, normaliser, info
+    state = json.loads((root / "normaliser.json").read_text())
+    return encoder, _normaliser_builder(normaliser)(state), info
 
 
 def encoder_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -94,6 +128,7 @@ def encoder_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB blocks)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -101,11 +136,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_encoder(path: str | os.PathLike[str]) -> tuple[nn.Module, Any, dict[str, Any]]:
-    """The encoder (eval mode, no gradients), its ``DbNormaliser`` and its ``encoder`` info.
+def load_encoder(
+    path: str | os.PathLike[str], normaliser: NormaliserFromDict | None = None
+) -> tuple[nn.Module, Any, EncoderInfo]:
+    """The encoder (eval mode, no gradients), its normaliser and its ``encoder`` info.
 
     Args:
         path: Stem of an exported pair, or the path of its ``.safetensors`` or ``.json``.
+        normaliser: Builds the normaliser from the JSON's ``normaliser`` dict (e.g.
+            ``DbNormaliser.from_dict``).
 
     Returns:
         ``(encoder, normaliser, info)`` as :func:`load_run_encoder` returns them
@@ -115,10 +154,6 @@ def load_encoder(path: str | os.PathLike[str]) -> tuple[nn.Module, Any, dict[str
         DataNotFoundError: A file of the pair is missing.
         InputError: The JSON is not an exported encoder, or the weights do not match it.
     """
-    from safetensors.torch import load_file
-
-    from eoforge.sar.normalise import DbNormaliser
-
     weights, meta = encoder_pair(path)
     missing = [str(p) for p in (weights, meta) if not p.is_file()]
     if missing:
@@ -134,8 +169,8 @@ def load_encoder(path: str | os.PathLike[str]) -> tuple[nn.Module, Any, dict[str
             f"{str(weights)!r} does not match {str(meta)!r} (SHA-256 differs): the two files "
             "come from different exports; export them again together."
         )
-    info = doc["encoder"]
+    info: EncoderInfo = doc["encoder"]
     encoder = build_encoder(**info["build_kwargs"])
     encoder.load_state_dict(load_file(str(weights)))
     encoder.eval().requires_grad_(False)
-    return encoder, DbNormaliser.from_dict(doc["normaliser"]), info
+    return encoder, _normaliser_builder(normaliser)(doc["normaliser"]), info

@@ -29,9 +29,11 @@ class LightningProgress(pl.Callback):
         self.per = per
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        """Report the optimiser steps done (``per="step"``, global rank 0)."""
         if self.per == "step" and trainer.is_global_zero:
             self.progress(int(trainer.global_step), self.total)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """Report the epochs done (``per="epoch"``, global rank 0)."""
         if self.per == "epoch" and trainer.is_global_zero:
             self.progress(trainer.current_epoch + 1, self.total)

@@ -29,6 +29,7 @@ class CpuSpawnDDP(DDPStrategy):
         super().__init__(process_group_backend="gloo", start_method="spawn")
 
     def teardown(self) -> None:
+        """Lightning's teardown, then the process group of this rank is destroyed."""
         super().teardown()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -44,8 +45,10 @@ def resolve_precision(precision: str, gpu: bool) -> str:
 def trainer_settings(
     gpu: bool, devices: int = 1, num_nodes: int = 1, precision: str = "auto"
 ) -> dict[str, Any]:
-    """Keyword arguments of ``lightning.Trainer``: accelerator, devices, nodes, precision and,
-    for more than one process, the DDP strategy of the module docstring."""
+    """Keyword arguments of ``lightning.Trainer``: accelerator, devices, nodes, precision.
+
+    For more than one process, also the DDP strategy of the module docstring.
+    """
     kw: dict[str, Any] = {
         "accelerator": "gpu" if gpu else "cpu",
         "devices": devices,
@@ -58,8 +61,10 @@ def trainer_settings(
 
 
 def spawns_processes(settings: dict[str, Any]) -> bool:
-    """Whether :func:`trainer_settings` start spawned ranks, which receive a pickled trainer
-    (so its callbacks must pickle: a live progress bar does not)."""
+    """Whether :func:`trainer_settings` start spawned ranks, which receive a pickled trainer.
+
+    Its callbacks must then pickle: a live progress bar does not.
+    """
     return isinstance(settings.get("strategy"), CpuSpawnDDP)
 
 

@@ -1,28 +1,28 @@
-"""Probe estimators in torch, on the CPU or the training device: logistic, ridge, cosine kNN.
+r"""Probe estimators in torch, on the CPU or the training device: logistic, ridge, cosine kNN.
 
 **Multinomial logistic regression** (scikit-learn's ``LogisticRegression`` objective). With
-scores :math:`z_i = W^\\top x_i + b` (``W`` is ``(D, K)``), sample weights :math:`s_i` (1, or
-:math:`n / (K n_{y_i})` for ``class_weight="balanced"``) and :math:`S = \\sum_i s_i`,
+scores :math:`z_i = W^\top x_i + b` (``W`` is ``(D, K)``), sample weights :math:`s_i` (1, or
+:math:`n / (K n_{y_i})` for ``class_weight="balanced"``) and :math:`S = \sum_i s_i`,
 
 .. math::
-    f(W, b) = \\frac{1}{S}\\Big[\\sum_i s_i\\big(\\operatorname{logsumexp}(z_i) - z_{i y_i}\\big)
-              + \\frac{1}{2C}\\lVert W\\rVert_F^2\\Big],
+    f(W, b) = \frac{1}{S}\Big[\sum_i s_i\big(\operatorname{logsumexp}(z_i) - z_{i y_i}\big)
+              + \frac{1}{2C}\lVert W\rVert_F^2\Big],
 
-the intercept unpenalised. Gradient: :math:`G = s \\odot (\\operatorname{softmax}(Z) - Y)`,
-:math:`\\nabla_W f = (X^\\top G + W / C) / S`, :math:`\\nabla_b f = \\mathbf 1^\\top G / S`.
+the intercept unpenalised. Gradient: :math:`G = s \odot (\operatorname{softmax}(Z) - Y)`,
+:math:`\nabla_W f = (X^\top G + W / C) / S`, :math:`\nabla_b f = \mathbf 1^\top G / S`.
 Minimised by full-batch L-BFGS (``torch.optim.LBFGS``, strong-Wolfe line search) on
-preconditioned coordinates :math:`W = M U`, :math:`M = V\\,\\mathrm{diag}(\\lambda/4 + 1/(Cn))^{-1/2}`
-from the eigenpairs of :math:`X^\\top X / n` (an approximate inverse square root of the Hessian:
+preconditioned coordinates :math:`W = M U`, :math:`M = V\,\mathrm{diag}(\lambda/4 + 1/(Cn))^{-1/2}`
+from the eigenpairs of :math:`X^\top X / n` (an approximate inverse square root of the Hessian:
 same optimum, 2-3x fewer iterations on correlated features), until
-:math:`\\max|\\nabla_U f| \\le` ``tol``; ``fit(..., init=)`` warm-starts from another fit (a C
+:math:`\max|\nabla_U f| \le` ``tol``; ``fit(..., init=)`` warm-starts from another fit (a C
 grid, the balanced probe).
 
-**Ridge** (scikit-learn's ``Ridge`` with an intercept): centre :math:`X_c = X - \\bar x`,
-:math:`t_c = t - \\bar t`, solve :math:`(X_c^\\top X_c + \\alpha I) w = X_c^\\top t_c` by
-Cholesky in float64 (the ``D x D`` system is small), :math:`b = \\bar t - \\bar x^\\top w`.
+**Ridge** (scikit-learn's ``Ridge`` with an intercept): centre :math:`X_c = X - \bar x`,
+:math:`t_c = t - \bar t`, solve :math:`(X_c^\top X_c + \alpha I) w = X_c^\top t_c` by
+Cholesky in float64 (the ``D x D`` system is small), :math:`b = \bar t - \bar x^\top w`.
 
 **Cosine kNN**: rows scaled to unit norm (norms floored at 1e-12), similarities
-:math:`\\hat B \\hat A^\\top` for blocks of queries sized so a block holds at most
+:math:`\hat B \hat A^\top` for blocks of queries sized so a block holds at most
 ``block_bytes``, ``topk`` of each row; classes: majority vote of the ``k`` labels, ties to the
 smaller label; regression: the mean of the ``k`` targets.
 
@@ -45,8 +45,11 @@ DeviceLike = str | torch.device | None
 
 
 def probe_device(device: DeviceLike = None, like: torch.Tensor | None = None) -> torch.device:
-    """The torch device of a probe: ``None`` -> where ``like`` is (else ``auto``); ``"auto"``,
-    ``"cpu"``, ``"gpu"``/``"cuda"`` as in :func:`eoforge.nn.device.resolve_device`."""
+    """The torch device of a probe.
+
+    ``None`` -> where ``like`` is (else ``auto``); ``"auto"``, ``"cpu"``, ``"gpu"``/``"cuda"``
+    as in :func:`eoforge.nn.device.resolve_device`.
+    """
     if isinstance(device, torch.device):
         return device
     if device is None:
@@ -70,7 +73,7 @@ def exact_matmuls() -> Iterator[None]:
 
 @contextmanager
 def cpu_threads(n: int | None) -> Iterator[None]:
-    """torch's intra-op CPU threads set to ``n`` inside (``None``: unchanged), restored after."""
+    """Torch's intra-op CPU threads set to ``n`` inside (``None``: unchanged), restored after."""
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
@@ -112,6 +115,11 @@ class LogisticProbe:
         ``n_iter_``: L-BFGS iterations used.
     """
 
+    classes_: torch.Tensor
+    coef_: torch.Tensor
+    intercept_: torch.Tensor
+    n_iter_: int
+
     def __init__(
         self, C: float = 1.0, class_weight: str | None = None, tol: float = 1e-4,
         max_iter: int = 3000, history_size: int = 10, precondition: bool = True,
@@ -132,9 +140,11 @@ class LogisticProbe:
         return (yi.shape[0] / (K * counts))[yi]  # (n,)
 
     def _preconditioner(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``M = V diag(h^{-1/2})`` and its inverse, ``h = lambda / 4 + 1 / (C n)`` from the
-        eigenpairs ``(lambda, V)`` of ``X^T X / n``: about the inverse square root of the
-        objective's Hessian, so L-BFGS sees a well-conditioned problem (identity if off)."""
+        """``M = V diag(h^{-1/2})`` and its inverse, about the Hessian's inverse square root.
+
+        ``h = lambda / 4 + 1 / (C n)`` from the eigenpairs ``(lambda, V)`` of ``X^T X / n``,
+        so L-BFGS sees a well-conditioned problem (identity if off).
+        """
         D = X.shape[1]
         if not self.precondition:
             eye = torch.eye(D, dtype=X.dtype, device=X.device)
@@ -288,8 +298,10 @@ def knn_neighbours(
 
 
 def knn_vote(neigh_y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Majority label of each row of ``neigh_y`` ``(m, k)`` (ints in ``[0, n_classes)``; ties:
-    the smaller label)."""
+    """Majority label of each row of ``neigh_y`` ``(m, k)`` (ints in ``[0, n_classes)``).
+
+    Ties go to the smaller label.
+    """
     votes = torch.zeros(len(neigh_y), n_classes, device=neigh_y.device)  # (m, C)
     votes.scatter_add_(1, neigh_y, torch.ones(neigh_y.shape, device=neigh_y.device))
     return votes.argmax(1)  # first maximum
@@ -299,8 +311,11 @@ def knn_predict(
     train_X: torch.Tensor, train_y: torch.Tensor, test_X: torch.Tensor, k: int = 20,
     regression: bool = False, block: int | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """Cosine kNN predictions ``(m,)``: majority vote of labels ``train_y`` (ints >= 0), or the
-    mean of targets ``train_y`` when ``regression`` (see :func:`knn_neighbours`)."""
+    """Cosine kNN predictions ``(m,)`` (neighbours by :func:`knn_neighbours`).
+
+    The majority vote of labels ``train_y`` (ints >= 0), or the mean of targets ``train_y``
+    when ``regression``.
+    """
     _check_xy(train_X, train_y, "train_y")
     neigh_y = train_y[knn_neighbours(train_X, test_X, k, block)]  # (m, k)
     if regression:  # in the targets' precision (float64 targets stay float64)

@@ -1,10 +1,10 @@
-"""Small ResNet encoder (ResNet-18 layout) in plain torch, for single-channel images.
+r"""Small ResNet encoder (ResNet-18 layout) in plain torch, for single-channel images.
 
-He et al. (2016): residual units :math:`y = \\mathrm{ReLU}(x + F(x))` with
-:math:`F = \\mathrm{BN} \\circ \\mathrm{conv}_{3\\times3} \\circ \\mathrm{ReLU} \\circ \\mathrm{BN}
-\\circ \\mathrm{conv}_{3\\times3}` (basic blocks), four stages of ``blocks`` units whose width
+He et al. (2016): residual units :math:`y = \mathrm{ReLU}(x + F(x))` with
+:math:`F = \mathrm{BN} \circ \mathrm{conv}_{3\times3} \circ \mathrm{ReLU} \circ \mathrm{BN}
+\circ \mathrm{conv}_{3\times3}` (basic blocks), four stages of ``blocks`` units whose width
 doubles and resolution halves, then global average pooling: the encoder output is
-:math:`y = \\frac{1}{HW}\\sum_{h,w} f_{h,w}` of the last stage. The stem is a stride-1 3x3
+:math:`y = \frac{1}{HW}\sum_{h,w} f_{h,w}` of the last stage. The stem is a stride-1 3x3
 convolution (CIFAR style) because SAR imagettes here are small (32-128 px); the last stage has
 ``8 * base_width`` channels (512 for the ResNet-18 default ``base_width=64``).
 """
@@ -35,6 +35,7 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W) -> (B, C_out, H / stride, W / stride), residual added, ReLU."""
         out = torch.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return torch.relu(out + self.shortcut(x))

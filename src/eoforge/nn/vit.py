@@ -1,4 +1,4 @@
-"""Vision Transformer (ViT) encoder in plain torch, for single- or multi-channel images.
+r"""Vision Transformer (ViT) encoder in plain torch, for single- or multi-channel images.
 
 Dosovitskiy et al. (2021): the image is cut into ``p x p`` patches, each linearly embedded; a
 learned ``[CLS]`` token and position embeddings are added and the sequence goes through ``L``
@@ -6,10 +6,10 @@ pre-norm transformer blocks
 
 .. math::
 
-    z'_\\ell = z_{\\ell-1} + \\mathrm{MSA}(\\mathrm{LN}(z_{\\ell-1})), \\qquad
-    z_\\ell = z'_\\ell + \\mathrm{MLP}(\\mathrm{LN}(z'_\\ell)),
+    z'_\ell = z_{\ell-1} + \mathrm{MSA}(\mathrm{LN}(z_{\ell-1})), \qquad
+    z_\ell = z'_\ell + \mathrm{MLP}(\mathrm{LN}(z'_\ell)),
 
-and the encoder output is :math:`y = \\mathrm{LN}(z_L^0)` (the ``[CLS]`` token). Position embeddings
+and the encoder output is :math:`y = \mathrm{LN}(z_L^0)` (the ``[CLS]`` token). Position embeddings
 are interpolated (bicubic) when the input size differs from ``img_size``, so the same network
 embeds DINO's global and local crops.
 """
@@ -26,7 +26,7 @@ from eoforge.core.errors import ShapeError, bad_value
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention, :math:`\\mathrm{softmax}(QK^T/\\sqrt{d_h})V` per head."""
+    r"""Multi-head self-attention, :math:`\mathrm{softmax}(QK^T/\sqrt{d_h})V` per head."""
 
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -37,6 +37,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Multi-head self-attention over the tokens: (B, N, C) -> (B, N, C)."""
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, N, C/heads)
@@ -56,6 +57,7 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-norm block ``x + attn(norm(x))``, then ``+ mlp(norm(.))``: (B, N, C) -> (B, N, C)."""
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from eoforge.core.lazy import lazy_getattr
 from eoforge.ssl.augment import MultiCropAugment
 from eoforge.ssl.dino import DINOHead, DINOLoss
+from eoforge.ssl.sampler import CuratedSampler
 
 #: name -> module of the heavier parts, imported on first attribute access.
 _LAZY = {
@@ -30,6 +31,7 @@ __getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [
+    "CuratedSampler",
     "DINOHead",
     "DINOLoss",
     "MultiCropAugment",

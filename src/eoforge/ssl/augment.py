@@ -1,4 +1,4 @@
-"""Multi-crop SAR augmentations on batched tensors (no torchvision), seeded by a generator.
+r"""Multi-crop SAR augmentations on batched tensors (no torchvision), seeded by a generator.
 
 Inputs are standardised decibel images ``z = (10 log10 sigma0 - mu_dB) / sigma_dB`` (see
 :class:`eoforge.sar.normalise.DbNormaliser`), shape ``(B, 1, H, W)``. Each view of each image gets
@@ -9,12 +9,12 @@ its own random parameters; everything runs on the images' device in a few batche
   ``r``, log-uniform in ``ratio``;
 * Gaussian blur with probability ``blur_prob``, ``sigma ~ U(blur_sigma)`` pixels;
 * speckle re-noise with probability ``speckle_prob``: multiplying sigma0 by
-  :math:`G \\sim \\Gamma(L, 1/L)` adds :math:`10 \\log_{10} G / \\sigma_{dB}` to ``z``
+  :math:`G \sim \Gamma(L, 1/L)` adds :math:`10 \log_{10} G / \sigma_{dB}` to ``z``
   (``G`` drawn exactly as the mean of ``L`` unit exponentials);
-* gain jitter :math:`z \\mathrel{+}= \\epsilon / \\sigma_{dB}`, :math:`\\epsilon \\sim
-  \\mathcal N(0, \\text{gain\\_db}^2)` dB (a calibration offset), and contrast jitter
-  :math:`z \\leftarrow \\bar z + (z - \\bar z) e^{\\delta}`, :math:`\\delta \\sim
-  \\mathcal N(0, \\text{contrast}^2)`.
+* gain jitter :math:`z \mathrel{+}= \epsilon / \sigma_{dB}`, :math:`\epsilon \sim
+  \mathcal N(0, \text{gain\_db}^2)` dB (a calibration offset), and contrast jitter
+  :math:`z \leftarrow \bar z + (z - \bar z) e^{\delta}`, :math:`\delta \sim
+  \mathcal N(0, \text{contrast}^2)`.
 
 No hue, grey-scale or solarisation (one channel).
 """
@@ -30,11 +30,15 @@ import torch.nn.functional as F
 from eoforge.core.errors import ShapeError, bad_value
 
 
-def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device) -> torch.Tensor:
+def _uniform(
+    n: int, lo: float, hi: float, gen: torch.Generator, device: torch.device
+) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=gen, device=device)
 
 
-def _dihedral(n: int, flip: bool, rot90: bool, gen: torch.Generator, device) -> torch.Tensor:
+def _dihedral(
+    n: int, flip: bool, rot90: bool, gen: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """(n, 2, 2) random elements of the dihedral group of the square."""
     k = torch.randint(0, 4 if rot90 else 1, (n,), generator=gen, device=device)
     ang = k.float() * (math.pi / 2)

@@ -9,14 +9,23 @@ imagette per class, class counts and cluster sizes before/after curation, traini
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
+from eoforge.curation.balanced import balanced_sample
 from eoforge.curation.dynamic import CurationConfig
+from eoforge.curation.hierarchy import hierarchical_kmeans
+from eoforge.sar.wv import WVSet, plot_examples, synth_wv
+from eoforge.ssl.embed import embed_images, load_teacher
 from eoforge.ssl.pretrain import SSLConfig, build_seeded_encoder, pretrain
 from eoforge.ssl.pretrain_report import CURVES_CAPTION, describe_curves, training_figure
+from eoforge.ssl.probe import probe_wv
 
 N_IMAGES = 600
 SIZE = 32
@@ -35,12 +44,10 @@ def demo_config(seed: int = 0, epochs: int = 20) -> SSLConfig:
     )  # fmt: skip
 
 
-def _plot_curation(run_path, wv, features, cfg: SSLConfig, seed: int):
-    import matplotlib.pyplot as plt
-
-    from eoforge.curation.balanced import balanced_sample
-    from eoforge.curation.hierarchy import hierarchical_kmeans
-
+def _plot_curation(
+    wv: WVSet, features: NDArray[np.float32], cfg: SSLConfig, seed: int
+) -> tuple[Figure, dict[str, float | int]]:
+    """The curation of ``features`` by ``cfg``: cluster sizes and class shares before/after."""
     cur = cfg.curation
     h = hierarchical_kmeans(features, cur.n_clusters, n_resampling=cur.n_resampling,
                             spherical=cur.spherical, seed=seed)  # fmt: skip
@@ -73,14 +80,8 @@ def _plot_curation(run_path, wv, features, cfg: SSLConfig, seed: int):
                                                   / sel.sum())}  # fmt: skip
 
 
-def stage(run: RunDir, report: Report, seed: int) -> dict:
+def stage(run: RunDir, report: Report, seed: int) -> dict[str, Any]:
     """Run the SSL demo inside ``run.path / "ssl"`` and add its report section."""
-    import matplotlib.pyplot as plt
-
-    from eoforge.sar.wv import plot_examples, synth_wv
-    from eoforge.ssl.embed import embed_images, load_teacher
-    from eoforge.ssl.probe import probe_wv
-
     root = run.path / "ssl"
     root.mkdir(parents=True, exist_ok=True)
     wv = synth_wv(N_IMAGES, size=SIZE, seed=seed)
@@ -97,7 +98,7 @@ def stage(run: RunDir, report: Report, seed: int) -> dict:
     table = [{"metric": k.replace("_", " "), "DINO + dynamic curation": res.get(k),
               "random init": res0.get(k)} for k in keys]  # fmt: skip
     metrics = json.loads((run_path / "metrics.json").read_text())
-    fig_cur, cur_stats = _plot_curation(run_path, wv, feats, cfg, seed)
+    fig_cur, cur_stats = _plot_curation(wv, feats, cfg, seed)
 
     report.section("Curated self-supervised pre-training (SAR wave mode)")
     report.add_text(

@@ -1,25 +1,25 @@
-"""DINO (Caron et al., 2021): projection head, centred cross-entropy loss and schedules.
+r"""DINO (Caron et al., 2021): projection head, centred cross-entropy loss and schedules.
 
-The student :math:`g_{\\theta_s}` and the teacher :math:`g_{\\theta_t}` (an EMA of the student)
+The student :math:`g_{\theta_s}` and the teacher :math:`g_{\theta_t}` (an EMA of the student)
 map a crop :math:`x` to ``K`` logits; their distributions are
 
 .. math::
 
-    P_s(x) = \\mathrm{softmax}(g_{\\theta_s}(x) / \\tau_s), \\qquad
-    P_t(x) = \\mathrm{softmax}((g_{\\theta_t}(x) - c) / \\tau_t),
+    P_s(x) = \mathrm{softmax}(g_{\theta_s}(x) / \tau_s), \qquad
+    P_t(x) = \mathrm{softmax}((g_{\theta_t}(x) - c) / \tau_t),
 
-with the centre :math:`c \\leftarrow m_c c + (1 - m_c) \\frac{1}{B}\\sum_i g_{\\theta_t}(x_i)`
+with the centre :math:`c \leftarrow m_c c + (1 - m_c) \frac{1}{B}\sum_i g_{\theta_t}(x_i)`
 (updated after each step, averaged over all DDP ranks). The loss over global crops ``G`` and all
 crops ``V`` (global + local) is the mean over pairs of different views
 
 .. math::
 
-    \\mathcal{L} = \\frac{1}{|\\{(g, v): v \\neq g\\}|} \\sum_{g \\in G} \\sum_{v \\in V, v \\neq g}
-    \\frac{1}{B} \\sum_{i} - P_t(x^g_i)^\\top \\log P_s(x^v_i).
+    \mathcal{L} = \frac{1}{|\{(g, v): v \neq g\}|} \sum_{g \in G} \sum_{v \in V, v \neq g}
+    \frac{1}{B} \sum_{i} - P_t(x^g_i)^\top \log P_s(x^v_i).
 
 Schedules (per optimiser step ``k`` out of ``K_tot``): cosine learning rate after a linear warm-up,
 cosine weight decay 0.04 -> 0.4, teacher momentum
-:math:`m_k = 1 - (1 - m_0)(\\cos(\\pi k / K_{tot}) + 1)/2` (``m_0 = 0.996 -> 1``), and a
+:math:`m_k = 1 - (1 - m_0)(\cos(\pi k / K_{tot}) + 1)/2` (``m_0 = 0.996 -> 1``), and a
 teacher temperature warmed up linearly from 0.04 then constant.
 """
 
@@ -131,11 +131,11 @@ class DINOHead(nn.Module):
 
 
 class DINOLoss(nn.Module):
-    """Centred, sharpened cross-entropy between teacher and student views (see module docstring).
+    r"""Centred, sharpened cross-entropy between teacher and student views (see module docstring).
 
     Args:
         out_dim: Number of prototypes ``K``.
-        student_temp: :math:`\\tau_s`.
+        student_temp: :math:`\tau_s`.
         center_momentum: :math:`m_c`.
 
     Attributes:
@@ -162,13 +162,13 @@ class DINOLoss(nn.Module):
         teacher_temp: float,
         update_center: bool = True,
     ) -> torch.Tensor:
-        """Loss for one batch; then (optionally) update the centre.
+        r"""Loss for one batch; then (optionally) update the centre.
 
         Args:
             student_out: (V * B, K) student logits, crops stacked view by view (globals first).
             teacher_out: (G * B, K) teacher logits of the ``G = n_global`` global views.
             n_global: Number of global views ``G``.
-            teacher_temp: :math:`\\tau_t` for this step.
+            teacher_temp: :math:`\tau_t` for this step.
             update_center: Update ``center`` with this batch's teacher mean.
 
         Returns:
@@ -216,14 +216,14 @@ class DINOLoss(nn.Module):
 def collapse_stats(
     teacher_out: torch.Tensor, center: torch.Tensor, teacher_temp: float, features: torch.Tensor
 ) -> dict[str, float]:
-    """Collapse indicators of one batch.
+    r"""Collapse indicators of one batch.
 
     * ``teacher_entropy``: mean over samples of :math:`H(P_t(x_i))` (-> 0 when every output is
       one-hot: sharpening collapse);
-    * ``teacher_kl_uniform``: :math:`\\log K - H(\\bar P_t)` of the batch-mean distribution (-> 0
+    * ``teacher_kl_uniform``: :math:`\log K - H(\bar P_t)` of the batch-mean distribution (-> 0
       when the mean is uniform; large when one prototype dominates: collapse onto one mode);
     * ``embedding_std``: mean over dimensions of the std across the batch of L2-normalised backbone
-      features (about :math:`1/\\sqrt{D}` when spread, -> 0 on collapse).
+      features (about :math:`1/\sqrt{D}` when spread, -> 0 on collapse).
     """
     pt = F.softmax((teacher_out.float() - center) / teacher_temp, dim=-1)  # (N, K)
     ent = -(pt * torch.log(pt.clamp_min(1e-12))).sum(-1).mean()

@@ -33,13 +33,21 @@ from eoforge.core.atomic import atomic_path
 from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import data_fingerprint
-from eoforge.nn.frozen import eval_view, file_sha256, load_run_encoder
+from eoforge.nn.frozen import EncoderInfo, eval_view, file_sha256, load_run_encoder
 from eoforge.nn.linear_probes import DeviceLike, probe_device
+from eoforge.sar.normalise import DbNormaliser
 from eoforge.sar.stream import WVArchive, normalise
 from eoforge.ssl.pretrain import load_data
 
-load_teacher = load_run_encoder
-"""The teacher backbone of a run (eval mode), its normaliser and its ``encoder.json``."""
+
+def load_teacher(run: str | os.PathLike[str]) -> tuple[nn.Module, DbNormaliser, EncoderInfo]:
+    """The teacher backbone of a run (eval mode), its ``DbNormaliser`` and its ``encoder.json``.
+
+    Raises:
+        DataNotFoundError: ``run`` is not a finished pre-training run folder.
+    """
+    return load_run_encoder(run, DbNormaliser.from_dict)
+
 
 Sink = Callable[[int, np.ndarray], None]
 """``sink(start, rows)``: rows ``[start, start + len(rows))`` of the ``(n, D)`` features."""
@@ -89,8 +97,11 @@ def item_table(wv: Any) -> dict[str, Any]:
 
 
 def _pieces(wv: Any, indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Sorted ``indices`` cut into pieces: per Zarr chunk of an archive (at most
-    :data:`_PIECE_ROWS` items), else ``batch_size`` rows."""
+    """Sorted ``indices`` cut into pieces.
+
+    One per Zarr chunk of an archive (at most :data:`_PIECE_ROWS` items), else ``batch_size``
+    rows.
+    """
     if not isinstance(wv, WVArchive):
         cuts = np.arange(batch_size, indices.size, batch_size)
         return [p for p in np.split(indices, cuts) if p.size]
@@ -252,8 +263,10 @@ def embed_images(
 
 
 def embed_run(run: str | os.PathLike[str], data: Any, **kwargs: Any) -> np.ndarray:
-    """Teacher features of ``data`` (a ``WVSet``, or store path(s) read lazily) with a run's
-    teacher; ``kwargs`` go to :func:`embed_items` (``indices``, ``device``, ``workers``...)."""
+    """Teacher features of ``data`` (a ``WVSet``, or store path(s) read lazily) by a run.
+
+    ``kwargs`` go to :func:`embed_items` (``indices``, ``device``, ``workers``...).
+    """
     encoder, normaliser, info = load_teacher(run)
     return embed_items(encoder, open_wv(data), normaliser, info["eval_size"], **kwargs)
 
@@ -262,9 +275,11 @@ def embed_run(run: str | os.PathLike[str], data: Any, **kwargs: Any) -> np.ndarr
 
 
 class _ChunkRows:
-    """A sink writing rows to a Zarr array whole chunks at a time (the rest waits for more),
-    from row ``start``; after each write the group's ``rows_done`` attribute records the rows
-    safely on disk (the point a resumed run starts from)."""
+    """A sink writing rows to a Zarr array whole chunks at a time (the rest waits for more).
+
+    Rows are written from row ``start``; after each write the group's ``rows_done`` attribute
+    records the rows safely on disk (the point a resumed run starts from).
+    """
 
     def __init__(self, group: Any, start: int = 0) -> None:
         self.group, self.array = group, group["embedding"]
@@ -294,8 +309,10 @@ def _partial_path(out: Path) -> Path:
 
 
 def _partial_store(out: Path, ds: xr.Dataset, shape: tuple[int, int], rows: int) -> tuple[Any, int]:
-    """The partial store ``.OUT.partial`` beside ``out`` and the rows already embedded in it:
-    resumed when it was started for the same ``resume_key`` attribute of ``ds``, else new."""
+    """The partial store ``.OUT.partial`` beside ``out`` and the rows already embedded in it.
+
+    Resumed when it was started for the same ``resume_key`` attribute of ``ds``, else new.
+    """
     partial = _partial_path(out)
     if partial.exists():
         try:
@@ -315,8 +332,10 @@ def _partial_store(out: Path, ds: xr.Dataset, shape: tuple[int, int], rows: int)
 
 
 def _dataset_template(run: Path, wv: Any, info: dict[str, Any], rows: int) -> xr.Dataset:
-    """The per-item variables and attributes of an embedding store (``resume_key`` included:
-    the teacher's weights, the data's fingerprint and the layout)."""
+    """The per-item variables and attributes of an embedding store.
+
+    ``resume_key`` included: the teacher's weights, the data's fingerprint and the layout.
+    """
     table = item_table(wv)
     ds = xr.Dataset({"label": ("item", np.asarray(table["labels"]))})
     for key, values in table["targets"].items():
@@ -359,7 +378,10 @@ def embed_dataset(
         run: Pre-training run folder.
         data: A ``WVSet``, or Zarr store path(s) (read chunk by chunk; several: comma-separated).
         out: The ``.zarr`` store to write.
-        batch_size, device, workers, flush_rows: As in :func:`embed_items`.
+        batch_size: Images per forward pass (as in :func:`embed_items`).
+        device: Where to embed (as in :func:`embed_items`).
+        workers: DataLoader workers decoding pieces (as in :func:`embed_items`).
+        flush_rows: Feature rows held on the device before one copy to the host.
         chunk_rows: Items per chunk of ``embedding``.
         progress: Optional ``progress(done, total)`` (``done`` counts resumed rows too).
 

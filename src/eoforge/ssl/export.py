@@ -20,18 +20,28 @@ import os
 from pathlib import Path
 from typing import Any
 
-from eoforge.core.atomic import atomic_path, atomic_write_json
-from eoforge.nn.frozen import (
-    FORMAT,
-    SHIPPED_ENCODER,
-    VERSION,
-    encoder_pair,
-    file_sha256,
-    load_encoder,
-    load_run_encoder,
-)
+from torch import nn
+
+from eoforge.core.atomic import atomic_write_json
+from eoforge.nn import frozen
+from eoforge.nn.frozen import FORMAT, SHIPPED_ENCODER, VERSION, EncoderInfo, encoder_pair
+from eoforge.nn.training import save_weights
+from eoforge.sar.normalise import DbNormaliser
 
 __all__ = ["FORMAT", "SHIPPED_ENCODER", "VERSION", "export_encoder", "load_encoder"]
+
+
+def load_encoder(path: str | os.PathLike[str]) -> tuple[nn.Module, DbNormaliser, EncoderInfo]:
+    """An exported encoder pair: ``(encoder, DbNormaliser, info)`` (:func:`frozen.load_encoder`).
+
+    Args:
+        path: Stem of the pair, or the path of its ``.safetensors`` or ``.json``.
+
+    Raises:
+        DataNotFoundError: A file of the pair is missing.
+        InputError: The JSON is not an exported encoder, or the weights do not match it.
+    """
+    return frozen.load_encoder(path, DbNormaliser.from_dict)
 
 
 def export_encoder(
@@ -53,15 +63,11 @@ def export_encoder(
     Raises:
         DataNotFoundError: ``run`` is not a finished pre-training run.
     """
-    from safetensors.torch import save_file
-
-    encoder, normaliser, info = load_run_encoder(run)
+    encoder, normaliser, info = frozen.load_run_encoder(run, DbNormaliser.from_dict)
     root = Path(run)
     weights, meta = encoder_pair(out)
     weights.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    with atomic_path(weights) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    save_weights(encoder, weights, metadata={"format": FORMAT})
     training: dict[str, Any] = {"command": command, "run": str(root)}
     for name, key in (("config.yaml", "config"), ("metrics.json", "metrics")):
         if (root / name).is_file():
@@ -71,7 +77,7 @@ def export_encoder(
         training["metrics"] = {k: v for k, v in training["metrics"].items() if k != "per_epoch"}
     atomic_write_json(meta, {
         "format": FORMAT, "version": VERSION, "encoder": info,
-        "normaliser": normaliser.to_dict(), "weights_sha256": file_sha256(weights),
+        "normaliser": normaliser.to_dict(), "weights_sha256": frozen.file_sha256(weights),
         "training": training,
     })  # fmt: skip
     return weights, meta

@@ -40,6 +40,7 @@ from eoforge.ssl.dino import (
     teacher_momentum,
     teacher_temperature,
 )
+from eoforge.ssl.sampler import CuratedSampler
 
 
 class DINOModel(nn.Module):
@@ -111,6 +112,7 @@ class DINOModule(pl.LightningModule):
         }
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """AdamW over the student; weight decay only on weights of two or more dimensions."""
         decay, no_decay = [], []
         for name, p in self.student.named_parameters():
             if not p.requires_grad:
@@ -120,6 +122,7 @@ class DINOModule(pl.LightningModule):
         return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=0.0)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Set this step's learning rate and weight decay from :meth:`schedules`."""
         s = self.schedules(self._epoch_position(batch_idx))
         for group in self.trainer.optimizers[0].param_groups:
             group["lr"] = s["lr"]
@@ -128,6 +131,7 @@ class DINOModule(pl.LightningModule):
 
     # -- step --------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """DINO loss of the student's views against the teacher's global views; logs collapse."""
         x = batch["image"]  # (B, 1, H, W) standardised dB
         seed = (self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank
         views = self.augment(x, torch_generator(seed, x.device))  # G globals then locals
@@ -147,11 +151,13 @@ class DINOModule(pl.LightningModule):
         return loss
 
     def on_after_backward(self) -> None:
+        """Drop the head's last-layer gradients during the first ``freeze_last_layer_epochs``."""
         if self.current_epoch < self.cfg.freeze_last_layer_epochs:
             for p in self.student.head.last_layer_params:
                 p.grad = None
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """EMA update of the teacher with this step's momentum."""
         self.teacher.update(self.student, decay=self._sched["momentum"])
 
     # -- embedding ---------------------------------------------------------------------------
@@ -251,8 +257,7 @@ class CuratedDataModule(pl.LightningDataModule):
         return indices
 
     def train_dataloader(self) -> DataLoader:
-        from eoforge.curation.dynamic import CuratedSampler
-
+        """A loader over this epoch's curated indices, sharded over the DDP ranks."""
         epoch = self.trainer.current_epoch
         indices = self.epoch_indices(epoch)
         sampler = CuratedSampler(indices, shuffle=True, seed=self.seed)
@@ -266,6 +271,7 @@ class CuratedDataModule(pl.LightningDataModule):
         return {"curator": _to_torch(self.curator.state_dict())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the curator from :meth:`state_dict` (a checkpoint without one is ignored)."""
         if "curator" in state_dict:
             self.curator.load_state_dict(_to_numpy(state_dict["curator"]))
 

@@ -1,4 +1,4 @@
-"""DINO pre-training of a SAR encoder with optional dynamic dataset curation, as a resumable run.
+r"""DINO pre-training of a SAR encoder with optional dynamic dataset curation, as a resumable run.
 
 ``pretrain(config, data, out)`` trains with Lightning (checkpoints every epoch, ``last.ckpt``
 resume, DDP over ``devices`` -- gloo on CPU --, bf16 mixed precision on GPUs that support it) and
@@ -17,7 +17,7 @@ writes the run folder::
 
 Schedules follow DINO (Caron et al. 2021): base learning rate ``lr * batch * devices / 256``
 with linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher momentum
-:math:`1 - (1 - m_0)(\\cos(\\pi t / T) + 1)/2`.
+:math:`1 - (1 - m_0)(\cos(\pi t / T) + 1)/2`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from eoforge.core.atomic import atomic_path, atomic_write_json
+from eoforge.core.atomic import atomic_write_json
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import ConfigError, DataNotFoundError
 from eoforge.core.progress import ProgressCallback
@@ -44,6 +44,7 @@ from eoforge.nn.device import resolve_device
 from eoforge.nn.encoders import build_encoder
 from eoforge.nn.lightning_quiet import quiet_lightning
 from eoforge.nn.lightning_strategy import trainer_settings
+from eoforge.nn.training import LAST_CHECKPOINT, resume_checkpoint, save_weights, seeded
 from eoforge.sar.stream import WVArchive, fit_normaliser
 from eoforge.ssl.stream_data import streaming_data_module
 
@@ -196,8 +197,7 @@ def encoder_kwargs(config: SSLConfig) -> dict[str, Any]:
 
 def build_seeded_encoder(config: SSLConfig) -> torch.nn.Module:
     """The encoder initialised from ``config.seed`` (the global torch RNG is left untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         return build_encoder(**encoder_kwargs(config))
 
 
@@ -301,8 +301,7 @@ def pretrain(
     else:
         normaliser = DbNormaliser().fit(np.asarray(wv.images))
         atomic_write_json(norm_path, normaliser.to_dict())
-    with torch.random.fork_rng(devices=[]):  # student, head and teacher from config.seed
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):  # student, head and teacher from config.seed
         module = DINOModule(build_encoder(**encoder_kwargs(config)), config,
                             db_scale=normaliser.std_db_)  # fmt: skip
     if isinstance(wv, WVArchive):
@@ -337,30 +336,23 @@ def pretrain(
             deterministic=False,
             **_trainer_kwargs(config),
         )
-    last = run.checkpoints / "last.ckpt"
     t0 = time.perf_counter()
     with quiet_lightning():
-        trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+        trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(run.checkpoints))
     fit_seconds = time.perf_counter() - t0
     if trainer.is_global_zero:  # GPU DDP re-launches this function on every rank
-        _finalise(run, config, last, fit_seconds)
+        _finalise(run, config, run.checkpoints / LAST_CHECKPOINT, fit_seconds)
     return run.path
 
 
 def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) -> None:
     """Export the teacher backbone, the curation record, the metrics and the report."""
-    from safetensors.torch import save_file
-
     from eoforge.ssl.pretrain_report import write_pretrain_report
 
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     prefix = "teacher.module.backbone."
-    weights = {
-        k[len(prefix) :]: v.contiguous() for k, v in ckpt["state_dict"].items()
-        if k.startswith(prefix)
-    }  # fmt: skip
-    with atomic_path(run.file("teacher_backbone.safetensors")) as tmp:
-        save_file(weights, str(tmp))
+    weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    save_weights(weights, run.file("teacher_backbone.safetensors"))
     kw = encoder_kwargs(config)
     embed_dim = build_encoder(**kw).embed_dim
     atomic_write_json(

@@ -1,19 +1,19 @@
-"""``RUN/report.html`` of a DINO pre-training run: training curves, what they mean, curation record.
+r"""``RUN/report.html`` of a DINO pre-training run: training curves, what they mean, curation record.
 
 The DINO loss of a global view is the cross-entropy between the (centred, sharpened) teacher
 distribution :math:`P_t` and the student's :math:`P_s`,
 
 .. math::
 
-    H(P_t, P_s) = H(P_t) + \\mathrm{KL}(P_t \\,\\|\\, P_s),
+    H(P_t, P_s) = H(P_t) + \mathrm{KL}(P_t \,\|\, P_s),
 
 so its floor is the teacher entropy :math:`H(P_t)`. The loss can rise while the student matches
 the teacher just as well: that is the teacher's output spreading over more prototypes (centring
 at work), not the student getting worse. The curves therefore show the loss, :math:`H(P_t)` and
 their difference, the KL part that the student actually reduces (``loss - teacher_entropy``
 is exactly the mean KL over view pairs, since every global view is paired with the same number
-of views), and the number of prototypes in use :math:`\\exp H(\\bar P_t) = K e^{-\\mathrm{KL}(\\bar
-P_t \\| U)}`, which is near 1 when the teacher collapses onto one prototype and near ``K`` when it
+of views), and the number of prototypes in use :math:`\exp H(\bar P_t) = K e^{-\mathrm{KL}(\bar
+P_t \| U)}`, which is near 1 when the teacher collapses onto one prototype and near ``K`` when it
 is uniform.
 """
 
@@ -44,8 +44,11 @@ def _series(per_epoch: Sequence[dict[str, float]], key: str) -> np.ndarray:
 
 
 def curve_table(per_epoch: Sequence[dict[str, float]], out_dim: int) -> dict[str, np.ndarray]:
-    """Per-epoch arrays: ``epoch``, ``loss``, ``teacher_entropy``, ``kl`` (loss - entropy),
-    ``prototypes_in_use`` (``out_dim * exp(-teacher_kl_uniform)``), ``embedding_std``."""
+    """Per-epoch arrays of the training curves.
+
+    ``epoch``, ``loss``, ``teacher_entropy``, ``kl`` (loss - entropy), ``prototypes_in_use``
+    (``out_dim * exp(-teacher_kl_uniform)``), ``embedding_std``.
+    """
     loss, ent = _series(per_epoch, "loss"), _series(per_epoch, "teacher_entropy")
     return {
         "epoch": _series(per_epoch, "epoch"),

@@ -1,14 +1,14 @@
-"""Frozen-feature probes: logistic regression (classes), ridge (wind speed, Hs), cosine kNN.
+r"""Frozen-feature probes: logistic regression (classes), ridge (wind speed, Hs), cosine kNN.
 
 Features are standardised on the training split. Metrics on the test split:
 
-* accuracy :math:`\\frac{1}{n}\\sum_i [\\hat y_i = y_i]`, per-class recall
-  :math:`R_c = TP_c / (TP_c + FN_c)`, macro-F1 :math:`\\frac{1}{C}\\sum_c
-  \\frac{2 P_c R_c}{P_c + R_c}` over the classes present in the test split or predicted;
+* accuracy :math:`\frac{1}{n}\sum_i [\hat y_i = y_i]`, per-class recall
+  :math:`R_c = TP_c / (TP_c + FN_c)`, macro-F1 :math:`\frac{1}{C}\sum_c
+  \frac{2 P_c R_c}{P_c + R_c}` over the classes present in the test split or predicted;
 * rare-class recall: mean :math:`R_c` over the rarer half of the classes present in the
   training split (ranked by training count), for the plain and for a class-balanced logistic
   probe (``balanced_*`` keys);
-* RMSE :math:`\\sqrt{\\frac{1}{n}\\sum_i (\\hat t_i - t_i)^2}` for ``wind_speed`` and ``hs``.
+* RMSE :math:`\sqrt{\frac{1}{n}\sum_i (\hat t_i - t_i)^2}` for ``wind_speed`` and ``hs``.
 
 kNN: the ``k`` training items of largest cosine similarity vote (majority; ties to the smaller
 label; regression: their mean).
@@ -77,9 +77,11 @@ def knn_predict(
     train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, k: int = 20,
     regression: bool = False, block: int | None = None, device: DeviceLike = None,
 ) -> np.ndarray:  # fmt: skip
-    """Cosine kNN prediction (majority vote, or mean for ``regression``) of NumPy arrays, by
-    :func:`eoforge.nn.linear_probes.knn_predict` on ``device`` (``None``: CUDA if visible) in
-    blocks of ``block`` queries (default: a bounded similarity block)."""
+    """Cosine kNN prediction (majority vote, or mean for ``regression``) of NumPy arrays.
+
+    By :func:`eoforge.nn.linear_probes.knn_predict` on ``device`` (``None``: CUDA if visible)
+    in blocks of ``block`` queries (default: a bounded similarity block).
+    """
     dev = probe_device(device)
     y = torch.as_tensor(np.asarray(train_y), device=dev)
     pred = linear_probes.knn_predict(
@@ -213,8 +215,10 @@ def _logistic_probes(
 
 
 class _Neighbours:
-    """Cosine top-k neighbour indices (into the full array) of test rows among training rows,
-    remembered per (train, test) index pair so the class and target kNN probes share them."""
+    """Cosine top-k neighbour indices (into the full array) of test rows among training rows.
+
+    Remembered per (train, test) index pair so the class and target kNN probes share them.
+    """
 
     def __init__(self, X: torch.Tensor, k: int) -> None:
         self.X, self.k, self._cache = X, k, {}
@@ -266,8 +270,11 @@ MAX_PROBE_ITEMS = 100_000
 
 
 def probe_items(n: int, max_items: int | None = MAX_PROBE_ITEMS, seed: int = 0) -> np.ndarray:
-    """Sorted items probed out of ``n``: all when ``n <= max_items`` (or ``None``), else
-    ``max_items`` drawn uniformly without replacement (generator ``SeedSequence([seed, 15])``)."""
+    """Sorted items probed out of ``n``.
+
+    All when ``n <= max_items`` (or ``None``), else ``max_items`` drawn uniformly without
+    replacement (generator ``SeedSequence([seed, 15])``).
+    """
     if max_items is not None and (
         isinstance(max_items, bool) or not isinstance(max_items, int | np.integer) or max_items < 1
     ):

@@ -91,6 +91,7 @@ class StreamingDataModule(CuratedDataModule):
         self.stream = stream
 
     def train_dataloader(self) -> DataLoader:
+        """A loader streaming this epoch's selected chunks, split over the DDP ranks."""
         epoch = self.trainer.current_epoch
         indices = self.epoch_indices(epoch)
         full = indices.size == len(self.stream.archive)

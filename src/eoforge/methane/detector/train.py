@@ -66,6 +66,7 @@ from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_progress import LightningProgress
 from eoforge.nn.lightning_quiet import quiet_lightning
 from eoforge.nn.lightning_strategy import process_rank, spawns_processes, trainer_settings
+from eoforge.nn.training import resume_checkpoint, seeded
 
 TRAIN_SEED_LIMIT = 2**30
 """Training scenes use seeds below this; evaluation scenes use seeds at or above it."""
@@ -305,9 +306,7 @@ class DetectorModule(L.LightningModule):
                               config.reference_dates)  # fmt: skip
         prior = names.index("col_mbmp_smooth") if config.smooth_sigma > 0 else None
         spec = config.spec(len(names), prior)
-        # Seeded initialisation without leaving a trace on the global torch generator.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with seeded(config.seed):  # no trace on the global torch generator
             self.net = PlumeUNet(spec)
         if config.init is not None:
             self._load_init(config.init, spec)
@@ -454,8 +453,7 @@ def train_detector(
             log_every_n_steps=config.log_every,
             deterministic=False,
         )
-        last = run.checkpoints / "last.ckpt"
-        trainer.fit(module, data, ckpt_path=str(last) if last.is_file() else None)
+        trainer.fit(module, data, ckpt_path=resume_checkpoint(run.checkpoints))
     if not trainer.is_global_zero:  # DDP on GPUs: every rank runs this function; one writes
         return run.file("detector.safetensors")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
