@@ -18,7 +18,7 @@ PIXEL_M = 20.0
 _WARP = "gdalwarp -t_srs EPSG:326xx -tr 20 20 in.tif out.tif (xx: the UTM zone)"
 
 
-def _check_grid(geo: GeoInfo, path: str | os.PathLike[str]) -> int:
+def check_grid(geo: GeoInfo, path: str | os.PathLike[str]) -> int:
     """Check that a grid is a north-up projected grid in metres at 20 m, or 20 m / k.
 
     Returns:
@@ -87,7 +87,7 @@ def read_detector_bands(
     from eoforge.io.sentinel2 import read_s2_geotiff
 
     data, geo = read_s2_geotiff(path, bands, quantification=quantification)
-    k = _check_grid(geo, path)
+    k = check_grid(geo, path)
     if k > 1:
         shape = np.shape(data[bands[0]])
         data, geo = _block_mean(data, geo, k)

@@ -27,12 +27,24 @@ import datetime
 import hashlib
 import os
 import re
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from affine import Affine
+from numpy.typing import NDArray
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from eoforge.core.errors import bad_value
+from eoforge.core.errors import DataNotFoundError, InputError, bad_value
+from eoforge.io.raster import GeoInfo
+from eoforge.io.sentinel2 import canonical_band, read_s2_safe
+from eoforge.io.sentinel2_safe import band_file, safe_metadata
+from eoforge.methane.detector.features import valid_pixels
+from eoforge.methane.pair_files import DETECTOR_BANDS, check_grid, read_detector_bands
 
 CLOUD_RED = 0.25
 """Red (B04) reflectance above which a spectrally flat pixel is called cloud [INF]."""
@@ -65,8 +77,10 @@ class Scene:
 
 
 def parse_iso_date(text: str) -> datetime.date | None:
-    """The date of an ISO date or datetime string (``2022-06-01``, ``2022-06-01T10:36:31Z``,
-    ``20220601``), else ``None``."""
+    """The date of an ISO date or datetime string, else ``None``.
+
+    Accepted: ``2022-06-01``, ``2022-06-01T10:36:31Z``, ``20220601``.
+    """
     s = str(text).strip()
     if not s:
         return None
@@ -107,9 +121,15 @@ def date_from_name(name: str) -> datetime.date | None:
 
 
 def site_id(crs: object, transform: object, shape: tuple[int, int]) -> str:
-    """``"site-<8 hex>"``: a short hash of a grid's CRS, transform (to 1e-6) and shape."""
+    """``"site-<8 hex>"``: a short hash of a grid's CRS, transform (to 1e-6) and shape.
+
+    Args:
+        crs: A rasterio CRS (or anything whose ``str`` names the CRS).
+        transform: An affine transform (a, b, c, d, e, f[, g, h, i]).
+        shape: Grid (H, W).
+    """
     crs_text = crs.to_string() if hasattr(crs, "to_string") else str(crs)
-    coeffs = ",".join(f"{float(c):.6f}" for c in tuple(transform)[:6])  # type: ignore[arg-type]
+    coeffs = ",".join(f"{float(c):.6f}" for c in np.asarray(transform, dtype=float).ravel()[:6])
     key = f"{crs_text}|{coeffs}|{int(shape[0])}x{int(shape[1])}"
     return "site-" + hashlib.sha256(key.encode()).hexdigest()[:8]
 
@@ -122,26 +142,14 @@ def _path_hash(path: Path, root: Path) -> str:
     return hashlib.sha256(rel.encode()).hexdigest()[:6]
 
 
-def _read_header(path: Path) -> tuple[object, object, tuple[int, int], dict]:
+def _read_header(path: Path) -> tuple[CRS | None, Affine, tuple[int, int], dict[str, str]]:
     """CRS, transform, shape and tags of a scene, without reading its pixels.
 
     A GeoTIFF must have the detector's bands and a grid it accepts; a .SAFE folder is described
     by its B11 file (20 m). Raises the readers' InputError / DataNotFoundError otherwise.
     """
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-
-    from eoforge.core.errors import DataNotFoundError, InputError
-    from eoforge.io.raster import GeoInfo
-    from eoforge.io.sentinel2 import canonical_band
-    from eoforge.methane.pair_files import DETECTOR_BANDS, _check_grid
-
     is_safe = path.is_dir()
     if is_safe:
-        from eoforge.io.sentinel2_safe import band_file, safe_metadata
-
         safe_metadata(path)  # the product metadata must be there and parse
         raster = band_file(path, "B11", 20)
     else:
@@ -161,13 +169,11 @@ def _read_header(path: Path) -> tuple[object, object, tuple[int, int], dict]:
         if missing:
             raise DataNotFoundError(f"{str(path)!r} lacks the detector's bands {missing}; name "
                                     "the bands (e.g. 'B11') in the band descriptions.")  # fmt: skip
-    _check_grid(GeoInfo(transform, crs), path)
+    check_grid(GeoInfo(transform, crs), path)
     return crs, transform, shape, tags
 
 
-def _scene_date(path: Path, tags: dict) -> datetime.date:
-    from eoforge.core.errors import InputError
-
+def _scene_date(path: Path, tags: dict[str, str]) -> datetime.date:
     d = date_from_safe_name(path.name)
     if d is not None:
         return d
@@ -204,14 +210,15 @@ def _candidates(root: Path) -> list[Path]:
 
 
 def scan_archive(root: Path) -> tuple[list[Scene], list[tuple[Path, str]]]:
-    """All scenes under ``root`` (recursive), sorted by (site, date, path), and the files that
-    could not be read or dated as ``(path, error message)`` (one bad file never raises).
+    """All scenes under ``root`` (recursive) and the files that could not be read or dated.
+
+    Returns:
+        The scenes sorted by (site, date, path), and the bad files as ``(path, error message)``
+        (one bad file never raises).
 
     Raises:
         DataNotFoundError: If ``root`` is not a folder.
     """
-    from eoforge.core.errors import DataNotFoundError
-
     root = Path(root)
     if not root.is_dir():
         raise DataNotFoundError(f"INPUT {str(root)!r} is not a folder; pass the archive folder.")
@@ -234,7 +241,7 @@ def scan_archive(root: Path) -> tuple[list[Scene], list[tuple[Path, str]]]:
 # -- valid fraction and references -------------------------------------------------------------
 
 
-def cloud_mask(bands: dict) -> np.ndarray:
+def cloud_mask(bands: Mapping[str, NDArray[np.floating]]) -> NDArray[np.bool_]:
     """(H, W) bool: bright, spectrally flat pixels (module docstring)."""
     b04, b8a, b11 = (np.asarray(bands[b]) for b in ("B04", "B8A", "B11"))
     with np.errstate(invalid="ignore"):
@@ -250,12 +257,7 @@ def valid_fraction(scene: Scene) -> float:
     Raises:
         InputError, DataNotFoundError: If the scene cannot be read as the detector reads it.
     """
-    from eoforge.methane.detector.features import valid_pixels
-    from eoforge.methane.pair_files import DETECTOR_BANDS, read_detector_bands
-
     if Path(scene.path).is_dir():
-        from eoforge.io.sentinel2 import read_s2_safe
-
         bands, _ = read_s2_safe(scene.path, DETECTOR_BANDS, 20)
     else:
         bands, _ = read_detector_bands(scene.path, DETECTOR_BANDS)
@@ -266,8 +268,10 @@ def valid_fraction(scene: Scene) -> float:
 def choose_references(
     scenes: list[Scene], k: int = 3, min_valid: float = 0.5, valid: dict[str, float] | None = None
 ) -> dict[str, list[Scene]]:
-    """For each scene_id: the ``k`` most recent EARLIER scenes of the same site whose valid
-    fraction is >= ``min_valid`` (most recent first); ``[]`` = no usable reference.
+    """For each scene_id, the ``k`` most recent earlier clear scenes of the same site.
+
+    A reference must have a valid fraction >= ``min_valid``; they come most recent first, and
+    ``[]`` means no usable reference.
 
     Args:
         scenes: Scenes of any sites (e.g. from :func:`scan_archive`).
@@ -322,8 +326,11 @@ def _stat_lines(path: Path) -> list[str]:
 
 
 def input_fingerprint(scene: Scene, refs: list[Scene], weights_id: str) -> str:
-    """sha256 over (path, size, mtime_ns) of the scene and its references (in order) and
-    ``weights_id``: a rerun re-does a scene when any of these changes."""
+    """Fingerprint of a scene's inputs: a rerun re-does a scene when any of them changes.
+
+    sha256 over (path, size, mtime_ns) of the scene's files and its references' (in order),
+    and ``weights_id``.
+    """
     h = hashlib.sha256()
     for part in (scene, *refs):
         h.update(("\n".join(_stat_lines(part.path)) + "\n--\n").encode())
