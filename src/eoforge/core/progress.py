@@ -22,6 +22,10 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
+def _quiet(done: int, total: int | None = None) -> None:
+    """The callback of a disabled progress bar: does nothing."""
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressCallback]:
     """Context manager yielding a ``progress(done, total)`` callback drawn as a rich bar.
@@ -29,7 +33,7 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Progres
     When progress is disabled the callback does nothing, so callers need no special case.
     """
     if not progress_enabled():
-        yield lambda done, total=None: None
+        yield _quiet
         return
     from rich.progress import (
         BarColumn,

@@ -24,8 +24,10 @@ from eoforge.core.errors import InputError
 
 
 def figure_png(fig: Any, *, dpi: int = 110, tight: bool = True) -> bytes:
-    """A matplotlib figure rendered to PNG bytes (``bbox_inches="tight"`` unless ``tight`` is
-    False); the figure is closed."""
+    """A matplotlib figure rendered to PNG bytes; the figure is closed.
+
+    ``bbox_inches="tight"`` unless ``tight`` is False.
+    """
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()

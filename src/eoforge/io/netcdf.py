@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import xarray as xr
 
@@ -16,6 +17,8 @@ from eoforge.core.atomic import atomic_path
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
 
 # First bytes of the files netCDF can read: classic, 64-bit offset, CDF-5 and HDF5 (NetCDF-4).
+#: Dask chunks for lazy reading: one size, a size per dimension, ``"auto"``, or none (eager).
+Chunks = int | dict[str, int] | Literal["auto"] | None
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
 _ZARR_METADATA = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
 
@@ -66,7 +69,7 @@ def _unreadable(p: Path, err: BaseException) -> InputError:
     )
 
 
-def open_dataset(path: str | os.PathLike[str], *, chunks: dict | str | None = None) -> xr.Dataset:
+def open_dataset(path: str | os.PathLike[str], *, chunks: Chunks = None) -> xr.Dataset:
     """Open a NetCDF file or a Zarr store as an ``xarray.Dataset`` (lazily with ``chunks``).
 
     Raises:
@@ -89,7 +92,7 @@ def read_variable(
     var: str,
     *,
     dims: Sequence[str] | None = None,
-    chunks: dict | str | None = None,
+    chunks: Chunks = None,
 ) -> xr.DataArray:
     """Read one variable, checking that it exists and (optionally) has the expected dimensions.
 
@@ -106,7 +109,7 @@ def read_variable(
     ds = open_dataset(path, chunks=chunks)
     if var not in ds.data_vars:
         raise DataNotFoundError(
-            f"variable {var!r} not found in {str(path)!r}; it holds {sorted(ds.data_vars)}. "
+            f"variable {var!r} not found in {str(path)!r}; it holds {sorted(map(str, ds.data_vars))}. "
             "Pass one of these with --var."
         )
     da = ds[var]

@@ -9,19 +9,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from affine import Affine
 
 from eoforge.core.atomic import atomic_path
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
+
+if TYPE_CHECKING:
+    from rasterio.crs import CRS
 
 
 @dataclass(frozen=True)
 class GeoInfo:
     """Georeferencing of a raster: affine transform, CRS and per-band metadata."""
 
-    transform: object  # affine.Affine
-    crs: object | None  # rasterio.crs.CRS
+    transform: Affine
+    crs: CRS | None
     nodata: float | None = None
     descriptions: tuple[str | None, ...] = ()
 
@@ -32,24 +37,26 @@ class GeoInfo:
         north: float,
         resolution: float,
         crs: str = "EPSG:32631",
-        **kwargs: object,
+        nodata: float | None = None,
+        descriptions: tuple[str | None, ...] = (),
     ) -> GeoInfo:
         """North-up grid from its upper-left corner and pixel size (CRS units)."""
-        from rasterio.crs import CRS
+        from rasterio.crs import CRS  # deferred: rasterio loads only when a grid is built
         from rasterio.transform import from_origin
 
         return cls(
             transform=from_origin(west, north, resolution, resolution),
             crs=CRS.from_user_input(crs),
-            **kwargs,
-        )  # type: ignore[arg-type]
+            nodata=nodata,
+            descriptions=descriptions,
+        )
 
     def coordinates(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """x (columns) and y (rows) coordinates of pixel centres for a grid of ``shape``."""
+        """The x (columns) and y (rows) coordinates of pixel centres for a grid of ``shape``."""
         a = self.transform
         rows, cols = shape
-        x = a.c + a.a * (np.arange(cols) + 0.5)  # type: ignore[attr-defined]
-        y = a.f + a.e * (np.arange(rows) + 0.5)  # type: ignore[attr-defined]
+        x = a.c + a.a * (np.arange(cols) + 0.5)
+        y = a.f + a.e * (np.arange(rows) + 0.5)
         return x, y
 
 

@@ -96,8 +96,10 @@ class LineLut:
 
     @classmethod
     def from_vectors(cls, rows: list[tuple[float, np.ndarray, np.ndarray]], where: str) -> LineLut:
-        """Build from ``(line, pixels, values)`` rows (sorted by line; repeated lines and empty
-        vectors dropped)."""
+        """Build from ``(line, pixels, values)`` rows.
+
+        Rows are sorted by line; repeated lines and empty vectors are dropped.
+        """
         rows = [r for r in rows if r[1].size or r[2].size]
         if not rows:
             raise InputError(f"{where} holds no vectors; the file is incomplete.")
@@ -190,9 +192,11 @@ def read_noise(path: str | os.PathLike[str]) -> NoiseLut:
         if lines.shape != lut.shape:
             raise InputError(f"{p.name}: a noiseAzimuthVector has {lines.size} lines and "
                              f"{lut.size} LUT values; expected as many.")  # fmt: skip
-        bounds = [int(_scalar(v, k, p.name)) for k in
-                  ("firstAzimuthLine", "lastAzimuthLine", "firstRangeSample", "lastRangeSample")]  # fmt: skip
-        blocks.append(AzimuthBlock(*bounds, lines, lut))
+        first_line, last_line, first_sample, last_sample = (
+            int(_scalar(v, k, p.name))
+            for k in ("firstAzimuthLine", "lastAzimuthLine", "firstRangeSample", "lastRangeSample")
+        )
+        blocks.append(AzimuthBlock(first_line, last_line, first_sample, last_sample, lines, lut))
     return NoiseLut(LineLut.from_vectors(rows, f"noise file {p.name}"), tuple(blocks))
 
 

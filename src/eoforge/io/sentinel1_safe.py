@@ -39,11 +39,15 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_value
 from eoforge.io.sentinel1_annotation import read_annotation, read_calibration, read_noise
+
+if TYPE_CHECKING:
+    from rasterio.io import DatasetReader
 
 POLARISATIONS = ("HH", "HV", "VH", "VV")
 _BLOCK_PIXELS = 1 << 22  # pixels read per block (~4 M)
@@ -196,7 +200,7 @@ def list_measurements(
     return out
 
 
-def _intensity(src, row0: int, nrows: int, ncols: int) -> np.ndarray:
+def _intensity(src: DatasetReader, row0: int, nrows: int, ncols: int) -> np.ndarray:
     """``|DN|^2`` (float64) of rows ``row0 .. row0 + nrows`` and the first ``ncols`` columns."""
     from rasterio.windows import Window
 

@@ -216,7 +216,7 @@ def write_s2_geotiff(
     if dtype == "uint16":
         dn = np.rint(stack * QUANTIFICATION - offset)
         dn = np.where(np.isfinite(stack), np.clip(dn, 1, 65535), 0).astype(np.uint16)
-        data, nodata = dn, 0
+        data, nodata = dn, 0.0
     else:
         data, nodata = stack, float("nan")
     h, w = stack.shape[1:]
@@ -259,8 +259,9 @@ def read_s2_band_files(
     *,
     offset: float | Mapping[str, float] | None = None,
 ) -> tuple[dict[str, np.ndarray], GeoInfo]:
-    """Read a folder of single-band files (``<patch>_B04.tif``, ...) at 10/20/60 m as
-    reflectance on one ``resolution`` grid (BigEarthNet patches, per-band exports).
+    """Read a folder of single-band files (``<patch>_B04.tif``, ...) as reflectance on one grid.
+
+    Files at 10/20/60 m end on one ``resolution`` grid (BigEarthNet patches, per-band exports).
 
     See :func:`eoforge.io.sentinel2_safe.read_band_files` (10 m bands averaged 2 x 2 to 20 m,
     60 m bands repeated 3 x 3; DN offset from ``offset``, an ``MTD_MSIL*.xml`` in the folder,

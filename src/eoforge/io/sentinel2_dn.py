@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.io.raster import GeoInfo
+
+if TYPE_CHECKING:
+    from rasterio.io import DatasetReader
 
 S2_ALL_BANDS = (
     "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
@@ -67,6 +71,11 @@ def canonical_band(name: str | None) -> str | None:
 
 
 def check_bands(bands: Sequence[str]) -> list[str]:
+    """The canonical names of ``bands`` (one name: a list of one).
+
+    Raises:
+        InputError: A name is no Sentinel-2 band, or ``bands`` is empty.
+    """
     if isinstance(bands, str):
         bands = [bands]
     out = []
@@ -83,8 +92,11 @@ def check_bands(bands: Sequence[str]) -> list[str]:
 def to_reflectance(
     dn: np.ndarray, offset: float, nodata: float | None, quantification: float | None = None
 ) -> np.ndarray:
-    """(DN + offset) / quantification (default 10000) for integer data with DN 0 (and
-    ``nodata``) -> NaN; floats as is, or divided by ``quantification`` when it is given."""
+    """Reflectance of digital numbers: ``(DN + offset) / quantification`` for integer data.
+
+    Integer data: DN 0 (and ``nodata``) -> NaN, ``quantification`` default 10000. Floats are
+    taken as is (``nodata`` -> NaN), or divided by ``quantification`` when it is given.
+    """
     if np.issubdtype(dn.dtype, np.floating):
         out = dn.astype(np.float32, copy=False)
         if nodata is not None and np.isfinite(nodata):
@@ -102,6 +114,7 @@ def to_reflectance(
 
 
 def quantification_from_tags(tags: Mapping[str, str]) -> float | None:
+    """The ``QUANTIFICATION_VALUE`` (or ``BOA_QUANTIFICATION_VALUE``) tag as a number, else None."""
     for key in _QUANTIFICATION_TAGS:
         if key in tags:
             return float(tags[key])
@@ -135,8 +148,13 @@ def check_reflectance(
 
 
 def parse_baseline(text: str) -> float:
-    """A processing baseline as a number: ``"04.00"``, ``"4.0"`` or the product-name form
-    ``"N0400"`` / ``"0400"`` -> 4.0 (``"N0500"``: the 2021-2023 Collection-1 reprocessing)."""
+    """A processing baseline as a number: ``"04.00"``, ``"4.0"``, ``"N0400"``, ``"0400"`` -> 4.0.
+
+    ``"N0500"`` is the 2021-2023 Collection-1 reprocessing.
+
+    Raises:
+        InputError: ``text`` is no baseline.
+    """
     t = str(text).strip().upper()
     m = re.fullmatch(r"N?(\d{2})(\d{2})", t)
     if m:
@@ -151,6 +169,11 @@ def parse_baseline(text: str) -> float:
 
 
 def offset_from_tags(tags: Mapping[str, str], band: str) -> float | None:
+    """The DN offset of ``band`` from raster tags, else None.
+
+    ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` (global or suffixed ``_B11``), else
+    ``PROCESSING_BASELINE`` (>= 04.00: -1000, older: 0).
+    """
     for key in _OFFSET_TAGS:
         for name in (key, f"{key}_{band}"):
             if name in tags:
@@ -161,7 +184,7 @@ def offset_from_tags(tags: Mapping[str, str], band: str) -> float | None:
     return None
 
 
-def gdal_scaling(src, index: int) -> tuple[float, float] | None:
+def gdal_scaling(src: DatasetReader, index: int) -> tuple[float, float] | None:
     """``(offset, quantification)`` in DN units from a band's GDAL scale/offset, else None.
 
     GDAL stores ``value = DN * scale + offset`` per band (``gdal_translate -a_scale 0.0001
@@ -181,7 +204,7 @@ def check_same_grid(a: GeoInfo, b: GeoInfo, shape_a: tuple, shape_b: tuple, what
         raise ShapeError(f"{what}: grids differ in shape {tuple(shape_a)} vs {tuple(shape_b)}.")
     if a.crs != b.crs:
         raise ShapeError(f"{what}: CRS differ ({a.crs} vs {b.crs}); reproject one of them.")
-    if not a.transform.almost_equals(b.transform):  # type: ignore[attr-defined]
+    if not a.transform.almost_equals(b.transform):
         raise ShapeError(
             f"{what}: geotransforms differ ({tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]});"
             " resample both onto one grid first."

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
 from eoforge.core.errors import DataNotFoundError, InputError, bad_value
 from eoforge.io.raster import GeoInfo
@@ -115,7 +116,15 @@ def safe_metadata(path: str | os.PathLike[str]) -> dict:
     return meta
 
 
+def _angle(el: ET.Element) -> float:
+    """The number in an angle element of MTD_TL.xml (degrees)."""
+    if el.text is None:
+        raise InputError(f"MTD_TL.xml: the element {_local(el.tag)} holds no angle.")
+    return float(el.text)
+
+
 def _angles(root: ET.Element) -> dict:
+    """Mean sun zenith/azimuth (``sza``, ``saa``) and per-band viewing zenith of MTD_TL.xml."""
     out: dict = {}
     per_band: dict[str, float] = {}
     for el in root.iter():
@@ -123,14 +132,14 @@ def _angles(root: ET.Element) -> dict:
         if name == "Mean_Sun_Angle":
             for child in el:
                 if _local(child.tag) == "ZENITH_ANGLE":
-                    out["sza"] = float(child.text)
+                    out["sza"] = _angle(child)
                 elif _local(child.tag) == "AZIMUTH_ANGLE":
-                    out["saa"] = float(child.text)
+                    out["saa"] = _angle(child)
         elif name == "Mean_Viewing_Incidence_Angle":
             band_id = int(el.attrib.get("bandId", -1))
             for child in el:
                 if _local(child.tag) == "ZENITH_ANGLE" and 0 <= band_id < len(S2_ALL_BANDS):
-                    per_band[S2_ALL_BANDS[band_id]] = float(child.text)
+                    per_band[S2_ALL_BANDS[band_id]] = _angle(child)
     if per_band:
         out["vza_per_band"] = per_band
         out["vza"] = float(np.mean(list(per_band.values())))
@@ -170,9 +179,10 @@ def band_file(safe: str | os.PathLike[str], band: str, resolution: int = 20) -> 
     return found
 
 
-def _resample(data: np.ndarray, transform, k_down: int, k_up: int) -> tuple[np.ndarray, object]:
-    from affine import Affine
-
+def _resample(
+    data: np.ndarray, transform: Affine, k_down: int, k_up: int
+) -> tuple[np.ndarray, Affine]:
+    """``data`` averaged over ``k_down`` blocks or repeated ``k_up`` times, and its transform."""
     if k_down > 1:
         h, w = (data.shape[0] // k_down) * k_down, (data.shape[1] // k_down) * k_down
         blocks = data[:h, :w].reshape(h // k_down, k_down, w // k_down, k_down)

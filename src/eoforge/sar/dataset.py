@@ -52,7 +52,8 @@ class WVDataset(Dataset):
                 "angles; use a normaliser fitted without groups."
             )
         if normaliser is not None:  # fails early if not fitted or a beam is unknown
-            groups = wvset.incidence[:1] if self._grouped else None
+            inc = wvset.incidence
+            groups = inc[:1] if self._grouped and inc is not None else None
             normaliser.transform(np.ones((1, 1, 1), dtype=np.float32), groups=groups)
 
     def __len__(self) -> int:
@@ -65,7 +66,8 @@ class WVDataset(Dataset):
         i = int(index) % n
         img = self.wvset.images[i]  # (H, W)
         if self.normaliser is not None:
-            groups = self.wvset.incidence[i] if self._grouped else None
+            inc = self.wvset.incidence
+            groups = inc[i] if self._grouped and inc is not None else None
             img = self.normaliser.transform(img, groups=groups)
         item: dict[str, Any] = {
             "image": torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None],

@@ -18,7 +18,7 @@ drawn by complex circular Gaussian mixing of two SLCs with coherence ``gamma``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -32,6 +32,10 @@ _TWO_PI = 2.0 * np.pi
 # --------------------------------------------------------------------------- phase tools
 
 
+@overload
+def wrap(phase: float) -> float: ...
+@overload
+def wrap(phase: np.ndarray) -> np.ndarray: ...
 def wrap(phase: np.ndarray | float) -> np.ndarray | float:
     """Wrap phase to (-pi, pi]: ``phi - 2 pi ceil((phi - pi) / 2 pi)``."""
     p = np.asarray(phase, dtype=np.float64)
@@ -113,8 +117,10 @@ def mogi(
     source, radial decay ``(1 + r^2/d^2)^(-3/2)``.
 
     Args:
-        x, y: East and north coordinates (m), broadcastable.
-        x0, y0: Source position (m).
+        x: East coordinates (m), broadcastable with ``y``.
+        y: North coordinates (m).
+        x0: Source east position (m).
+        y0: Source north position (m).
         depth: Source depth d (m, > 0).
         dvolume: Volume change dV (m^3; > 0 inflation, < 0 deflation).
         nu: Poisson's ratio.
@@ -303,7 +309,8 @@ def synth_interferograms(
         seed: Seed or generator (everything is drawn from it).
         pixel_size: Pixel spacing in metres (scene side = size * pixel_size).
         wavelength: Radar wavelength in metres.
-        incidence_deg, heading_deg: Viewing geometry (:func:`los_vector`).
+        incidence_deg: Incidence angle of the viewing geometry (:func:`los_vector`).
+        heading_deg: Heading of the viewing geometry (:func:`los_vector`).
         sources: Source kinds to draw from (``"mogi"``, ``"dislocation"``, ``"none"``).
         source_probs: Their probabilities (uniform by default).
         turbulence_std: Standard deviation of the turbulent delay (radians).

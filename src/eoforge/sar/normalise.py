@@ -15,16 +15,21 @@ is saved beside the weights and re-applied to new data.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
+from numpy.typing import NDArray
 
 from eoforge.core.errors import InputError, bad_value
+
+if TYPE_CHECKING:
+    import torch
 
 _KIND = "db"
 
 
-def _is_torch(x: Any) -> bool:
+def _is_torch(x: object) -> TypeGuard[torch.Tensor]:
+    """Whether ``x`` is a torch tensor (torch is imported only to check)."""
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
@@ -52,12 +57,16 @@ class DbNormaliser:
             ``None``.
     """
 
+    mean_db_: NDArray[np.float64] | float
+    std_db_: NDArray[np.float64] | float
+    groups_: NDArray[np.float64] | None
+
     def __init__(self, floor: float = 1e-6, per_channel: bool = False) -> None:
         self.floor = floor
         self.per_channel = per_channel
 
     # -- learning ------------------------------------------------------------------------------
-    def fit(self, images: np.ndarray, groups: Any = None) -> DbNormaliser:
+    def fit(self, images: np.ndarray | torch.Tensor, groups: Any = None) -> DbNormaliser:
         """Learn ``mean_db_`` and ``std_db_`` of ``10 log10(max(images, floor))``.
 
         Args:
@@ -113,8 +122,9 @@ class DbNormaliser:
             raise InputError(
                 "DbNormaliser is not fitted: call fit(images) first or load one with from_dict()."
             )
-        if getattr(self, "groups_", None) is not None:
-            return self._group_stats(ndim, groups)
+        known = getattr(self, "groups_", None)
+        if known is not None:
+            return self._group_stats(known, ndim, groups)
         if not self.per_channel:
             return self.mean_db_, self.std_db_
         if ndim < 3:
@@ -124,27 +134,25 @@ class DbNormaliser:
         shape = (-1, 1, 1)
         return np.reshape(self.mean_db_, shape), np.reshape(self.std_db_, shape)
 
-    def _group_stats(self, ndim: int, groups: Any) -> tuple[Any, Any]:
+    def _group_stats(self, known: NDArray[np.float64], ndim: int, groups: Any) -> tuple[Any, Any]:
+        """The mean and std of each image's group (``known``: the sorted fitted groups)."""
         if groups is None:
             raise InputError(
-                f"this normaliser was fitted per group {self.groups_.tolist()}: pass groups= "
+                f"this normaliser was fitted per group {known.tolist()}: pass groups= "
                 "(e.g. the incidence angle of each image) to transform/inverse_transform."
             )
-        if _is_torch(groups):
-            groups = groups.detach().cpu().numpy()
-        g = np.asarray(groups, dtype=np.float64).reshape(-1)
-        idx = np.clip(np.searchsorted(self.groups_, g), 0, len(self.groups_) - 1)
+        values = groups.detach().cpu().numpy() if _is_torch(groups) else groups
+        g = np.asarray(values, dtype=np.float64).reshape(-1)
+        idx = np.clip(np.searchsorted(known, g), 0, len(known) - 1)
         idx_lo = np.clip(idx - 1, 0, None)
-        idx = np.where(
-            np.abs(self.groups_[idx_lo] - g) < np.abs(self.groups_[idx] - g), idx_lo, idx
-        )
-        unknown = np.abs(self.groups_[idx] - g) > 1e-6
+        idx = np.where(np.abs(known[idx_lo] - g) < np.abs(known[idx] - g), idx_lo, idx)
+        unknown = np.abs(known[idx] - g) > 1e-6
         if unknown.any():
             raise InputError(
                 f"groups {np.unique(g[unknown]).tolist()} were not seen in fit (known: "
-                f"{self.groups_.tolist()}); refit the normaliser on data from these groups."
+                f"{known.tolist()}); refit the normaliser on data from these groups."
             )
-        mean, std = self.mean_db_[idx], self.std_db_[idx]
+        mean, std = np.asarray(self.mean_db_)[idx], np.asarray(self.std_db_)[idx]
         if g.size == 1:
             return float(mean[0]), float(std[0])
         shape = (-1,) + (1,) * (ndim - 1)
@@ -161,10 +169,10 @@ class DbNormaliser:
 
             _check_intensity(x.detach().cpu().numpy(), "x")
             mean, std = self._stats(x.ndim, groups)
-            db = 10.0 * torch.log10(torch.clamp(x.to(torch.float64), min=self.floor))
+            db_t = 10.0 * torch.log10(torch.clamp(x.to(torch.float64), min=self.floor))
             mean_t = torch.as_tensor(mean, dtype=torch.float64, device=x.device)
             std_t = torch.as_tensor(std, dtype=torch.float64, device=x.device)
-            return ((db - mean_t) / std_t).to(torch.float32)
+            return ((db_t - mean_t) / std_t).to(torch.float32)
         arr = np.asarray(x)
         _check_intensity(arr, "x")
         mean, std = self._stats(arr.ndim, groups)
@@ -179,8 +187,8 @@ class DbNormaliser:
             mean, std = self._stats(z.ndim, groups)
             mean_t = torch.as_tensor(mean, dtype=torch.float64, device=z.device)
             std_t = torch.as_tensor(std, dtype=torch.float64, device=z.device)
-            out = torch.pow(10.0, (z.to(torch.float64) * std_t + mean_t) / 10.0)
-            return out.to(z.dtype if z.is_floating_point() else torch.float32)
+            lin = torch.pow(10.0, (z.to(torch.float64) * std_t + mean_t) / 10.0)
+            return lin.to(z.dtype if z.is_floating_point() else torch.float32)
         arr = np.asarray(z)
         mean, std = self._stats(arr.ndim, groups)
         out = np.power(10.0, (arr.astype(np.float64) * std + mean) / 10.0)
@@ -192,8 +200,11 @@ class DbNormaliser:
 
     # -- persistence --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe state: ``{"kind": "db", "floor", "per_channel", "groups", "mean_db",
-        "std_db"}``."""
+        """JSON-safe state.
+
+        Returns:
+            ``{"kind": "db", "floor", "per_channel", "groups", "mean_db", "std_db"}``.
+        """
         if not hasattr(self, "mean_db_"):
             self._stats(4)
         mean = np.asarray(self.mean_db_, dtype=np.float64)

@@ -61,6 +61,7 @@ class Effect:
 
     @classmethod
     def neutral(cls, b: int, n: int) -> Effect:
+        """The effect that changes nothing, for ``b`` images of ``n x n`` pixels."""
         one = np.ones((b, n, n))
         return cls(wind_factor=one, gain=one.copy(), wave_damping=one.copy())
 
@@ -139,8 +140,11 @@ def ring_noise(
     direction: np.ndarray | None = None,
     elongation: float = 1.0,
 ) -> np.ndarray:
-    """Band-pass field peaked at ``2 pi / wavelength``; with ``direction`` only wavevectors along
-    it (anisotropic, features elongated across it by ``elongation``)."""
+    """Band-pass field peaked at ``2 pi / wavelength``.
+
+    With ``direction``: only wavevectors along it (anisotropic, features elongated across it by
+    ``elongation``).
+    """
     kx, ky, dk = grid.k()
     k0 = 2.0 * np.pi / np.asarray(wavelength)[:, None, None]
     if direction is None:

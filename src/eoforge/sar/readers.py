@@ -201,8 +201,10 @@ def _loose_files(root: Path, pattern: str) -> list[Path]:
 def _label_arrays(
     files: list[Path], root: Path, labels: str | os.PathLike[str] | dict | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(labels int64, wind_speed, hs)`` of ``files`` from a CSV path, its parsed table (dict),
-    ``"folders"`` (parent folder names) or ``None``."""
+    """``(labels int64, wind_speed, hs)`` of ``files``.
+
+    From a CSV path, its parsed table (dict), ``"folders"`` (parent folder names) or ``None``.
+    """
     by_folder = isinstance(labels, str) and labels == "folders"
     if isinstance(labels, dict):
         table = labels

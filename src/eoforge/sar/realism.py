@@ -22,6 +22,8 @@ Phase (unwrapped radians, NaN = no data): :func:`insar_statistics`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import brentq
@@ -76,8 +78,10 @@ def speckle_statistics(intensity: np.ndarray, window: int = 8) -> dict[str, floa
 
 
 def tiles(images: np.ndarray, size: int) -> np.ndarray:
-    """Cut a stack ``(N, H, W)`` into non-overlapping ``size x size`` tiles ``(N * k, size, size)``
-    (tiles of one image are consecutive, in row-major order; edges that do not fit are dropped)."""
+    """Cut a stack ``(N, H, W)`` into non-overlapping tiles ``(N * k, size, size)``.
+
+    Tiles of one image are consecutive, in row-major order; edges that do not fit are dropped.
+    """
     x = np.asarray(images)
     if x.ndim == 2:
         x = x[None]
@@ -92,9 +96,11 @@ def tiles(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def fill_nodata(field: np.ndarray) -> np.ndarray:
-    """Fill NaN pixels of each image of a stack by linear interpolation of the valid ones
-    (nearest valid pixel outside their convex hull); for the evaluation functions that refuse
-    NaN. A smooth fill: it adds no phase residue inside a hole whose rim has none."""
+    """Fill NaN pixels of each image of a stack by linear interpolation of the valid ones.
+
+    Outside their convex hull: the nearest valid pixel. For the evaluation functions that refuse
+    NaN. A smooth fill: it adds no phase residue inside a hole whose rim has none.
+    """
     from scipy.interpolate import griddata
 
     z = np.array(stats.as_image_stack(field, "field"))
@@ -113,14 +119,17 @@ def fill_nodata(field: np.ndarray) -> np.ndarray:
 
 
 def semivariogram_slope(gamma: np.ndarray, lags: np.ndarray) -> float:
-    """Least-squares slope of ``ln gamma`` against ``ln h`` (``beta - 2`` for a power-law field
-    with spectrum ``|k|^-beta``: 2/3 for Kolmogorov turbulence)."""
+    """Least-squares slope of ``ln gamma`` against ``ln h``.
+
+    It is ``beta - 2`` for a power-law field with spectrum ``|k|^-beta`` (2/3 for Kolmogorov
+    turbulence).
+    """
     ok = np.isfinite(gamma) & (gamma > 0)
     return float(np.polyfit(np.log(np.asarray(lags)[ok]), np.log(gamma[ok]), 1)[0])
 
 
 def insar_statistics(
-    unwrapped: np.ndarray, lags: np.ndarray | list[float] = (1, 2, 3, 4, 6, 8, 12, 16)
+    unwrapped: np.ndarray, lags: np.ndarray | Sequence[float] = (1, 2, 3, 4, 6, 8, 12, 16)
 ) -> dict[str, float]:
     """Statistics of unwrapped phase (radians, NaN = no data) and of its re-wrapped version.
 

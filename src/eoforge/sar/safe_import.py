@@ -30,9 +30,11 @@ from eoforge.sar.wv import CLASSES, WVSet
 
 
 def find_safe_products(root: Path, pattern: str = "**/*") -> tuple[list[Path], bool]:
-    """``.SAFE`` products at or under ``root`` (sorted; not looked into) whose path relative to
-    ``root`` matches ``pattern`` (:mod:`fnmatch`, ``*`` crosses folders), and whether supported
-    imagette files lie outside them."""
+    """``.SAFE`` products at or under ``root``, and whether imagette files lie outside them.
+
+    Products (sorted; not looked into) are kept when their path relative to ``root`` matches
+    ``pattern`` (:mod:`fnmatch`, ``*`` crosses folders).
+    """
     if is_safe(root):
         return [root], False
     safes, loose = [], False

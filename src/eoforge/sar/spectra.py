@@ -114,7 +114,7 @@ def directional_spectrum(
     hs: np.ndarray,
     peak_wavelength: np.ndarray,
     direction: np.ndarray,
-    spread: np.ndarray,
+    spread: np.ndarray | float,
     gamma: np.ndarray | float = 3.3,
     scale: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -188,7 +188,7 @@ def sar_transfer_function(
 def azimuth_displacement_std(
     m_w2: np.ndarray,
     direction: np.ndarray,
-    spread: np.ndarray,
+    spread: np.ndarray | float,
     incidence_deg: float,
     beta: float = 115.0,
 ) -> np.ndarray:

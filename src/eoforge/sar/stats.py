@@ -1,5 +1,6 @@
-"""SAR and InSAR image statistics (pure NumPy): speckle, value distributions, spatial structure,
-wrapped-phase quality.
+"""SAR and InSAR image statistics (pure NumPy).
+
+Speckle, value distributions, spatial structure, wrapped-phase quality.
 
 Conventions: images are 2-D arrays ``(H, W)`` or stacks ``(N, H, W)`` (a singleton channel axis
 ``(N, 1, H, W)`` is accepted and dropped). SAR *intensity* is linear power (sigma0, not dB);
@@ -123,8 +124,9 @@ def log_intensity_histogram_distance(
       ``JS = sqrt(KL(p || m)/2 + KL(q || m)/2)``, ``m = (p + q)/2``.
 
     Args:
-        a, b: Linear intensities (``domain="intensity"``) or values already in dB
-            (``domain="db"``); any shapes, flattened.
+        a: Linear intensities (``domain="intensity"``) or values already in dB
+            (``domain="db"``); any shape, flattened.
+        b: The other set, like ``a``.
         bins: Number of histogram bins (``"js"``).
         metric: ``"wasserstein"`` or ``"js"``.
         domain: ``"intensity"`` or ``"db"``.

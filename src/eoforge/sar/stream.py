@@ -43,7 +43,9 @@ PathLike = str | os.PathLike[str]
 def _as_paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
     if isinstance(paths, str | os.PathLike):
         text = str(paths)
-        items = text.split(",") if "," in text and not Path(text).exists() else [text]
+        items: Sequence[PathLike] = (
+            text.split(",") if "," in text and not Path(text).exists() else [text]
+        )
     else:
         items = list(paths)
     out = [Path(p) for p in items if str(p).strip()]
@@ -221,7 +223,8 @@ def normalise(
             "the normaliser was fitted per beam (groups) but these stores have no incidence "
             "angles; use a normaliser fitted without groups."
         )
-    return normaliser.transform(images, groups=archive.incidence[idx] if grouped else None)
+    groups = archive.incidence[idx] if grouped and archive.incidence is not None else None
+    return normaliser.transform(images, groups=groups)
 
 
 def _dist_rank_world() -> tuple[int, int]:

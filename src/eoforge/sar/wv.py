@@ -145,8 +145,10 @@ class WVSet:
         return int(self.images.shape[0])
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> WVSet:
-        """The imagettes at ``indices`` (order kept); ``duplicate_of`` is re-indexed (-1 when the
-        original is not in the subset)."""
+        """The imagettes at ``indices`` (order kept).
+
+        ``duplicate_of`` is re-indexed (-1 when the original is not in the subset).
+        """
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
             raise bad_value("indices", f"range [{idx.min()}, {idx.max()}]", f"in [0, {len(self)})")
@@ -355,8 +357,11 @@ def plot_examples(wvset: WVSet, path: str | Path, *, seed: RandomState = 0) -> P
 
 
 def examples_figure(wvset: WVSet, *, seed: RandomState = 0) -> Any:
-    """The figure of :func:`plot_examples`: one imagette per class in dB, each with a colourbar,
-    titled with its class, U10 (m/s) and Hs (m); "synthetic" in the title for generated sets."""
+    """The figure of :func:`plot_examples`: one imagette per class in dB, each with a colourbar.
+
+    Each is titled with its class, U10 (m/s) and Hs (m); "synthetic" in the title for generated
+    sets.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

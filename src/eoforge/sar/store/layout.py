@@ -102,6 +102,7 @@ def save_wv(
 
 
 def check_chunk(sample_chunk: int | None) -> None:
+    """Refuse a ``sample_chunk`` that is not ``None`` or a positive int."""
     if sample_chunk is not None and not (isinstance(sample_chunk, int) and sample_chunk >= 1):
         raise bad_value("sample_chunk", sample_chunk, "a positive int (imagettes per chunk)")
 

@@ -60,6 +60,12 @@ def summarise(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open a store written by :func:`~eoforge.sar.store.layout.save_wv` (lazily).
+
+    Raises:
+        DataNotFoundError: The path or one of the layout's variables is missing.
+        InputError: The path is another kind of file, or cannot be opened.
+    """
     p = Path(path)
     if not p.exists():
         raise DataNotFoundError(
@@ -85,7 +91,7 @@ def open_store(path: str | os.PathLike[str]) -> xr.Dataset:
             ) from None
     missing = [v for v in VARS if v not in ds.variables]
     if missing:
-        held = sorted(ds.data_vars)
+        held = sorted(map(str, ds.data_vars))
         ds.close()
         raise DataNotFoundError(
             f"{str(p)!r} lacks variables {missing} (it holds {held}); "

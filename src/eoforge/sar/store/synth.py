@@ -91,8 +91,11 @@ def _synth_block(job: tuple[int, Any, dict[str, Any]]) -> WVSet:
 
 
 def _generated(jobs: list[tuple[int, Any, dict[str, Any]]], workers: int) -> Iterator[WVSet]:
-    """The blocks of ``jobs`` in order; with ``workers`` > 1 generated in a process pool that
-    runs at most ``workers`` blocks ahead of the one being consumed (bounded memory)."""
+    """The blocks of ``jobs`` in order.
+
+    With ``workers`` > 1 they are generated in a process pool that runs at most ``workers``
+    blocks ahead of the one being consumed (bounded memory).
+    """
     if workers == 1 or len(jobs) == 1:
         yield from map(_synth_block, jobs)
         return
