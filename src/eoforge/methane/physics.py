@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import overload
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class BandTable:
     modtran_band_ratio: np.ndarray
 
     def ln_transmittance(self, x: np.ndarray) -> np.ndarray:
-        """ln T_b at slant columns ``x``: piecewise linear, linear extrapolation at both ends."""
+        """Log-transmittance ln T_b at slant columns ``x``: piecewise linear, linear extrapolation at both ends."""
         return _interp_extrap(x, self.x, self.ln_t)
 
 
@@ -225,6 +226,30 @@ def fractional_signal(
     return np.expm1(d)
 
 
+@overload
+def inject_plume(
+    reflectance: Mapping[str, np.ndarray],
+    column: np.ndarray,
+    amf: float | np.ndarray,
+    bands: Sequence[str] = ...,
+    valid_mask: np.ndarray | None = ...,
+    satellite: str = ...,
+    band_names: Sequence[str] | None = ...,
+) -> dict[str, np.ndarray]: ...
+
+
+@overload
+def inject_plume(
+    reflectance: np.ndarray,
+    column: np.ndarray,
+    amf: float | np.ndarray,
+    bands: Sequence[str] = ...,
+    valid_mask: np.ndarray | None = ...,
+    satellite: str = ...,
+    band_names: Sequence[str] | None = ...,
+) -> np.ndarray: ...
+
+
 def inject_plume(
     reflectance: Mapping[str, np.ndarray] | np.ndarray,
     column: np.ndarray,
@@ -262,29 +287,18 @@ def inject_plume(
         _check_band(b)
     if isinstance(reflectance, Mapping):
         names = list(reflectance)
-        stack = None
     else:
         stack = np.asarray(reflectance)
-        if stack.ndim != 3:
-            raise ShapeError(
-                f"reflectance array has shape {stack.shape}; expected (C, H, W) or a dict of bands."
-            )
-        if band_names is None:
-            if stack.shape[0] != len(bands):
-                raise InputError(
-                    f"reflectance has {stack.shape[0]} bands but band_names was not given; pass "
-                    "band_names=[...] naming each of them."
-                )
-            band_names = list(bands)
-        names = list(band_names)
-        if len(names) != stack.shape[0]:
-            raise ShapeError(f"band_names has {len(names)} names for {stack.shape[0]} bands.")
+        names = _stack_band_names(stack, bands, band_names)
     missing = [b for b in bands if b not in names]
     if missing:
         raise InputError(f"bands {missing} are not in the reflectance (it has {names}).")
-    spatial = stack.shape[1:] if stack is not None else np.shape(reflectance[bands[0]])
-    if column.shape != tuple(spatial):
-        raise ShapeError(f"column has shape {column.shape}, the bands have {tuple(spatial)}.")
+    if isinstance(reflectance, Mapping):
+        spatial = tuple(np.shape(reflectance[bands[0]]))
+    else:
+        spatial = tuple(stack.shape[1:])
+    if column.shape != spatial:
+        raise ShapeError(f"column has shape {column.shape}, the bands have {spatial}.")
     if valid_mask is not None:
         valid_mask = np.asarray(valid_mask, dtype=bool)
         if valid_mask.shape != column.shape:
@@ -294,19 +308,44 @@ def inject_plume(
         t = band_transmittance(column, band, amf, satellite)
         if valid_mask is not None:
             t = np.where(valid_mask, t, 1.0)
-        out = r * t
-        if np.issubdtype(r.dtype, np.integer):
-            info = np.iinfo(r.dtype)
-            return np.clip(np.rint(out), info.min, info.max).astype(r.dtype)
-        return out.astype(r.dtype, copy=False) if np.issubdtype(r.dtype, np.floating) else out
+        return _in_dtype(r * t, r.dtype)
 
-    if stack is None:
+    if isinstance(reflectance, Mapping):
         return {
             name: darken(np.asarray(arr), name) if name in bands else np.array(arr, copy=True)
             for name, arr in reflectance.items()
         }
     out = stack.copy()
-    for i, name in enumerate(names):
+    for k, name in enumerate(names):
         if name in bands:
-            out[i] = darken(stack[i], name)
+            out[k] = darken(stack[k], name)
     return out
+
+
+def _stack_band_names(
+    stack: np.ndarray, bands: Sequence[str], band_names: Sequence[str] | None
+) -> list[str]:
+    """Names of the C bands of a (C, H, W) reflectance array (``bands`` when C == len(bands))."""
+    if stack.ndim != 3:
+        raise ShapeError(
+            f"reflectance array has shape {stack.shape}; expected (C, H, W) or a dict of bands."
+        )
+    if band_names is None:
+        if stack.shape[0] != len(bands):
+            raise InputError(
+                f"reflectance has {stack.shape[0]} bands but band_names was not given; pass "
+                "band_names=[...] naming each of them."
+            )
+        band_names = list(bands)
+    names = list(band_names)
+    if len(names) != stack.shape[0]:
+        raise ShapeError(f"band_names has {len(names)} names for {stack.shape[0]} bands.")
+    return names
+
+
+def _in_dtype(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``out`` in an input's dtype: integers (DN) rounded and clipped to their range, floats cast."""
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(dtype)
+    return out.astype(dtype, copy=False) if np.issubdtype(dtype, np.floating) else out

@@ -192,8 +192,7 @@ def gaussian_plume(
     i, j, m = np.concatenate(rows), np.concatenate(cols), np.concatenate(masses) * (q / u) * ds
     inside = (i >= 0) & (i < out.shape[0]) & (j >= 0) & (j < out.shape[1])
     flat = np.bincount(i[inside] * out.shape[1] + j[inside], weights=m[inside], minlength=out.size)
-    out = flat.reshape(out.shape)
-    return out / dx**2
+    return flat.reshape(out.shape) / dx**2
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,11 @@ def simulate_case(
 
 
 def detectable(case: dict, min_pixels: int = 10, min_snr: float = 5.0) -> bool:
-    """Whether a case counts as a detectable plume: >= ``min_pixels`` mask pixels and
-    SNR = sum_mask dOmega_true / (sigma_bg sqrt(N)) >= ``min_snr`` (sigma_bg: robust std of the
-    retrieved column off the plume)."""
+    """Whether a case counts as a detectable plume.
+
+    It needs >= ``min_pixels`` mask pixels and SNR = sum_mask dOmega_true / (sigma_bg sqrt(N))
+    >= ``min_snr`` (sigma_bg: robust std of the retrieved column off the plume).
+    """
     return case["n_pixels"] >= min_pixels and case["snr"] >= min_snr
 
 

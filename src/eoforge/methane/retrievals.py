@@ -22,6 +22,7 @@ Off the plume dR ~ 0; on it dR follows the band model m(dOmega) = T_B12/T_B11 - 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal, overload
 
 import numpy as np
 
@@ -48,6 +49,31 @@ def _check_same_shape(**arrays: np.ndarray | None) -> None:
     shapes = {k: np.shape(v) for k, v in arrays.items() if v is not None}
     if len(set(shapes.values())) > 1:
         raise ShapeError(f"inputs must share one shape, got {shapes}.")
+
+
+@overload
+def fit_band_scale(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    mask: np.ndarray | None = ...,
+    robust: bool = ...,
+    n_iter: int = ...,
+    clip: float = ...,
+    return_mask: Literal[False] = ...,
+) -> float: ...
+
+
+@overload
+def fit_band_scale(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    mask: np.ndarray | None = ...,
+    robust: bool = ...,
+    n_iter: int = ...,
+    clip: float = ...,
+    *,
+    return_mask: Literal[True],
+) -> tuple[float, np.ndarray]: ...
 
 
 def fit_band_scale(
@@ -120,6 +146,27 @@ def _relative_difference(c: float, scaled: np.ndarray, base: np.ndarray) -> np.n
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (c * scaled - base) / base
     return np.where(np.isfinite(base) & (base > 0), out, np.nan)
+
+
+@overload
+def mbsp(
+    b11: np.ndarray,
+    b12: np.ndarray,
+    mask: np.ndarray | None = ...,
+    robust: bool = ...,
+    return_scale: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def mbsp(
+    b11: np.ndarray,
+    b12: np.ndarray,
+    mask: np.ndarray | None = ...,
+    robust: bool = ...,
+    *,
+    return_scale: Literal[True],
+) -> tuple[np.ndarray, float]: ...
 
 
 def mbsp(

@@ -171,8 +171,10 @@ def blob(
 
 
 def shift_image(img: np.ndarray, d_row: float, d_col: float) -> np.ndarray:
-    """Sub-pixel shift, separable bilinear with edge values repeated: out(r, c) = img(r - d_row,
-    c - d_col)."""
+    """Sub-pixel shift, separable bilinear with edge values repeated.
+
+    out(r, c) = img(r - d_row, c - d_col).
+    """
     out = np.asarray(img)
     for axis, d in ((0, d_row), (1, d_col)):
         if d != 0:

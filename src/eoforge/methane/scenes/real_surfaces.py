@@ -29,6 +29,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,8 +152,11 @@ def list_patches(root: str | os.PathLike[str]) -> list[Path]:
 
 
 def fourier_shift(img: np.ndarray, d_row: float, d_col: float) -> np.ndarray:
-    """out(r, c) = img(r - d_row, c - d_col) by a Fourier phase ramp on the mirror-extended
-    image (2H x 2W, continuous and periodic, so no wrap-around edge and no ringing there)."""
+    """Sub-pixel shift out(r, c) = img(r - d_row, c - d_col) by a Fourier phase ramp.
+
+    The ramp is applied to the mirror-extended image (2H x 2W, continuous and periodic, so no
+    wrap-around edge and no ringing there).
+    """
     h, w = img.shape
     ext = np.concatenate([img, img[::-1]], axis=0)
     ext = np.concatenate([ext, ext[:, ::-1]], axis=1)
@@ -188,8 +192,10 @@ def plume_column(
     duration_s: float = 1800.0,
     psf_sigma_px: float = 0.52,
 ) -> tuple[np.ndarray, dict]:
-    """Column dOmega (mol/m2) of a puff plume on the grid, as :func:`.scenes.simulate_plume_pair`
-    renders it (puffs in an OU wind, S2 PSF). The default source sits a quarter of the grid
+    """Column dOmega (mol/m2) of a puff plume on the grid, as the simulator renders it.
+
+    Puffs in an OU wind and the S2 PSF, as in :func:`.simulate.simulate_plume_pair`. The
+    default source sits a quarter of the grid
     upwind of the centre, so a small patch holds most of the plume's first kilometre.
 
     Returns:
@@ -262,7 +268,8 @@ def make_pair(
     gains = drawn if gain is None else {b: float(gain.get(b, 1.0)) for b in PAIR_BANDS}
     shape = patch.bands["B11"].shape
     amf = float(air_mass_factor(patch.sza, vza))
-    column, params = None, {}
+    column: np.ndarray | None = None
+    params: dict[str, Any] = {}
     tgt = {b: patch.bands[b] for b in PAIR_BANDS}
     if emission_rate_kg_h > 0:
         column, params = plume_column(shape, emission_rate_kg_h, int(g_plume.integers(2**31)),
@@ -285,9 +292,11 @@ def make_pair(
 def measure_shift(
     moving: np.ndarray, fixed: np.ndarray, border: int = 4, iters: int = 8
 ) -> tuple[float, float]:
-    """Shift d with moving(r, c) ~ fixed(r - d_row, c - d_col), by iterated Lucas-Kanade
-    (Gauss-Newton on the bilinear warp of ``fixed``; an estimator independent of
-    :func:`fourier_shift`). Gains are removed by matching means on the interior."""
+    """Shift d with moving(r, c) ~ fixed(r - d_row, c - d_col), by iterated Lucas-Kanade.
+
+    Gauss-Newton on the bilinear warp of ``fixed`` (an estimator independent of
+    :func:`fourier_shift`). Gains are removed by matching means on the interior.
+    """
     sl = (slice(border, -border), slice(border, -border))
     m = moving.astype(np.float64)
     f = fixed.astype(np.float64)

@@ -56,7 +56,7 @@ def radial_spectrum(img: np.ndarray, n_bins: int = 16) -> tuple[np.ndarray, np.n
 
 
 def spectral_slope(img: np.ndarray, k_range: tuple[float, float] = K_FIT) -> float:
-    """beta with P(k) ~ k^-beta over ``k_range`` (least squares in log-log)."""
+    """Spectral slope beta with P(k) ~ k^-beta over ``k_range`` (least squares in log-log)."""
     k, p = radial_spectrum(img, n_bins=24)
     sel = (k >= k_range[0]) & (k <= k_range[1]) & (p > 0)
     slope = np.polyfit(np.log(k[sel]), np.log(p[sel]), 1)[0]

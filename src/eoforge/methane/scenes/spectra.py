@@ -102,5 +102,8 @@ def noise_sigma(reflectance: np.ndarray, band_index: int, scale: float = 1.0) ->
 
 
 def noise_coefficient(band_index: int, scale: float = 1.0) -> float:
-    """scale * k_b, k_b = sqrt(rho_ref) / SNR of band ``band_index``: sigma = scale k_b sqrt(rho)."""
+    """Noise coefficient scale * k_b of band ``band_index``: sigma = scale k_b sqrt(rho).
+
+    k_b = sqrt(rho_ref) / SNR of the band.
+    """
     return float(scale * np.sqrt(RHO_REF[band_index]) / SNR_REF[band_index])

@@ -92,7 +92,7 @@ def _tracks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Flat indices of a few straight 1-pixel tracks and small square well pads (oil and gas)."""
     h, w = shape
     n_tiles = max(1.0, h * w / 256.0**2)
-    idx = []
+    idx: list[np.ndarray] = []
     for _ in range(int(min(12, rng.poisson(1.5 * n_tiles)))):
         t = rng.uniform(0, np.pi)
         centre = (rng.uniform(0, h), rng.uniform(0, w))
@@ -102,13 +102,20 @@ def _tracks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
         idx.append(r[ok] * w + c[ok])
     for _ in range(int(min(200, rng.poisson(2.0 * n_tiles)))):
-        r0, c0, s = rng.integers(0, h), rng.integers(0, w), int(rng.integers(3, 7))
-        rr, cc = np.meshgrid(np.arange(r0, min(h, r0 + s)), np.arange(c0, min(w, c0 + s)))
+        r0, c0, side = int(rng.integers(0, h)), int(rng.integers(0, w)), int(rng.integers(3, 7))
+        rr, cc = np.meshgrid(np.arange(r0, min(h, r0 + side)), np.arange(c0, min(w, c0 + side)))
         idx.append((rr * w + cc).ravel())
     return np.unique(np.concatenate(idx)) if idx else np.zeros(0, dtype=np.int64)
 
 
-def _dunes(shape, rng, sand, sza_t, sza_r, saa) -> tuple[np.ndarray, np.ndarray, dict]:
+def _dunes(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    sand: np.ndarray,
+    sza_t: float,
+    sza_r: float,
+    saa: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Shading of dune ridges: 1 + A sin(2 pi u / lambda + phi(x)) cos(orient - saa) tan(sza)."""
     r, c = coords(shape)
     orient = rng.uniform(0.0, 180.0)
@@ -125,11 +132,20 @@ def _dunes(shape, rng, sand, sza_t, sza_r, saa) -> tuple[np.ndarray, np.ndarray,
     return shade(sza_t), shade(sza_r), {"dune_orientation_deg": orient, "dune_wavelength_px": lam}
 
 
-def _mixture_surface(surface, shape, rng, change, sza_t, sza_r, saa) -> Surface:
+def _mixture_surface(
+    surface: str,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    change: float,
+    sza_t: float,
+    sza_r: float,
+    saa: float,
+) -> Surface:
+    """Desert or semi-arid surface: a softmax mixture of end-members with tracks and pads."""
     f = power_law_fields(shape, 3.2, rng, n=4)
     if surface == "desert":
         members = [_idx("sand"), _idx("gravel")]
-        logits = [1.0 + 1.6 * f[0], np.zeros(shape, np.float32)]
+        logits: list[np.ndarray] = [1.0 + 1.6 * f[0], np.zeros(shape, np.float32)]
         dyn = 0  # index into logits that changes between dates (sand drift)
         amp = 0.2
     else:
@@ -157,7 +173,10 @@ def _mixture_surface(surface, shape, rng, change, sza_t, sza_r, saa) -> Surface:
     return s
 
 
-def _parcel_surface(surface, shape, rng, change) -> Surface:
+def _parcel_surface(
+    surface: str, shape: tuple[int, int], rng: np.random.Generator, change: float
+) -> Surface:
+    """Vegetated or urban surface: one end-member per parcel, with woods/parks and roads."""
     if surface == "vegetated":
         ids, road = parcels(shape, rng, (10.0, 40.0), (8.0, 40.0), road_px=0.7)
         classes = np.array([_idx(n) for n in ("crop", "bare_field", "dry_grass", "shrub")])
@@ -188,7 +207,10 @@ def _parcel_surface(surface, shape, rng, change) -> Surface:
     return s
 
 
-def _textures(surface, shape, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _textures(
+    surface: str, shape: tuple[int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brightness texture exp(sigma_t t_1), spectral texture t_2 and band loadings l_b."""
     t1, t2 = power_law_fields(shape, 2.2, rng, n=2, corr_px=64.0, max_size=None)
     tex = np.exp(np.float32(_TEXTURE_STD[surface]) * t1).astype(np.float32)
     loadings = (0.015 * rng.standard_normal(6)).astype(np.float32)
@@ -196,9 +218,11 @@ def _textures(surface, shape, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def scene_spectra(rng: np.random.Generator) -> np.ndarray:
-    """This scene's end-member spectra: the library values times (1 + 0.04 N(0, 1)) per band, and
-    the SWIR-2 of soils, sands and pavements times U(0.88, 1.03) (clay and carbonate absorption
-    near 2.2-2.3 um varies with the mineralogy), so B12/B11 of bare surfaces spans ~0.75-0.9."""
+    """This scene's end-member spectra, drawn around the library values.
+
+    The library values times (1 + 0.04 N(0, 1)) per band, and the SWIR-2 of soils, sands and pavements times U(0.88, 1.03) (clay and carbonate absorption
+    near 2.2-2.3 um varies with the mineralogy), so B12/B11 of bare surfaces spans ~0.75-0.9.
+    """
     spectra = _SPECTRA * (1.0 + 0.04 * rng.standard_normal(_SPECTRA.shape)).astype(np.float32)
     for name in ("sand", "gravel", "soil", "bare_field"):
         spectra[_idx(name), 5] *= np.float32(rng.uniform(0.88, 1.03))
