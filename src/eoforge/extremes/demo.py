@@ -9,6 +9,7 @@ shows their key figures and scores them against the planted truth.
 from __future__ import annotations
 
 import glob
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -28,7 +29,7 @@ N_MODELS = 6
 N_YEARS = 60
 
 
-def _labels(path) -> np.ndarray:
+def _labels(path: str | Path) -> np.ndarray:
     with xr.open_dataset(path) as ds:
         return ds["region"].values.ravel()
 

@@ -30,7 +30,12 @@ from eoforge.extremes.data.files import (
     write_regions,
 )
 from eoforge.extremes.data.maxima import SiteStack
-from eoforge.extremes.ensemble import EnsembleRegions, attribute, regionalise_ensemble
+from eoforge.extremes.ensemble import (
+    Attribution,
+    EnsembleRegions,
+    attribute,
+    regionalise_ensemble,
+)
 from eoforge.extremes.options import as_options, check_against_data, check_regions, check_simulate
 from eoforge.extremes.regionalise import Regionalisation, regionalise
 
@@ -106,7 +111,9 @@ def _check(cfg: ClusterConfig | EnsembleConfig | AttributeConfig) -> None:
     )  # fmt: skip
 
 
-def _check_data(cfg: ClusterConfig | EnsembleConfig | AttributeConfig, stack, path: str) -> None:
+def _check_data(
+    cfg: ClusterConfig | EnsembleConfig | AttributeConfig, stack: SiteStack, path: str
+) -> None:
     check_against_data(
         stack.values, path, k=cfg.k, k_min=cfg.k_min, k_max=cfg.k_max, min_years=cfg.min_years,
         min_common_years=cfg.min_common_years,
@@ -243,7 +250,7 @@ def _ensemble(
     stacks: Sequence[SiteStack],
     files: Sequence[str],
     label: str,
-):
+) -> tuple[EnsembleRegions, SiteStack]:
     names = [Path(f).stem for f in files]
     with progress_bar(f"models ({label})", total=len(names)) as progress, as_options():
         ens = regionalise_ensemble(
@@ -328,7 +335,7 @@ def run_consensus(cfg: EnsembleConfig, out: str | Path) -> dict:
     return summary
 
 
-def report_attribution(report: Report, run: RunDir, att, stack: SiteStack) -> None:
+def report_attribution(report: Report, run: RunDir, att: Attribution, stack: SiteStack) -> None:
     """Side-by-side maps, changed sites and the comparison table."""
     lon, lat = site_lonlat(stack)
     report.section("Natural vs all forcings")

@@ -16,7 +16,8 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.collections import PathCollection, QuadMesh
+from matplotlib.colors import BoundaryNorm, Colormap, ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -38,16 +39,22 @@ def _regular_axes(values: np.ndarray) -> np.ndarray | None:
     return u if np.allclose(step, step[0], rtol=1e-6) else None
 
 
-def _label_cmap(
-    n: int, palette: Sequence[str] | None = None
-) -> tuple[ListedColormap, BoundaryNorm]:
+def _label_cmap(n: int, palette: Sequence[str] | None = None) -> tuple[Colormap, BoundaryNorm]:
     palette = palette or _PALETTE
     colours = [palette[i % len(palette)] for i in range(max(n, 1))]
     cmap = ListedColormap(colours).with_extremes(bad="#ffffff")
     return cmap, BoundaryNorm(np.arange(-0.5, max(n, 1) + 0.5), cmap.N)
 
 
-def _draw_sites(ax: plt.Axes, values: np.ndarray, lon: np.ndarray, lat: np.ndarray, **kw):
+def _draw_sites(
+    ax: plt.Axes,
+    values: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    *,
+    cmap: Colormap | str,
+    norm: Normalize | None = None,
+) -> QuadMesh | PathCollection:
     """Per-site values as grid cells when the sites form a regular grid, else as points."""
     xs, ys = _regular_axes(lon), _regular_axes(lat)
     if xs is not None and ys is not None and xs.size * ys.size <= 4 * values.size:
@@ -58,9 +65,10 @@ def _draw_sites(ax: plt.Axes, values: np.ndarray, lon: np.ndarray, lat: np.ndarr
             np.append(xs - dx / 2, xs[-1] + dx / 2),
             np.append(ys - dy / 2, ys[-1] + dy / 2),
             np.ma.masked_invalid(grid),
-            **kw,
+            cmap=cmap,
+            norm=norm,
         )
-    return ax.scatter(lon, lat, c=values, s=18, edgecolors="none", **kw)
+    return ax.scatter(lon, lat, c=values, s=18, edgecolors="none", cmap=cmap, norm=norm)
 
 
 def _degrees(value: float, hemispheres: str) -> str:
@@ -124,7 +132,7 @@ def draw_labels(
     lat: np.ndarray,
     *,
     n_labels: int | None = None,
-    medoids: Sequence[int] | None = None,
+    medoids: Sequence[int] | np.ndarray | None = None,
     title: str = "",
     palette: Sequence[str] | None = None,
     legend: bool = False,
@@ -175,7 +183,7 @@ def region_map(
     lon: np.ndarray,
     lat: np.ndarray,
     *,
-    medoids: Sequence[int] | None = None,
+    medoids: Sequence[int] | np.ndarray | None = None,
     title: str = "regions",
 ) -> Figure:
     """Map of a partition with a legend naming the regions; medoids are marked with a star."""

@@ -19,9 +19,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+Arr = np.ndarray
+"""Arrays of the kernels: D (n, n) float64, medoids (k,) int64, per-site caches (n,)."""
+
+SwapResult = tuple[np.ndarray, float, int, int, bool]
+"""What a swap phase returns: (nearest medoid slot per site, TD, passes, swaps, converged)."""
+
 
 @njit(parallel=True, cache=True, fastmath=True)  # finite inputs: reassociated (SIMD) sums
-def build_init(D, k):  # pragma: no cover - compiled
+def build_init(D: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - compiled
     """Greedy BUILD: first the site with the least row sum, then the site with the largest gain."""
     n = D.shape[0]
     medoids = np.empty(k, np.int64)
@@ -60,7 +66,9 @@ def build_init(D, k):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _offer(o, j, d, nearest, second, dnear, dsec):  # pragma: no cover - compiled
+def _offer(  # pragma: no cover - compiled
+    o: int, j: int | np.integer, d: float, nearest: Arr, second: Arr, dnear: Arr, dsec: Arr
+) -> None:
     """Offer medoid slot ``j`` at distance ``d`` to site ``o``'s nearest / second caches."""
     if d < dnear[o]:
         second[o] = nearest[o]
@@ -73,7 +81,9 @@ def _offer(o, j, d, nearest, second, dnear, dsec):  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def _nearest_two(D, medoids, nearest, second, dnear, dsec):  # pragma: no cover - compiled
+def _nearest_two(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr, nearest: Arr, second: Arr, dnear: Arr, dsec: Arr
+) -> None:
     """Fill the nearest / second-nearest medoid caches from scratch (O(nk))."""
     n = D.shape[0]
     for o in range(n):
@@ -88,7 +98,9 @@ def _nearest_two(D, medoids, nearest, second, dnear, dsec):  # pragma: no cover 
 
 
 @njit(cache=True)
-def _rescan_second(D, medoids, o, nearest, second, dsec):  # pragma: no cover - compiled
+def _rescan_second(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr, o: int, nearest: Arr, second: Arr, dsec: Arr
+) -> None:
     best = np.inf
     best_j = -1
     for j in range(medoids.size):
@@ -103,7 +115,9 @@ def _rescan_second(D, medoids, o, nearest, second, dsec):  # pragma: no cover - 
 
 
 @njit(cache=True)
-def _update_after_swap(D, medoids, j, nearest, second, dnear, dsec):  # pragma: no cover
+def _update_after_swap(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr, j: int | np.integer, nearest: Arr, second: Arr, dnear: Arr, dsec: Arr
+) -> None:
     """Update the caches after medoid slot ``j`` received a new site (Algorithm 4)."""
     row = D[medoids[j]]
     for o in range(D.shape[0]):
@@ -130,14 +144,18 @@ def _update_after_swap(D, medoids, j, nearest, second, dnear, dsec):  # pragma: 
 
 
 @njit(cache=True)
-def _removal_loss(nearest, dnear, dsec, loss):  # pragma: no cover - compiled
+def _removal_loss(  # pragma: no cover - compiled
+    nearest: Arr, dnear: Arr, dsec: Arr, loss: Arr
+) -> None:
     loss[:] = 0.0
     for o in range(nearest.size):
         loss[nearest[o]] += dsec[o] - dnear[o]
 
 
 @njit(cache=True)
-def _swap_deltas(row, nearest, dnear, dsec, loss, delta):  # pragma: no cover - compiled
+def _swap_deltas(  # pragma: no cover - compiled
+    row: Arr, nearest: Arr, dnear: Arr, dsec: Arr, loss: Arr, delta: Arr
+) -> float:
     """DeltaTD_i for replacing each medoid slot i by the candidate whose row is ``row`` (O(n)).
 
     Fills ``delta`` with DeltaL_i + corrections and returns the shared term DeltaTD*; the change
@@ -158,7 +176,9 @@ def _swap_deltas(row, nearest, dnear, dsec, loss, delta):  # pragma: no cover - 
 
 
 @njit(cache=True)
-def _init_state(D, medoids):  # pragma: no cover - compiled
+def _init_state(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr
+) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr]:
     n = D.shape[0]
     nearest = np.empty(n, np.int64)
     second = np.empty(n, np.int64)
@@ -174,7 +194,18 @@ def _init_state(D, medoids):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _apply_swap(D, medoids, j, c, is_med, nearest, second, dnear, dsec, loss):  # pragma: no cover
+def _apply_swap(  # pragma: no cover - compiled
+    D: Arr,
+    medoids: Arr,
+    j: int | np.integer,
+    c: int | np.integer,
+    is_med: Arr,
+    nearest: Arr,
+    second: Arr,
+    dnear: Arr,
+    dsec: Arr,
+    loss: Arr,
+) -> float:
     is_med[medoids[j]] = False
     medoids[j] = c
     is_med[c] = True
@@ -184,7 +215,9 @@ def _apply_swap(D, medoids, j, c, is_med, nearest, second, dnear, dsec, loss):  
 
 
 @njit(cache=True)
-def _finish(D, medoids, nearest, dnear):  # pragma: no cover - compiled
+def _finish(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr, nearest: Arr, dnear: Arr
+) -> float:
     for j in range(medoids.size):  # a medoid always belongs to its own cluster (duplicate sites)
         nearest[medoids[j]] = j
         dnear[medoids[j]] = D[medoids[j], medoids[j]]
@@ -192,7 +225,9 @@ def _finish(D, medoids, nearest, dnear):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def fasterpam_swaps(D, medoids, order, max_iter, rel_tol):  # pragma: no cover - compiled
+def fasterpam_swaps(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr, order: Arr, max_iter: int, rel_tol: float
+) -> SwapResult:
     """Eager FasterPAM swap phase (in place on ``medoids``); returns labels, TD and counters."""
     n = D.shape[0]
     nearest, second, dnear, dsec, is_med, loss = _init_state(D, medoids)
@@ -225,7 +260,9 @@ def fasterpam_swaps(D, medoids, order, max_iter, rel_tol):  # pragma: no cover -
 
 
 @njit(parallel=True, cache=True)
-def pam_swaps(D, medoids, max_iter, rel_tol):  # pragma: no cover - compiled
+def pam_swaps(  # pragma: no cover - compiled
+    D: Arr, medoids: Arr, max_iter: int, rel_tol: float
+) -> SwapResult:
     """Steepest-descent swap phase (PAM's SWAP, evaluated as FastPAM1 in O(n) per candidate)."""
     n = D.shape[0]
     k = medoids.size
@@ -247,10 +284,12 @@ def pam_swaps(D, medoids, max_iter, rel_tol):  # pragma: no cover - compiled
             j = np.argmin(delta)
             best_change[c] = delta[j] + shared
             best_slot[c] = j
-        c = np.argmin(best_change)
-        if not best_change[c] < -rel_tol * td:
+        cand = np.argmin(best_change)
+        if not best_change[cand] < -rel_tol * td:
             converged = True
             break
-        td = _apply_swap(D, medoids, best_slot[c], c, is_med, nearest, second, dnear, dsec, loss)
+        td = _apply_swap(
+            D, medoids, best_slot[cand], cand, is_med, nearest, second, dnear, dsec, loss
+        )
     n_swaps = n_iter - 1 if converged else n_iter
     return nearest, _finish(D, medoids, nearest, dnear), n_iter, n_swaps, converged

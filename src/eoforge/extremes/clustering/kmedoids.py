@@ -170,6 +170,13 @@ class KMedoids(ClusterMixin, BaseEstimator):
         converged_: Whether the last pass found no improving swap (False if ``max_iter`` hit).
     """
 
+    medoid_indices_: np.ndarray
+    labels_: np.ndarray
+    inertia_: float
+    n_iter_: int
+    n_swaps_: int
+    converged_: bool
+
     def __init__(
         self,
         n_clusters: int,

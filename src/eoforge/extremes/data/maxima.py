@@ -236,7 +236,7 @@ class SiteStack:
             flat = np.full((*lead, n_grid), np.nan)
             flat[..., self.site_index] = values
         data = flat.reshape(*lead, *self.grid_shape)
-        coords = dict(self.coords)
+        coords: dict[str, xr.DataArray | np.ndarray] = dict(self.coords)
         dims: tuple[str, ...] = self.site_dims
         if lead:
             if leading_dim is None and lead[0] != self.years.size:

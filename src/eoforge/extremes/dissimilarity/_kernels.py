@@ -30,13 +30,22 @@ does the same work. :func:`rfa_pair_naive` and :func:`rfa_matrix_naive` are the 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict
 
 import numba
 import numpy as np
 from numba import prange
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False}
+
+class _JitOptions(TypedDict):
+    """Options of every kernel: cached on disk, GIL released, strict IEEE arithmetic."""
+
+    cache: bool
+    nogil: bool
+    fastmath: bool
+
+
+_JIT: _JitOptions = {"cache": True, "nogil": True, "fastmath": False}
 
 
 class Prepared(NamedTuple):
@@ -107,7 +116,7 @@ def site_means(maxima: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(**_JIT)
-def _own_ecdf_counts(srt, order, nval, T):
+def _own_ecdf_counts(srt: np.ndarray, order: np.ndarray, nval: np.ndarray, T: int) -> np.ndarray:
     """rank[i, t] = #{s : Y_i,s <= Y_i,t} (right-continuous ecdf count, ties share the max)."""
     n = srt.shape[0]
     rank = np.zeros((n, T), dtype=np.int32)
@@ -125,7 +134,16 @@ def _own_ecdf_counts(srt, order, nval, T):
 
 
 @numba.njit(inline="always", **_JIT)
-def _abs_sum(ta, da, tb, db, fi, fj, nan_pair, T):
+def _abs_sum(
+    ta: np.ndarray,
+    da: int,
+    tb: np.ndarray,
+    db: int,
+    fi: np.ndarray,
+    fj: np.ndarray,
+    nan_pair: int,
+    T: int,
+) -> float:
     """sum_t |ta_t/da - tb_t/db| / (2 T_ij) over pairwise-complete years (integer sum)."""
     if not nan_pair and T <= 46_000:  # int32 sum (<= T^2 < 2^31): vectorises best
         s = np.int32(0)
@@ -144,7 +162,17 @@ def _abs_sum(ta, da, tb, db, fi, fj, nan_pair, T):
 
 
 @numba.njit(inline="always", **_JIT)
-def _front(si, oi, sj, oj, ta, tb, tu, a, b):
+def _front(
+    si: np.ndarray,
+    oi: np.ndarray,
+    sj: np.ndarray,
+    oj: np.ndarray,
+    ta: np.ndarray,
+    tb: np.ndarray,
+    tu: np.uint64,
+    a: np.uint64,
+    b: np.uint64,
+) -> tuple[np.uint64, np.uint64, bool]:
     """Take the next merged element at heads (a, b); a j value goes first on ties (y <= x).
 
     The count of the element taken is written to its time slot, the other write goes to the
@@ -163,7 +191,17 @@ def _front(si, oi, sj, oj, ta, tb, tu, a, b):
 
 
 @numba.njit(inline="always", **_JIT)
-def _back(si, oi, sj, oj, ta, tb, tu, a, b):
+def _back(
+    si: np.ndarray,
+    oi: np.ndarray,
+    sj: np.ndarray,
+    oj: np.ndarray,
+    ta: np.ndarray,
+    tb: np.ndarray,
+    tu: np.uint64,
+    a: np.uint64,
+    b: np.uint64,
+) -> tuple[np.uint64, np.uint64, bool]:
     """Take the last merged element at tails (a, b); the i value goes first on ties (x >= y)."""
     one = np.uint64(1)
     x = si[a]
@@ -177,7 +215,17 @@ def _back(si, oi, sj, oj, ta, tb, tu, a, b):
 
 
 @numba.njit(inline="always", **_JIT)
-def _rfa_pair(si, oi, ni, sj, oj, nj, ta, tb, T):
+def _rfa_pair(
+    si: np.ndarray,
+    oi: np.ndarray,
+    ni: int,
+    sj: np.ndarray,
+    oj: np.ndarray,
+    nj: int,
+    ta: np.ndarray,
+    tb: np.ndarray,
+    T: int,
+) -> None:
     """Crossed counts of one pair: ta[t] = #{Y_j <= Y_i,t}, tb[t] = #{Y_i <= Y_j,t}.
 
     Merged order: sorted values, a j value before an equal i value. A binary search (merge
@@ -231,14 +279,25 @@ def _rfa_pair(si, oi, ni, sj, oj, nj, ta, tb, T):
 
 
 @numba.njit(inline="always", **_JIT)
-def _fold(p, r0, r1):
+def _fold(p: int, r0: int, r1: int) -> tuple[int, int]:
     """Rows of parallel iteration p: (r0 + p, r1 - 1 - p); the second is -1 if it is the same."""
     i1 = r0 + p
     i2 = r1 - 1 - p
     return i1, (i2 if i2 != i1 else -1)
 
 
-def _rfa_rows(prep_srt, order, nval, finite, hasnan, r0, r1, c0, c1, out):
+def _rfa_rows(
+    prep_srt: np.ndarray,
+    order: np.ndarray,
+    nval: np.ndarray,
+    finite: np.ndarray,
+    hasnan: np.ndarray,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    out: np.ndarray,
+) -> None:
     """out[i - r0, j - c0] = D_ij for r0 <= i < r1, c0 <= j < c1, j > i (others untouched)."""
     T = finite.shape[1]
     for p in prange((r1 - r0 + 1) // 2):
@@ -260,7 +319,17 @@ def _rfa_rows(prep_srt, order, nval, finite, hasnan, r0, r1, c0, c1, out):
                 )
 
 
-def _fmado_rows(rank, nval, finite, hasnan, r0, r1, c0, c1, out):
+def _fmado_rows(
+    rank: np.ndarray,
+    nval: np.ndarray,
+    finite: np.ndarray,
+    hasnan: np.ndarray,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    out: np.ndarray,
+) -> None:
     """F-madogram block; same contract as :func:`_rfa_rows`."""
     T = finite.shape[1]
     for p in prange((r1 - r0 + 1) // 2):
@@ -291,11 +360,11 @@ def block(
     """Upper-triangle part (j > i) of the block rows [r0, r1) x cols [c0, c1); zeros elsewhere."""
     out = np.zeros((r1 - r0, c1 - c0), dtype=np.float64)
     if method == "rfa-madogram":
-        fn = rfa_rows if parallel else rfa_rows_serial
-        fn(prep.srt, prep.order, prep.nval, prep.finite, prep.hasnan, r0, r1, c0, c1, out)
+        rfa = rfa_rows if parallel else rfa_rows_serial
+        rfa(prep.srt, prep.order, prep.nval, prep.finite, prep.hasnan, r0, r1, c0, c1, out)
     elif method == "fmadogram":
-        fn = fmado_rows if parallel else fmado_rows_serial
-        fn(prep.rank, prep.nval, prep.finite, prep.hasnan, r0, r1, c0, c1, out)
+        fmado = fmado_rows if parallel else fmado_rows_serial
+        fmado(prep.rank, prep.nval, prep.finite, prep.hasnan, r0, r1, c0, c1, out)
     else:  # pragma: no cover - guarded by the public API
         raise ValueError(method)
     return out
@@ -306,7 +375,7 @@ def block(
 
 
 def cross_ecdf_d(
-    xs: np.ndarray, ys: np.ndarray, xc: np.ndarray, yc: np.ndarray, c: np.ndarray
+    xs: np.ndarray, ys: np.ndarray, xc: np.ndarray, yc: np.ndarray, c: np.ndarray | float
 ) -> np.ndarray:
     """D_c = 1/(2 T) sum_t |F2(c x_t) - F1(y_t / c)| for every scale in ``c`` (searchsorted).
 
@@ -315,16 +384,16 @@ def cross_ecdf_d(
         ys: Sorted non-missing values of site 2 (defines F2).
         xc: Site-1 values of the pairwise-complete years.
         yc: Site-2 values of the same years.
-        c: (m,) positive scales.
+        c: (m,) positive scales, or one scale.
 
     Returns:
         (m,) values of D_c.
     """
-    c = np.atleast_1d(np.asarray(c, dtype=np.float64))
-    out = np.empty(c.size)
+    scales = np.atleast_1d(np.asarray(c, dtype=np.float64))
+    out = np.empty(scales.size)
     step = max(1, 2_000_000 // max(xc.size, 1))  # bound the (m, T) temporaries
-    for k in range(0, c.size, step):
-        ck = c[k : k + step, None]
+    for k in range(0, scales.size, step):
+        ck = scales[k : k + step, None]
         f2 = np.searchsorted(ys, ck * xc[None, :], side="right") / ys.size
         f1 = np.searchsorted(xs, yc[None, :] / ck, side="right") / xs.size
         out[k : k + step] = 0.5 * np.mean(np.abs(f2 - f1), axis=1)

@@ -24,7 +24,11 @@ from eoforge.extremes.margins.pwm import pwm_ratio
 Progress = Callable[[int, int], None]
 
 
-def prepare_sites(x: np.ndarray, method: str) -> _kernels.Prepared | np.ndarray:
+SitePrep = _kernels.Prepared | np.ndarray
+"""What :func:`prepare_sites` returns: sorted-site arrays (madograms) or omega per site (PWM)."""
+
+
+def prepare_sites(x: np.ndarray, method: str) -> SitePrep:
     """Per-site arrays of a validated (T, n) array: sorted columns (madograms) or omega (PWM)."""
     if method == "pwm-ratio":
         return np.array([pwm_ratio(col) for col in x.T])
@@ -32,7 +36,7 @@ def prepare_sites(x: np.ndarray, method: str) -> _kernels.Prepared | np.ndarray:
 
 
 def upper_block(
-    prep: _kernels.Prepared | np.ndarray,
+    prep: SitePrep,
     method: str,
     r0: int,
     r1: int,
@@ -46,6 +50,8 @@ def upper_block(
         blk = np.abs(om[r0:r1, None] - om[None, c0:c1])
         blk[np.arange(r0, r1)[:, None] >= np.arange(c0, c1)[None, :]] = 0.0
         return blk
+    if not isinstance(prep, _kernels.Prepared):
+        raise TypeError(f"method={method!r} needs the sorted-site arrays of prepare_sites")
     return _kernels.block(prep, method, r0, r1, c0, c1, parallel=parallel)
 
 

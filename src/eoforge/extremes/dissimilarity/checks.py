@@ -10,6 +10,7 @@ before any matrix is computed by :mod:`.matrix` (in memory), :mod:`.disk` (``.np
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 
@@ -31,8 +32,10 @@ def _as_maxima(maxima: np.ndarray) -> np.ndarray:
 
 
 def site_value_summary(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per site of ``x`` (T, n): number of finite values, finite minimum and maximum (+inf /
-    -inf for a site without finite values)."""
+    """Per site of ``x`` (T, n): number of finite values, finite minimum and maximum.
+
+    A site without finite values gets minimum +inf and maximum -inf.
+    """
     fin = np.isfinite(x)
     with np.errstate(invalid="ignore"):
         lo = np.where(fin, x, np.inf).min(axis=0)
@@ -202,7 +205,7 @@ def check_maxima(maxima: np.ndarray, method: str, min_common_years: int) -> np.n
     return x
 
 
-def check_dtype(dtype: object) -> np.dtype:
+def check_dtype(dtype: DTypeLike) -> np.dtype:
     """The output dtype, float32 or float64, else an InputError."""
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -9,21 +9,26 @@ equals :func:`eoforge.extremes.dissimilarity.matrix.dissimilarity_matrix` exactl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from eoforge.core.errors import ShapeError, bad_value
-from eoforge.extremes.dissimilarity.blocks import Progress, prepare_sites, upper_block
+from eoforge.extremes.dissimilarity.blocks import Progress, SitePrep, prepare_sites, upper_block
 from eoforge.extremes.dissimilarity.checks import check_dtype, check_maxima
 
+if TYPE_CHECKING:  # dask.distributed is imported when a matrix is computed (slow to import)
+    from distributed import Client
 
-def _tile(prep, method: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+
+def _tile(prep: SitePrep, method: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
     return upper_block(prep, method, r0, r1, c0, c1, parallel=False)
 
 
 def dissimilarity_matrix_dask(
     maxima: np.ndarray,
     method: str = "rfa-madogram",
-    client=None,
+    client: Client | str | None = None,
     *,
     block_size: int = 512,
     dtype: type | np.dtype = np.float64,

@@ -167,11 +167,13 @@ def fit_kappa_lmoments(l1: float, l2: float, t3: float, t4: float) -> KappaParam
     if h_fit is None:
         return _scale_location(l1, l2, -t3, -1.0, is_glo=True)
     k_fit = _k_for_t3(t3, h_fit)
+    if k_fit is None:  # _solve_h only returns an h whose k is bracketed
+        raise InputError(f"kappa fit found no k for t3={t3!r} at h={h_fit!r}; check the L-moments.")
     return _scale_location(l1, l2, float(k_fit), float(h_fit), is_glo=False)
 
 
 def _solve_h(t3: float, t4: float) -> float | None:
-    """h with tau_4(k(h), h) = t4 on the curve tau_3 = t3, or None when no h in [-1, 25] fits.
+    """The shape h with tau_4(k(h), h) = t4 on the curve tau_3 = t3 (None: no h in [-1, 25]).
 
     tau_4 decreases in h along the curve, so the root is bracketed on a coarse grid of h (the
     curve ends where k(h) leaves (-1, 50]) and polished with Brent's method.

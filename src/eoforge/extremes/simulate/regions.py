@@ -33,8 +33,9 @@ or as one group / one field over all sites (``False``: the margins-only scenario
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -44,6 +45,9 @@ from eoforge.core.errors import InputError, bad_value
 DEPENDENCES = ("logistic", "brown-resnick", "schlather", "independent")
 LAYOUTS = ("strips", "quadrants")
 SCENARIOS = ("margins", "dependence", "both")
+
+PerRegion = float | Sequence[float] | np.ndarray
+"""A setting given once for all regions or once per region."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,12 @@ def logistic_frechet(
     return (s[:, None] / e) ** alpha
 
 
-def gev_from_frechet(z: np.ndarray, loc: np.ndarray, scale: np.ndarray, shape: np.ndarray):
+def gev_from_frechet(
+    z: np.ndarray,
+    loc: np.ndarray | float,
+    scale: np.ndarray | float,
+    shape: np.ndarray | float,
+) -> np.ndarray:
     """GEV(loc, scale, shape) variables from unit-Frechet ones: loc + scale (z^xi - 1) / xi."""
     shape = np.broadcast_to(shape, np.shape(z))
     small = np.abs(shape) < 1e-12
@@ -126,7 +135,12 @@ def _cholesky(cov: np.ndarray) -> np.ndarray:
 
 
 def _spectral_max(
-    spectral, bound: float, m: int, n_years: int, n_spectral: int, rng: np.random.Generator
+    spectral: Callable[[int], np.ndarray],
+    bound: float,
+    m: int,
+    n_years: int,
+    n_spectral: int,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Z(x) = max_k Y_k(x) / Gamma_k per year; stop when bound / Gamma_k < min Z or n_spectral."""
     z = np.zeros((n_years, m))
@@ -189,7 +203,7 @@ def schlather_frechet(
     return _spectral_max(spectral, 4.0 * c, m, n_years, n_spectral, rng)
 
 
-def _per_region(value: float | Sequence[float], k: int, name: str) -> np.ndarray:
+def _per_region(value: PerRegion, k: int, name: str) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(value, dtype=float))
     if arr.size == 1:
         arr = np.repeat(arr, k)
@@ -198,7 +212,9 @@ def _per_region(value: float | Sequence[float], k: int, name: str) -> np.ndarray
     return arr
 
 
-def _layout(n_sites: int, k: int, layout: str, domain: float, rng: np.random.Generator):
+def _layout(
+    n_sites: int, k: int, layout: str, domain: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates and labels: equal-as-possible region sizes, uniform within each region."""
     if layout not in LAYOUTS:
         raise bad_value("layout", layout, f"one of {LAYOUTS}")
@@ -223,11 +239,11 @@ def simulate_regions(
     n_regions: int = 2,
     *,
     layout: str = "strips",
-    shapes: float | Sequence[float] = 0.1,
-    loc_scale_ratio: float | Sequence[float] = 3.0,
+    shapes: PerRegion = 0.1,
+    loc_scale_ratio: PerRegion = 3.0,
     scale_range: tuple[float, float] = (1.0, 5.0),
     dependence: str = "logistic",
-    alpha: float | Sequence[float] = 0.5,
+    alpha: PerRegion = 0.5,
     field_range: float = 2.0,
     smoothness: float = 1.0,
     independent_regions: bool = True,
@@ -305,7 +321,7 @@ def simulate_regions(
         else:
             z[:, idx] = 1.0 / rng.exponential(1.0, (int(n_years), idx.size))
 
-    lam = rng.uniform(lo_s, hi_s, coords.shape[0])
+    lam = rng.uniform(lo_s, hi_s, size=(coords.shape[0],))
     shape = xi[labels]
     maxima = lam * gev_from_frechet(z, ratio[labels], 1.0, shape)
     return SimulatedRegions(
@@ -330,6 +346,20 @@ def simulate_regions(
     )
 
 
+class RegionSettings(TypedDict, total=False):
+    """Settings of :func:`simulate_regions` that :func:`simulate_scenario` passes on."""
+
+    layout: str
+    loc_scale_ratio: PerRegion
+    scale_range: tuple[float, float]
+    dependence: str
+    alpha: PerRegion
+    field_range: float
+    smoothness: float
+    n_spectral: int
+    domain: float
+
+
 def simulate_scenario(
     kind: str = "both",
     n_sites: int = 200,
@@ -338,7 +368,7 @@ def simulate_scenario(
     *,
     shapes: Sequence[float] | None = None,
     random_state: int | np.random.Generator | None = None,
-    **kwargs,
+    **kwargs: Unpack[RegionSettings],
 ) -> SimulatedRegions:
     """Planted-truth scenarios for comparing margins-only, dependence-only and joint methods.
 
@@ -365,14 +395,20 @@ def simulate_scenario(
     if kind not in SCENARIOS:
         raise bad_value("kind", kind, f"one of {SCENARIOS}")
     if "independent_regions" in kwargs:
-        raise bad_value("independent_regions", kwargs["independent_regions"], "unset: kind sets it")
-    if shapes is None:
-        shapes = [0.1] * n_regions if kind == "dependence" else np.linspace(0.0, 0.3, n_regions)
+        value = dict(kwargs)["independent_regions"]
+        raise bad_value("independent_regions", value, "unset: kind sets it")
+    xi: Sequence[float] | np.ndarray
+    if shapes is not None:
+        xi = shapes
+    elif kind == "dependence":
+        xi = [0.1] * n_regions
+    else:
+        xi = np.linspace(0.0, 0.3, n_regions)
     return simulate_regions(
         n_sites,
         n_years,
         n_regions,
-        shapes=shapes,
+        shapes=xi,
         independent_regions=kind != "margins",
         random_state=random_state,
         **kwargs,
