@@ -1,13 +1,19 @@
-"""How to combine several reference dates in ``detect``: one date, every date (minimum), majority.
+"""How to use several reference dates in ``detect``: one date, every date (minimum), majority,
+or a network that sees all K = 3 dates at once (k3net).
 
 Each site is one seed of the scene simulator (surfaces cycling desert, semi-arid, vegetated,
 urban; 256 x 256 px at 20 m = 26.2 km2; MSI requirement noise). Its K = 3 reference dates are
 the *reference* scenes of three revisits (``date_seed`` 1, 2, 3: one surface change against the
-target, independent radiometry, water vapour, misregistration and noise); the target is revisit
-0 without a plume and with a plume of Q = 1200, 2000, 3000 kg/h. Per rule: the share of plumes
+target, independent radiometry, water vapour, misregistration and noise; drawn by
+:func:`eoforge.methane.revisit_scenes.revisit_references`, as ``evaluate`` and ``calibrate`` draw
+them); the target is revisit 0 without a plume and with a plume of Q = 1200, 2000, 3000 kg/h.
+Rules ``one``, ``all``, ``majority``: the shipped single-date detector (v11) against the first
+reference, the minimum and the majority of its per-reference probabilities, at its threshold;
+``k3net``: a 3-date detector (``--k3-weights``, at the threshold saved with it) in one pass. Per rule: the share of plumes
 found (a detection overlapping the planted plume mask), the median relative rate error of the
 found ones, and false plumes (detections off the mask) per scene and per 100 km2, with 95 %
-bootstrap intervals over sites and the paired majority - minimum recall difference.
+bootstrap intervals over sites and the paired (same site) differences majority - all and
+k3net - majority of the share found and of the false plumes.
 
 The rule was chosen on sites 1-40 (``--first 1 --last 41``) and is reported on sites 41-120,
 never used for choosing.
@@ -15,6 +21,8 @@ never used for choosing.
 Usage::
 
     python benchmarks/methane_references.py --first 41 --last 121
+    python benchmarks/methane_references.py --rules majority,k3net --k3-weights K3.safetensors \
+        --rows rows.json   # --rows-in rows.json: summarise saved rows (with new ones)
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ import numpy as np
 
 SURFACES = ("desert", "semi-arid", "vegetated", "urban")
 RATES = (0, 1200, 2000, 3000)
-RULES = {"one": ("majority", 1), "all": ("all", 3), "majority": ("majority", 3)}
+RULES = {"one": ("majority", 1), "all": ("all", 3), "majority": ("majority", 3),
+         "k3net": ("majority", 3)}  # fmt: skip
+PAIRED = (("majority", "all"), ("k3net", "majority"))
 SIZE = 256
 
 
@@ -39,21 +49,25 @@ def _geo():
     return GeoInfo(transform=Affine(20, 0, 500000, 0, -20, 4000000), crs=CRS.from_epsg(32632))
 
 
-def run_site(site: int, detector, geo) -> list[dict]:
-    """Rows (rule, rate, found, false plumes, rate found) of one simulated site."""
+def run_site(site: int, detectors: dict, geo) -> list[dict]:
+    """Rows (rule, rate, found, false plumes, rate found) of one simulated site, for each rule
+    of ``detectors`` (rule -> its detector)."""
     from eoforge.methane.detect import detect
+    from eoforge.methane.revisit_scenes import TARGET_DATE, revisit_references
     from eoforge.methane.scenes import simulate_pair, simulate_plume_pair
 
     surface, seed = SURFACES[site % 4], 1000 + site
-    refs = [simulate_pair((SIZE, SIZE), surface, seed, date_seed=k).reference for k in (1, 2, 3)]
+    refs = revisit_references((SIZE, SIZE), surface, seed, 3)
     rows = []
     for q in RATES:
         if q:
-            pair, _, mask, _ = simulate_plume_pair((SIZE, SIZE), surface, seed, date_seed=0,
+            pair, _, mask, _ = simulate_plume_pair((SIZE, SIZE), surface, seed,
+                                                   date_seed=TARGET_DATE,
                                                    emission_rate_kg_h=q)  # fmt: skip
         else:
-            pair, mask = simulate_pair((SIZE, SIZE), surface, seed, date_seed=0), None
-        for name, (rule, k) in RULES.items():
+            pair, mask = simulate_pair((SIZE, SIZE), surface, seed, date_seed=TARGET_DATE), None
+        for name, detector in detectors.items():
+            rule, k = RULES[name]
             res = detect(pair.target, refs[:k], geo, pair.sza, pair.vza, model=detector,
                          threads=1, reference_rule=rule)  # fmt: skip
             hit = [p for p in res.plumes if mask is not None and mask[res.labels == p.id].any()]
@@ -75,7 +89,7 @@ def summarise(rows: list[dict]) -> None:
     print("| rule | false / 100 km2 | " + " | ".join(f"found at {q} kg/h (rate err)"
                                                    for q in RATES[1:]) + " |")  # fmt: skip
     print("|---" * (len(RATES) + 1) + "|")
-    for name in RULES:
+    for name in [n for n in RULES if any(r["rule"] == n for r in rows)]:
         xs = [r for r in rows if r["rule"] == name]
         f = np.array([r["false"] for r in xs], float) / km2 * 100
         lo, hi = _boot(f, rng)
@@ -87,12 +101,32 @@ def summarise(rows: list[dict]) -> None:
             cells.append(f"{found.mean():.2f} [{lo:.2f}, {hi:.2f}] ({np.median(err):.2f})"
                          if err else f"{found.mean():.2f}")  # fmt: skip
         print(f"| {name} | " + " | ".join(cells) + " |")
-    for q in RATES[1:]:
-        a = {r["site"]: r["found"] for r in rows if r["rule"] == "majority" and r["q"] == q}
-        b = {r["site"]: r["found"] for r in rows if r["rule"] == "all" and r["q"] == q}
-        d = np.array([a[s] - b[s] for s in a], float)
-        lo, hi = _boot(d, rng)
-        print(f"paired majority - all, found at {q} kg/h: {d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    for new, old in PAIRED:
+        for q in RATES:
+            d = _paired(rows, new, old, q)
+            if d is None:
+                continue
+            lo, hi = _boot(d, rng)
+            what = f"found at {q} kg/h" if q else "false plumes / 100 km2"
+            print(f"paired {new} - {old}, {what}: {d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
+
+
+def _paired(rows: list[dict], new: str, old: str, q: float) -> np.ndarray | None:
+    """Per-site differences new - old: found at rate q, or (q = 0) false plumes / 100 km2 over
+    all of the site's targets; None when either rule has no rows."""
+    km2 = SIZE * SIZE * 400 / 1e6
+
+    def per_site(rule: str) -> dict:
+        out: dict = {}
+        for r in rows:
+            if r["rule"] == rule and (r["q"] == q if q else True):
+                v = float(r["found"]) if q else r["false"] / km2 * 100 / len(RATES)
+                out[r["site"]] = out.get(r["site"], 0.0) + v
+        return out
+
+    a, b = per_site(new), per_site(old)
+    sites = sorted(set(a) & set(b))
+    return np.array([a[s] - b[s] for s in sites], float) if sites else None
 
 
 def main() -> None:
@@ -100,23 +134,37 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=41, help="first site (seed 1000 + site)")
     ap.add_argument("--last", type=int, default=121, help="one past the last site")
     ap.add_argument("--rows", default=None, help="write the rows to this JSON file")
+    ap.add_argument("--rows-in", default=None, help="saved rows to add (e.g. another rule's)")
+    ap.add_argument("--rules", default="one,all,majority", help="rules to run, comma-separated")
+    ap.add_argument("--k3-weights", default=None, help="3-date detector of rule k3net")
     args = ap.parse_args()
 
     import torch
     from threadpoolctl import threadpool_limits
 
-    from eoforge.methane.detector.weights import load_default_detector
+    from eoforge.methane.detector.weights import load_default_detector, load_detector
 
     torch.set_num_threads(1)
     threadpool_limits(1)
-    detector, geo = load_default_detector(), _geo()
+    v11, geo = load_default_detector(), _geo()
+    detectors = {}
+    for name in filter(None, args.rules.split(",")):
+        if name not in RULES:
+            raise SystemExit(f"--rules: unknown rule {name!r}; use some of {', '.join(RULES)}")
+        if name == "k3net" and args.k3_weights is None:
+            raise SystemExit("--rules k3net needs --k3-weights (a 3-date detector)")
+        detectors[name] = load_detector(args.k3_weights) if name == "k3net" else v11
     rows = []
     for site in range(args.first, args.last):
-        rows += run_site(site, detector, geo)
+        rows += run_site(site, detectors, geo)
     if args.rows:
         with open(args.rows, "w") as fh:
             json.dump(rows, fh)
-    print(f"sites {args.first}-{args.last - 1}, {SIZE} px, 3 references, v11 detector")
+    if args.rows_in:
+        with open(args.rows_in) as fh:
+            rows += [r for r in json.load(fh) if r["rule"] not in detectors]
+    print(f"sites {args.first}-{args.last - 1}, {SIZE} px, 3 references, v11 detector"
+          + (f"; k3net: {args.k3_weights}" if "k3net" in detectors else ""))  # fmt: skip
     summarise(rows)
 
 

@@ -227,7 +227,7 @@ def test_several_reference_dates_veto_a_change_on_one_of_them(plume_case, detect
 
 
 def test_the_majority_probability_is_the_minimum_up_to_two_references_then_the_median():
-    from eoforge.methane.detect import majority_index
+    from eoforge.methane.detector.infer import majority_index
 
     for k, expected in ((1, 0), (2, 0), (3, 1), (4, 1), (5, 2)):
         assert majority_index(k) == expected

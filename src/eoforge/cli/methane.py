@@ -37,6 +37,14 @@ FpConfidence = Annotated[
         "instead of its point estimate: holds the budget with that confidence."
     ),
 ]
+References = Annotated[
+    int | None,
+    typer.Option(
+        help="Reference dates per simulated scene (revisits of the site); a single-date "
+        "detector keeps the majority of its per-reference probabilities.",
+        show_default="the detector's K (1: the pair's own reference)",
+    ),
+]
 
 
 EVALUATE_OPTIONS = {
@@ -45,6 +53,7 @@ EVALUATE_OPTIONS = {
     "noise_scale": "--noise-scale", "threshold": "--threshold", "surfaces": "--surface",
     "confounders_max": "--confounders-max", "cloud_prob": "--cloud-prob",
     "fp_confidence": "--fp-confidence", "max_context_change": "--max-context-change",
+    "references": "--references",
 }  # fmt: skip
 """Option of each EvaluateConfig key set by ``evaluate`` (named in its error messages)."""
 
@@ -307,6 +316,7 @@ def evaluate(
     ] = None,
     fp_confidence: FpConfidence = None,
     max_context_change: MaxContextChange = DEFAULT_MAX_CONTEXT_CHANGE,
+    references: References = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
     from eoforge.core.progress import progress_bar
@@ -319,11 +329,12 @@ def evaluate(
              seed=seed, weights=None if weights is None else str(weights),
              noise_scale=noise_scale, threshold=fixed, confounders_max=confounders_max,
              cloud_prob=cloud_prob, fp_confidence=fp_confidence,
-             max_context_change=max_context_change or None)
+             max_context_change=max_context_change or None, references=references)
         | ({"surfaces": tuple(surface)} if surface else {}),
         source="the command line", names=EVALUATE_OPTIONS,
     )  # fmt: skip
-    with progress_bar("evaluating", None) as prog, named_as_typed({"surface": "--surface"}):
+    names = {"surface": "--surface", "references": "--references"}
+    with progress_bar("evaluating", None) as prog, named_as_typed(names):
         summary = evaluate_detector(cfg, out, model=model, progress=prog)
     typer.echo(json.dumps(summary, indent=2))
 
@@ -342,6 +353,7 @@ def calibrate(
         float | None, typer.Option(help="Keep this threshold (no scan); calibrate rates only.")
     ] = None,
     fp_confidence: FpConfidence = None,
+    references: References = None,
 ) -> None:
     """Set a trained detector's threshold (false-positive budget) and emission-rate calibration.
 
@@ -352,12 +364,12 @@ def calibrate(
 
     names = {"n_negative": "--n-negative", "size": "--size", "fp_budget": "--fp-budget",
              "n_rate_cases": "--n-rate-cases", "grow_px": "--grow", "threshold": "--threshold",
-             "fp_confidence": "--fp-confidence"}  # fmt: skip
+             "fp_confidence": "--fp-confidence", "references": "--references"}  # fmt: skip
     with progress_bar("calibrating", None) as prog, named_as_typed(names):
         det = calibrate_file(weights, n_negative=n_negative, size=size, fp_budget=fp_budget,
                              seed=seed, n_rate_cases=n_rate_cases, grow_px=grow,
                              threshold=threshold, fp_confidence=fp_confidence,
-                             progress=prog)  # fmt: skip
+                             references=references, progress=prog)  # fmt: skip
     typer.echo(json.dumps({"threshold": det.threshold,
                            "rate_calibration": det.rate_calibration.to_dict(),
                            "calibration": det.calibration}, indent=2))  # fmt: skip

@@ -22,6 +22,7 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.methane.detector.rates import DETECTOR_CALIBRATION_SEEDS, calibrate_detector_rates
 from eoforge.methane.detector.weights import Detector, save_detector
 from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector
+from eoforge.methane.revisit_scenes import reference_count
 
 CALIBRATION_SEED = 1
 """Seed of the plume-free scenes of the threshold scan (evaluation defaults to seed 0)."""
@@ -38,10 +39,13 @@ def calibrate_detector(
     threshold: float | None = None,
     fp_confidence: float | None = None,
     progress: ProgressCallback | None = None,
+    references: int | None = None,
 ) -> Detector:
     """Return ``detector`` with its threshold and rate calibration set (module docstring).
 
-    A given ``threshold`` is kept as is (no scan; only the rates are calibrated).
+    A given ``threshold`` is kept as is (no scan; only the rates are calibrated). ``references``:
+    reference dates per simulated scene (default: the detector's K; a single-date detector
+    given K > 1 is calibrated for the majority of its K per-reference probabilities).
     """
     if threshold is not None and not 0.0 < float(threshold) < 1.0:
         raise bad_value("threshold", threshold, "a probability in (0, 1), or None to scan")
@@ -56,6 +60,7 @@ def calibrate_detector(
     ):  # fmt: skip
         if not ok:
             raise bad_value(name, value, expected)
+    k = reference_count(references, detector.reference_dates)
     n_scan = 0 if threshold is not None else n_negative + 1
 
     def scan_progress(done: int, total: int) -> None:
@@ -65,16 +70,17 @@ def calibrate_detector(
     if threshold is None:
         cfg = EvaluateConfig.from_dict(
             dict(n_negative=n_negative, rates=(5000.0,), n_per_rate=1, shape=size,
-                 fp_budget=fp_budget, seed=seed, fp_confidence=fp_confidence),
+                 fp_budget=fp_budget, seed=seed, fp_confidence=fp_confidence, references=k),
             source="arguments",
         )  # fmt: skip
         summary = evaluate_detector(cfg, model=detector, progress=scan_progress)
         threshold = float(summary["threshold"])
         lo, hi = summary["fp_per_100km2_ci90"]
         rule = "" if fp_confidence is None else f" at bootstrap confidence {fp_confidence:g}"
+        dates = "" if k == 1 else f", {k} reference dates each"
         threshold_note = (
             f"lowest threshold with <= {fp_budget} false plumes / 100 km2{rule} on {n_negative} "
-            f"simulated plume-free {size} x {size} px scenes (seed {seed}); measured "
+            f"simulated plume-free {size} x {size} px scenes (seed {seed}{dates}); measured "
             f"{summary['fp_per_100km2_at_threshold']:.3g} (90 % interval {lo:.3g}-{hi:.3g})"
         )
     elif float(threshold) == float(detector.threshold):
@@ -88,7 +94,8 @@ def calibrate_detector(
 
     start = DETECTOR_CALIBRATION_SEEDS[0]
     seeds = range(start, start + n_rate_cases)
-    rates = calibrate_detector_rates(detector, seeds, threshold, grow_px, progress=rate_progress)
+    rates = calibrate_detector_rates(detector, seeds, threshold, grow_px, progress=rate_progress,
+                                     references=k)  # fmt: skip
     note = {
         "threshold": threshold_note,
         "rate_calibration": f"U_eff fitted on {rates.n} detected plumes of seeds "

@@ -35,9 +35,16 @@ from scipy import ndimage
 from eoforge.core.errors import bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.io.raster import GeoInfo
-from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE, context_changes, veto
-from eoforge.methane.detector.features import scene_constants
-from eoforge.methane.detector.infer import predict, reference_list
+from eoforge.methane.context_veto import (
+    DEFAULT_MAX_CONTEXT_CHANGE,
+    context_changes,
+    veto_every,
+)
+from eoforge.methane.detector.infer import (
+    predict_references,
+    reference_constants,
+    reference_list,
+)
 from eoforge.methane.detector.scene_quality import combine_reports, scene_report
 from eoforge.methane.detector.weights import Detector, load_default_detector
 
@@ -183,11 +190,9 @@ def detect(
     if reference_rule not in ("majority", "all"):
         raise bad_value("reference_rule", reference_rule, "'majority' or 'all'")
     refs = reference_list(model, refs)  # a K-date detector needs exactly K
-    stack = refs if model.reference_dates > 1 else None  # its constants go with the first
-    consts = [scene_constants(target, ref, sza, vza, model.context, stack if k == 0 else None)
-              for k, ref in enumerate(refs)]  # fmt: skip
-    prob, column = _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads,
-                                progress, reference_rule)  # fmt: skip
+    consts = reference_constants(target, refs, sza, vza, model)
+    prob, column = predict_references(target, refs, consts, sza, vza, model, tile, overlap,
+                                      threads, progress, reference_rule)  # fmt: skip
     dx, dy = _pixel_size(geo)
     labels, _ = ndimage.label(prob > threshold, structure=np.ones((3, 3), dtype=bool))
     boxes = ndimage.find_objects(labels)
@@ -200,10 +205,9 @@ def detect(
             labels[box][comp] = 0
     vetoed: set[int] = set()
     if max_context_change is not None and kept:  # surface change against every reference date
-        for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
-            changes = context_changes(target, ref, const, model.context)
-            ids = {int(i) for i in veto(labels, changes, float(max_context_change))}
-            vetoed = ids if k == 0 else vetoed & ids
+        changes = [context_changes(target, ref, const, model.context)
+                   for ref, const in zip(refs, consts, strict=True)]  # fmt: skip
+        vetoed = {int(i) for i in veto_every(labels, changes, float(max_context_change))}
         for k, box, comp in kept:
             if k in vetoed:
                 labels[box][comp] = 0
@@ -254,40 +258,3 @@ def detect(
     scene["vetoed_for_surface_change"] = len(vetoed)
     return DetectionResult(prob, column, plumes, geo, float(threshold), float(wind_speed), labels,
                            scene)  # fmt: skip
-
-
-def majority_index(k: int) -> int:
-    """Ascending index, among ``k`` per-reference probabilities, of the one a majority exceeds.
-
-    A pixel's probability is the m-th largest of the k, m = floor(k / 2) + 1 (a strict majority
-    of the references): the median for 3 references, the minimum for 1 or 2.
-    """
-    return k - (k // 2 + 1)
-
-
-def _predict_all(target, refs, consts, sza, vza, model, tile, overlap, threads, progress, rule):
-    """(prob, column) of the target against each reference: the majority probability
-    (:func:`majority_index`; the minimum when ``rule`` is "all") and the mean column; a detector
-    of K > 1 reference dates sees the whole stack in one pass instead."""
-    if model.reference_dates > 1:
-        return predict(target, refs, sza, vza, model=model, tile=tile, overlap=overlap,
-                       threads=threads, progress=progress, constants=consts[0])  # fmt: skip
-    probs = None
-    for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
-
-        def step(done: int, total: int, k: int = k) -> None:
-            if progress is not None:
-                progress(k * total + done, len(refs) * total)
-
-        p_k, c_k = predict(target, ref, sza, vza, model=model, tile=tile, overlap=overlap,
-                           threads=threads, progress=step, constants=const)  # fmt: skip
-        if probs is None:
-            probs = np.empty((len(refs), *p_k.shape), dtype=np.float32)
-            column = c_k
-        else:
-            column += c_k
-        probs[k] = p_k
-    i = majority_index(len(refs)) if rule == "majority" else 0
-    prob = probs[0] if len(refs) == 1 else np.partition(probs, i, axis=0)[i]
-    column /= len(refs)
-    return prob, column

@@ -7,6 +7,11 @@ own simulator):
    scene seeds >= 2^30, never used in training (:data:`~.detector.train.TRAIN_SEED_LIMIT`), on
    every surface type, random wind; plain scenes by default, or with 0..``confounders_max``
    confounders and (in ``cloud_prob`` of the scenes) clouds, as in training: harder negatives.
+   With K = ``references`` > 1 reference dates (default: the detector's K) each scene's target
+   is its site's revisit 0 and its references the reference scenes of revisits 1..K
+   (:mod:`eoforge.methane.revisit_scenes`); a K-date detector sees them in one pass, a
+   single-date one gives the majority of its per-reference probabilities (as ``detect``), and
+   the context veto drops a component only if it fires against every reference date.
 2. A detection map is thresholded at t; its 8-connected components of >= ``min_area_px`` pixels
    that the context veto keeps (:mod:`.context_veto`, as in ``detect``) are candidate plumes.
    On plume-free scenes each one is a false positive; the FP rate is
@@ -45,14 +50,18 @@ from eoforge.core.errors import InputError
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import as_generator
-from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE, context_changes, veto
+from eoforge.methane.context_veto import (
+    DEFAULT_MAX_CONTEXT_CHANGE,
+    context_changes,
+    veto_every,
+)
 from eoforge.methane.detection_stats import fp_bootstrap, wilson_interval
-from eoforge.methane.detector.features import scene_constants
-from eoforge.methane.detector.infer import predict
+from eoforge.methane.detector.infer import predict_references, reference_constants
 from eoforge.methane.detector.train import TRAIN_SEED_LIMIT
 from eoforge.methane.detector.weights import Detector, load_default_detector, load_detector
 from eoforge.methane.physics import air_mass_factor
 from eoforge.methane.retrievals import mbmp, retrieve_column
+from eoforge.methane.revisit_scenes import reference_count, site_references, target_date
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -92,6 +101,11 @@ class EvaluateConfig(RunConfig):
         None, gt=0.5, lt=1, description="Select the threshold on the bootstrap upper quantile "
         "of the FP rate (e.g. 0.9) instead of its point estimate."
     )  # fmt: skip
+    references: int | None = Field(
+        None, ge=1, description="Reference dates per scene (revisit_scenes): 1 = the pair's own "
+        "reference; K > 1: a K-date detector sees them in one pass, a single-date one keeps the "
+        "majority probability. Default: the detector's K."
+    )  # fmt: skip
 
 
 def _components(binary: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
@@ -106,13 +120,17 @@ def _components(binary: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
 
 
 def _detections(
-    score: np.ndarray, t: float, min_area: int, changes: list[np.ndarray] | None, max_change: float
+    score: np.ndarray,
+    t: float,
+    min_area: int,
+    changes: list[list[np.ndarray]] | None,
+    max_change: float,
 ) -> tuple[np.ndarray, int]:
     """Components of {score > t} of >= ``min_area`` px, less those the context veto drops
-    (``changes`` None: no veto)."""
+    against every reference date (``changes[k]``: date k's; None: no veto)."""
     labels, n = _components(score > t, min_area)
     if changes and n:
-        drop = veto(labels, changes, max_change)
+        drop = veto_every(labels, changes, max_change)
         if drop.size:
             labels[np.isin(labels, drop)] = 0
             n -= int(drop.size)
@@ -124,7 +142,7 @@ def _scan(
     truth: np.ndarray | None,
     thresholds: np.ndarray,
     min_area: int,
-    changes: list[np.ndarray] | None = None,
+    changes: list[list[np.ndarray]] | None = None,
     max_change: float = 0.0,
 ):
     """Per threshold: (number of components, detected?) of one map."""
@@ -174,6 +192,51 @@ def _scene_effects(rng: np.random.Generator, config: EvaluateConfig) -> dict:
     return out
 
 
+def _draw_scene(rng: np.random.Generator, config: EvaluateConfig, rate: float | None, k: int):
+    """One held-out scene: (pair, its k reference dates, plume mask or None, wind, surface)."""
+    from eoforge.methane import scenes
+
+    surface = str(rng.choice(config.surfaces))
+    seed = TRAIN_SEED_LIMIT + int(rng.integers(0, TRAIN_SEED_LIMIT))
+    extra = _scene_effects(rng, config)
+    shape = (config.shape, config.shape)
+    date = target_date(k)
+    if rate is None:
+        pair = scenes.simulate_pair(
+            shape, surface, seed, noise_scale=config.noise_scale, date_seed=date, **extra
+        )
+        truth = None
+        wind = float(rng.uniform(config.wind_min, config.wind_max))
+    else:
+        wind = float(rng.uniform(config.wind_min, config.wind_max))
+        src = tuple(float(v) for v in rng.uniform(0.3 * config.shape, 0.7 * config.shape, 2))
+        pair, _, truth, _ = scenes.simulate_plume_pair(
+            shape, surface, seed, emission_rate_kg_h=rate, wind_speed=wind,
+            wind_direction=float(rng.uniform(0, 360)), source=src,
+            noise_scale=config.noise_scale, date_seed=date, **extra,
+        )  # fmt: skip
+        truth = np.asarray(truth, dtype=bool)
+    clouds = {key: v for key, v in extra.items() if key == "cloud_fraction"}
+    refs = site_references(pair.reference, shape, surface, seed, k,
+                           noise_scale=config.noise_scale, **clouds)  # fmt: skip
+    return pair, refs, truth, wind, surface
+
+
+def _score_scene(pair, refs: list, det: Detector, config: EvaluateConfig):
+    """(prob, column, per-date context changes or None, MBMP column) of one scene; the MBMP
+    baseline is against the first reference date."""
+    consts = reference_constants(pair.target, refs, pair.sza, pair.vza, det)
+    prob, column = predict_references(pair.target, refs, consts, pair.sza, pair.vza, det,
+                                      tile=max(config.shape, 64), overlap=32)  # fmt: skip
+    changes = None
+    if config.max_context_change is not None:
+        changes = [context_changes(pair.target, ref, const, det.context)
+                   for ref, const in zip(refs, consts, strict=True)]  # fmt: skip
+    amf = air_mass_factor(pair.sza, pair.vza)
+    base = np.nan_to_num(retrieve_column(mbmp(pair.target, refs[0]), amf), nan=0.0)
+    return prob, column, changes, base
+
+
 def evaluate_detector(
     config: EvaluateConfig,
     out: str | os.PathLike[str] | None = None,
@@ -187,14 +250,12 @@ def evaluate_detector(
         Summary dict: threshold, POD per rate (detector and MBMP baseline at the same FP budget),
         Q50, FP rates at equal recall and their ratio, emission-rate errors.
     """
-    from eoforge.methane import scenes
     from eoforge.methane.detector.rates import quantify_detection
 
     det = model
     if det is None:
         det = load_default_detector() if config.weights is None else load_detector(config.weights)
     rng = as_generator(config.seed)
-    shape = (config.shape, config.shape)
     t_det = np.concatenate([np.geomspace(0.002, 0.04, 8), np.linspace(0.05, 0.9, 35),
                             1.0 - np.logspace(-1, -4, 25)])  # fmt: skip
     if config.threshold is not None:
@@ -207,33 +268,10 @@ def evaluate_detector(
     neg_det = []  # per plume-free scene: false plumes at each t_det
     fp_base = np.zeros(len(t_base))
     hits_det, hits_base, rate_of, outs = [], [], [], []
+    n_refs = reference_count(config.references, det.reference_dates)
     for k, rate in enumerate(jobs):
-        surface = str(rng.choice(config.surfaces))
-        seed = TRAIN_SEED_LIMIT + int(rng.integers(0, TRAIN_SEED_LIMIT))
-        extra = _scene_effects(rng, config)
-        if rate is None:
-            pair = scenes.simulate_pair(
-                shape, surface, seed, noise_scale=config.noise_scale, **extra
-            )
-            truth = None
-            wind = float(rng.uniform(config.wind_min, config.wind_max))
-        else:
-            wind = float(rng.uniform(config.wind_min, config.wind_max))
-            src = tuple(float(v) for v in rng.uniform(0.3 * config.shape, 0.7 * config.shape, 2))
-            pair, _, truth, _ = scenes.simulate_plume_pair(
-                shape, surface, seed, emission_rate_kg_h=rate, wind_speed=wind,
-                wind_direction=float(rng.uniform(0, 360)), source=src,
-                noise_scale=config.noise_scale, **extra,
-            )  # fmt: skip
-            truth = np.asarray(truth, dtype=bool)
-        const = scene_constants(pair.target, pair.reference, pair.sza, pair.vza, det.context)
-        prob, column = predict(pair.target, pair.reference, pair.sza, pair.vza, model=det,
-                               tile=max(config.shape, 64), overlap=32, constants=const)  # fmt: skip
-        changes = None
-        if config.max_context_change is not None:
-            changes = context_changes(pair.target, pair.reference, const, det.context)
-        amf = air_mass_factor(pair.sza, pair.vza)
-        base = np.nan_to_num(retrieve_column(mbmp(pair.target, pair.reference), amf), nan=0.0)
+        pair, refs, truth, wind, surface = _draw_scene(rng, config, rate, n_refs)
+        prob, column, changes, base = _score_scene(pair, refs, det, config)
         nd, hd = _scan(prob, truth, t_det, config.min_area_px, changes, max_change)
         nb, hb = _scan(base, truth, t_base, config.min_area_px)
         if rate is None:
@@ -310,6 +348,7 @@ def evaluate_detector(
         "rate_error_mean": float(np.mean(errors)) if errors else None,
         "rate_error_within_30pct": float(np.mean(np.asarray(errors) <= 0.3)) if errors else None,
         "n_quantified": len(errors),
+        "references": n_refs,
     }  # fmt: skip
     if out is not None:
         from eoforge.methane.evaluate_report import write_evaluate_report

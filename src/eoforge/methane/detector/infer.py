@@ -170,3 +170,70 @@ def predict(
     acc_p /= acc_w
     acc_c /= acc_w
     return acc_p, acc_c
+
+
+def majority_index(k: int) -> int:
+    """Ascending index, among ``k`` per-reference probabilities, of the one a majority exceeds.
+
+    A pixel's probability is the m-th largest of the k, m = floor(k / 2) + 1 (a strict majority
+    of the references): the median for 3 references, the minimum for 1 or 2.
+    """
+    return k - (k // 2 + 1)
+
+
+def reference_constants(
+    target: Mapping[str, np.ndarray],
+    refs: Sequence[Mapping[str, np.ndarray]],
+    sza: float,
+    vza: float,
+    det: Detector,
+) -> list[SceneConstants]:
+    """The scene constants of the target against each reference; for a K-date detector the
+    first one also holds the stack constants of all K (what :func:`predict_references` needs)."""
+    stack = refs if det.reference_dates > 1 else None
+    return [scene_constants(target, ref, sza, vza, det.context, stack if k == 0 else None)
+            for k, ref in enumerate(refs)]  # fmt: skip
+
+
+def predict_references(
+    target: Mapping[str, np.ndarray],
+    refs: Sequence[Mapping[str, np.ndarray]],
+    consts: Sequence[SceneConstants],
+    sza: float,
+    vza: float,
+    det: Detector,
+    tile: int = 512,
+    overlap: int = 64,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+    rule: str = "majority",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(prob, column) of the target against several reference dates.
+
+    A detector of K > 1 reference dates sees the whole stack in one pass. A single-date
+    detector runs once per reference and keeps the majority probability (the
+    :func:`majority_index`-th of the per-reference ones; the minimum when ``rule`` is "all")
+    and the mean column. ``consts``: :func:`reference_constants`.
+    """
+    if det.reference_dates > 1:
+        return predict(target, refs, sza, vza, model=det, tile=tile, overlap=overlap,
+                       threads=threads, progress=progress, constants=consts[0])  # fmt: skip
+    probs = None
+    for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
+
+        def step(done: int, total: int, k: int = k) -> None:
+            if progress is not None:
+                progress(k * total + done, len(refs) * total)
+
+        p_k, c_k = predict(target, ref, sza, vza, model=det, tile=tile, overlap=overlap,
+                           threads=threads, progress=step, constants=const)  # fmt: skip
+        if probs is None:
+            probs = np.empty((len(refs), *p_k.shape), dtype=np.float32)
+            column = c_k
+        else:
+            column += c_k
+        probs[k] = p_k
+    i = majority_index(len(refs)) if rule == "majority" else 0
+    prob = probs[0] if len(refs) == 1 else np.partition(probs, i, axis=0)[i]
+    column /= len(refs)
+    return prob, column

@@ -12,7 +12,9 @@ growth adds the edges and little noise (no background is subtracted).
 detector sees them: for each case (seeded; 192 x 192 px scenes of all four surface types;
 rate log-uniform in ``rate_range`` kg/h; U10 uniform in ``wind_range``; random wind direction)
 the detector's components that overlap the true plume are quantified and the wind that gives the
-true rate, U_req = Q L / IME, is collected; plumes the detector misses are skipped. The fit and
+true rate, U_req = Q L / IME, is collected; plumes the detector misses are skipped. With K > 1
+reference dates (``references``) each case's references are its site's revisits
+(:mod:`eoforge.methane.revisit_scenes`). The fit and
 its relative scatter are saved with the detector (``rate_calibration`` in its JSON) and used by
 :func:`eoforge.methane.detect.detect`. Measured on held-out seeds in benchmarks/RESULTS.md.
 """
@@ -149,9 +151,10 @@ def quantify_detection(
     )  # fmt: skip
 
 
-def _case(detector, seed: int, threshold: float, grow_px: int, rate_range, wind_range):
+def _case(detector, seed: int, threshold: float, grow_px: int, rate_range, wind_range, k: int):
     from eoforge.methane import scenes
-    from eoforge.methane.detector.infer import predict
+    from eoforge.methane.detector.infer import predict_references, reference_constants
+    from eoforge.methane.revisit_scenes import site_references, target_date
 
     rng = np.random.default_rng([int(seed), 20241124])
     rate = float(np.exp(rng.uniform(np.log(rate_range[0]), np.log(rate_range[1]))))
@@ -159,10 +162,12 @@ def _case(detector, seed: int, threshold: float, grow_px: int, rate_range, wind_
     surface = scenes.SURFACES[int(seed) % len(scenes.SURFACES)]
     pair, _, truth, _ = scenes.simulate_plume_pair(
         (192, 192), surface, int(seed), emission_rate_kg_h=rate, wind_speed=wind,
-        wind_direction=float(rng.uniform(0.0, 360.0)),
+        wind_direction=float(rng.uniform(0.0, 360.0)), date_seed=target_date(k),
     )  # fmt: skip
-    prob, column = predict(pair.target, pair.reference, pair.sza, pair.vza, model=detector,
-                           tile=192, overlap=32)  # fmt: skip
+    refs = site_references(pair.reference, (192, 192), surface, int(seed), k)
+    consts = reference_constants(pair.target, refs, pair.sza, pair.vza, detector)
+    prob, column = predict_references(pair.target, refs, consts, pair.sza, pair.vza, detector,
+                                      tile=192, overlap=32)  # fmt: skip
     labels, _ = ndimage.label(prob > threshold, structure=_EIGHT)
     ids = np.unique(labels[np.asarray(truth, dtype=bool) & (labels > 0)])
     if len(ids) == 0:
@@ -181,6 +186,7 @@ def calibrate_detector_rates(
     rate_range: tuple[float, float] = (800.0, 10000.0),
     wind_range: tuple[float, float] = (1.5, 7.0),
     progress: ProgressCallback | None = None,
+    references: int | None = None,
 ) -> RateCalibration:
     """Fit U_eff = a U10 + b for ``detector``'s masks on simulated plumes (module docstring).
 
@@ -192,16 +198,22 @@ def calibrate_detector_rates(
         rate_range: Emission rates (kg/h), drawn log-uniformly.
         wind_range: 10 m wind speeds (m/s), drawn uniformly.
         progress: Optional ``progress(done, total)`` callback.
+        references: Reference dates per case (:mod:`eoforge.methane.revisit_scenes`; a
+            single-date detector keeps the majority probability); default: the detector's K.
 
     Raises:
-        InputError: If fewer than 3 simulated plumes are detected.
+        InputError: If fewer than 3 simulated plumes are detected, or ``references`` disagrees
+            with a K-date detector.
     """
+    from eoforge.methane.revisit_scenes import reference_count
+
     if not 0 < rate_range[0] <= rate_range[1]:
         raise bad_value("rate_range", rate_range, "(low, high) with 0 < low <= high kg/h")
+    n_refs = reference_count(references, detector.reference_dates)
     thr = detector.threshold if threshold is None else float(threshold)
     u10, u_req = [], []
     for k, seed in enumerate(seeds):
-        case = _case(detector, int(seed), thr, grow_px, rate_range, wind_range)
+        case = _case(detector, int(seed), thr, grow_px, rate_range, wind_range, n_refs)
         if case is not None:
             u10.append(case[0])
             u_req.append(case[1])

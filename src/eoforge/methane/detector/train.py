@@ -324,14 +324,22 @@ class DetectorModule(L.LightningModule):
 
     def _load_init(self, path: str, spec: UNetSpec) -> None:
         start = load_detector(path)
-        net = start.model
+        net, k_init = start.model, start.reference_dates
         if self.config.noise_channel and not start.noise:  # add the channel, zero weights
             names = channel_names(start.context, start.smooth, True, start.reference_dates)
             net = insert_input_channel(net, names.index("noise"))
+        if self.config.reference_dates > 1 and start.reference_dates == 1:
+            # Single-date weights: the reference-stack channels come in with zero weights,
+            # so step 0 computes what the single-date detector computes on the pair channels.
+            noise = self.config.noise_channel
+            names = channel_names(start.context, start.smooth, noise, self.config.reference_dates)
+            for i in (i for i, n in enumerate(names) if n.endswith("_stack")):
+                net = insert_input_channel(net, i)
+            k_init = self.config.reference_dates  # the stack channels are there now
         same = (net.spec == spec and tuple(start.context) == tuple(self.config.context)
                 and float(start.smooth) == float(self.config.smooth_sigma)
                 and (start.noise <= self.config.noise_channel)
-                and start.reference_dates == self.config.reference_dates)  # fmt: skip
+                and k_init == self.config.reference_dates)  # fmt: skip
         if not same:
             raise InputError(
                 f"init weights {path!r} have spec {start.model.spec}, context {start.context}, "
