@@ -64,7 +64,7 @@ def exec_block(code: str, capsys) -> str:
 def test_every_methane_block_is_covered():
     """A new block in the section must get a test here (or be a documented exception)."""
     langs = [lang for lang, _ in blocks()]
-    # the "### Monitoring" block is run in tests/methane/test_monitor_run.py
+    # the "### Monitoring" block is run in tests/methane/monitor/test_run.py
     assert langs.count("bash") == 5 and langs.count("python") == 5, langs
 
 

@@ -6,15 +6,21 @@ import os
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from affine import Affine
 
-from eoforge.core.atomic import atomic_write_json
+from eoforge.core.atomic import atomic_path, atomic_write_json
 from eoforge.core.errors import InputError, bad_value
 from eoforge.io.raster import GeoInfo, write_geotiff
+from eoforge.io.sentinel2 import check_same_grid, read_s2_geotiff, write_s2_geotiff
+from eoforge.methane import scenes
 
 DETECTOR_BANDS = ("B11", "B12", "B8A", "B04")
 SIM_BANDS = ("B02", "B03", "B04", "B8A", "B11", "B12")
 PIXEL_M = 20.0
 """The detector's pixel size (m): its features, plume areas and emission rates assume it."""
+Bands = dict[str, np.ndarray]
+"""Band name -> (H, W) reflectance."""
 _WARP = "gdalwarp -t_srs EPSG:326xx -tr 20 20 in.tif out.tif (xx: the UTM zone)"
 
 
@@ -28,27 +34,25 @@ def check_grid(geo: GeoInfo, path: str | os.PathLike[str]) -> int:
         InputError: Missing georeferencing, a geographic or non-metre CRS, a rotated grid, or
             a pixel size that is not 20 m / k.
     """
-    from affine import Affine
-
     name = repr(str(path))
-    t = geo.transform
-    missing = [what for what, gone in (("CRS", geo.crs is None), ("geotransform", t is None or
+    crs, t = geo.crs, geo.transform
+    missing = [what for what, gone in (("CRS", crs is None), ("geotransform", t is None or
                Affine(*tuple(t)[:6]) == Affine.identity())) if gone]  # fmt: skip
-    if missing:
+    if missing or crs is None:
         raise InputError(f"{name} has no georeferencing (no {' and no '.join(missing)}): the "
                          f"detector needs a projected CRS in metres at 20 m; georeference and "
                          f"warp it, e.g. {_WARP}.")  # fmt: skip
-    if geo.crs.is_geographic or not geo.crs.is_projected:
-        raise InputError(f"{name} is on a geographic grid ({geo.crs.to_string()}, degrees): the "
+    if crs.is_geographic or not crs.is_projected:
+        raise InputError(f"{name} is on a geographic grid ({crs.to_string()}, degrees): the "
                          f"detector needs a projected CRS in metres at 20 m; warp it, e.g. "
                          f"{_WARP}.")  # fmt: skip
-    unit, factor = geo.crs.linear_units_factor
+    unit, factor = crs.linear_units_factor
     if abs(factor - 1.0) > 1e-9:
-        raise InputError(f"{name} has CRS units {unit!r} ({geo.crs.to_string()}), not metres; "
+        raise InputError(f"{name} has CRS units {unit!r} ({crs.to_string()}), not metres; "
                          f"warp it, e.g. {_WARP}.")  # fmt: skip
-    if abs(t.b) > 1e-9 * abs(t.a) or abs(t.d) > 1e-9 * abs(t.e):  # type: ignore[attr-defined]
+    if abs(t.b) > 1e-9 * abs(t.a) or abs(t.d) > 1e-9 * abs(t.e):
         raise InputError(f"{name} is on a rotated grid; warp it north-up, e.g. {_WARP}.")
-    dx, dy = abs(float(t.a)), abs(float(t.e))  # type: ignore[attr-defined]
+    dx, dy = abs(float(t.a)), abs(float(t.e))
     k = round(PIXEL_M / dx) if dx > 0 else 0
     if k >= 1 and abs(dx - dy) <= 1e-6 * dx and abs(k * dx - PIXEL_M) <= 1e-6 * PIXEL_M:
         return k
@@ -56,11 +60,12 @@ def check_grid(geo: GeoInfo, path: str | os.PathLike[str]) -> int:
                      f"of 20/k m, e.g. 10 m, are averaged k x k); warp it, e.g. {_WARP}.")  # fmt: skip
 
 
-def _block_mean(bands: dict, geo: GeoInfo, k: int) -> tuple[dict, GeoInfo]:
-    """Average every band over k x k blocks (a pixel's footprint kept; edge rows/cols that do
-    not fill a block are dropped, so the grid origin stays)."""
-    from affine import Affine
+def _block_mean(bands: Bands, geo: GeoInfo, k: int) -> tuple[Bands, GeoInfo]:
+    """Average every band over k x k blocks.
 
+    A pixel's footprint is kept; edge rows/cols that do not fill a block are dropped, so the
+    grid origin stays.
+    """
     out = {}
     for b, a in bands.items():
         h, w = (a.shape[0] // k) * k, (a.shape[1] // k) * k
@@ -73,7 +78,7 @@ def read_detector_bands(
     bands: tuple[str, ...] = DETECTOR_BANDS,
     quantification: float | None = None,
     notes: list[str] | None = None,
-) -> tuple[dict, GeoInfo]:
+) -> tuple[Bands, GeoInfo]:
     """Read a GeoTIFF's bands for the detector: reflectance on a 20 m projected grid.
 
     The reflectance scale is checked by :func:`~eoforge.io.sentinel2.read_s2_geotiff`; the grid
@@ -84,8 +89,6 @@ def read_detector_bands(
     Raises:
         InputError: Wrong grid or reflectance scale (one line naming the file and the fix).
     """
-    from eoforge.io.sentinel2 import read_s2_geotiff
-
     data, geo = read_s2_geotiff(path, bands, quantification=quantification)
     k = check_grid(geo, path)
     if k > 1:
@@ -100,8 +103,6 @@ def read_detector_bands(
 
 
 def _angle_tags(path: Path) -> dict[str, float]:
-    import rasterio
-
     with rasterio.open(path) as src:
         tags = src.tags()
     out = {}
@@ -123,7 +124,7 @@ def load_pair(
     *,
     quantification: float | None = None,
     notes: list[str] | None = None,
-) -> tuple[dict, dict, GeoInfo, float, float]:
+) -> tuple[Bands, Bands, GeoInfo, float, float]:
     """Read a target/reference GeoTIFF pair on one grid, with the sun/view zenith angles.
 
     Angles not given are read from the target's tags (``SZA``/``VZA``, as written by
@@ -154,22 +155,20 @@ def load_pair(
 
 def load_reference(
     reference: str | os.PathLike[str],
-    target_bands: dict,
+    target_bands: Bands,
     target_geo: GeoInfo,
     target: str | os.PathLike[str],
     bands: tuple[str, ...] = DETECTOR_BANDS,
     *,
     quantification: float | None = None,
     notes: list[str] | None = None,
-) -> dict:
+) -> Bands:
     """Read one more reference date for an already read target (same checks as load_pair).
 
     Raises:
         ShapeError: If the file is not on the target's grid.
         InputError: If its grid or reflectance scale is wrong.
     """
-    from eoforge.io.sentinel2 import check_same_grid
-
     r, geo_r = read_detector_bands(reference, bands, quantification, notes)
     check_same_grid(target_geo, geo_r, np.shape(target_bands[bands[0]]), np.shape(r[bands[0]]),
                     f"target {str(target)!r} and reference {str(reference)!r} are not on the same "
@@ -177,14 +176,12 @@ def load_reference(
     return r
 
 
-def write_scene(path: str | os.PathLike[str], bands: dict, geo: GeoInfo, **tags: str) -> Path:
-    """Write simulated bands (the :data:`SIM_BANDS` present) as one GeoTIFF that ``detect``
-    reads, tagged with ``tags`` (e.g. SZA, VZA, ACQUISITION_DATE); atomic."""
-    import rasterio
+def write_scene(path: str | os.PathLike[str], bands: Bands, geo: GeoInfo, **tags: str) -> Path:
+    """Write simulated bands as one GeoTIFF that ``detect`` reads (atomic).
 
-    from eoforge.core.atomic import atomic_path
-    from eoforge.io.sentinel2 import write_s2_geotiff
-
+    The :data:`SIM_BANDS` present are written, tagged with ``tags`` (e.g. SZA, VZA,
+    ACQUISITION_DATE).
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         write_s2_geotiff(tmp, {b: bands[b] for b in SIM_BANDS if b in bands}, geo)
@@ -202,13 +199,11 @@ def simulate_to_files(
     wind_speed: float = 3.0,
     wind_direction: float = 270.0,
 ) -> dict[str, Path]:
-    """Simulate a pair and write ``target.tif``, ``reference.tif`` (6 bands each, tagged with
-    SZA/VZA), ``truth_column.tif`` and ``truth.json`` into ``out_dir``; rate 0 = no plume.
+    """Simulate a pair and write it with its truth into ``out_dir``; rate 0 = no plume.
 
-    The grid is a 20 m UTM zone 32N grid near Hassi Messaoud (Algeria).
+    Written: ``target.tif``, ``reference.tif`` (6 bands each, tagged with SZA/VZA),
+    ``truth_column.tif`` and ``truth.json``. The grid is a 20 m UTM zone 32N grid near Hassi Messaoud (Algeria).
     """
-    from eoforge.methane import scenes
-
     if int(shape) != shape or shape < 32:
         raise bad_value("shape", shape, "a scene side of at least 32 pixels")
     if rate_kg_h < 0:

@@ -190,6 +190,26 @@ def shifted_mask_noise(
     return spread if spread > 0 else None
 
 
+def _check_wind(wind_speed: float, wind_speed_std: float | None) -> tuple[float, float]:
+    """U10 and its 1-sigma error (default ``WIND_REL_STD * U10``), checked."""
+    u10 = float(wind_speed)
+    if not np.isfinite(u10) or u10 < 0:
+        raise bad_value("wind_speed", wind_speed, "a 10 m wind speed in m/s >= 0")
+    sig_u = WIND_REL_STD * u10 if wind_speed_std is None else float(wind_speed_std)
+    if not np.isfinite(sig_u) or sig_u < 0:
+        raise bad_value("wind_speed_std", wind_speed_std, "a standard deviation >= 0 (m/s)")
+    return u10, sig_u
+
+
+def _background_std(col: np.ndarray, mask: np.ndarray, background_mask: np.ndarray | None) -> float:
+    """Robust std (1.4826 MAD) of the finite column off the plume (0 with < 10 pixels)."""
+    bg_sel = ~mask & np.isfinite(col)
+    if background_mask is not None:
+        bg_sel &= np.asarray(background_mask, dtype=bool)
+    bg = col[bg_sel]
+    return float(_MAD * np.median(np.abs(bg - np.median(bg)))) if bg.size >= 10 else 0.0
+
+
 def quantify_plume(
     column_mol_m2: np.ndarray,
     mask: np.ndarray,
@@ -237,12 +257,7 @@ def quantify_plume(
         InputError: If the mask is empty or an input is invalid.
     """
     col, m = _check_maps(column_mol_m2, mask)
-    u10 = float(wind_speed)
-    if not np.isfinite(u10) or u10 < 0:
-        raise bad_value("wind_speed", wind_speed, "a 10 m wind speed in m/s >= 0")
-    sig_u = WIND_REL_STD * u10 if wind_speed_std is None else float(wind_speed_std)
-    if not np.isfinite(sig_u) or sig_u < 0:
-        raise bad_value("wind_speed_std", wind_speed_std, "a standard deviation >= 0 (m/s)")
+    u10, sig_u = _check_wind(wind_speed, wind_speed_std)
     if not m.any():
         raise InputError("mask is empty: pass the boolean mask of one detected plume.")
     u_eff = effective_wind(u10, a, b)
@@ -254,13 +269,7 @@ def quantify_plume(
     ime, length, n = integrated_mass(col, m, pixel_size, background, ring_px)
     explicit_std = background_std
     if background_std is None:
-        bg_sel = ~m & np.isfinite(col)
-        if background_mask is not None:
-            bg_sel &= np.asarray(background_mask, dtype=bool)
-        bg = col[bg_sel]
-        background_std = (
-            float(_MAD * np.median(np.abs(bg - np.median(bg)))) if bg.size >= 10 else 0.0
-        )
+        background_std = _background_std(col, m, background_mask)
     q_kg_h = u_eff * ime / length * SECONDS_PER_HOUR
     if noise is None:
         noise = "shifts" if explicit_std is None else "independent"

@@ -262,7 +262,9 @@ def test_seeded_draws_are_those_of_the_former_single_function_renderer():
     assert [c["kind"] for c in m["confounders"]] == ["burn_scar", "wet_soil"]
     assert m["confounders"][1]["strength"] == pytest.approx(0.7301494050941169, rel=1e-12)
     assert float(pair.target["B12"].astype(np.float64).mean()) == pytest.approx(0.396915, abs=2e-6)
-    assert float(pair.reference["B11"].astype(np.float64).mean()) == pytest.approx(0.533021, abs=2e-6)
+    assert float(pair.reference["B11"].astype(np.float64).mean()) == pytest.approx(
+        0.533021, abs=2e-6
+    )
     _, _, _, params = simulate_plume_pair(
         (48, 48), "desert", 5, cloud_fraction=0.3, confounders=2, date_seed=3
     )

@@ -17,8 +17,10 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from eoforge.core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from eoforge.methane.monitor.report import write_report
 from eoforge.methane.monitor.sources import LINK_DISTANCE_M, source_table, sources_geojson
 from eoforge.methane.monitor.tasks import SCENES_DIR
 
@@ -45,7 +47,7 @@ def _sort_key(rec: dict) -> tuple:
 
 def plumes_geojson(records: list[dict]) -> dict:
     """FeatureCollection of every plume of the ``ok`` records."""
-    feats = []
+    feats: list[dict[str, Any]] = []
     for rec in records:
         for p in rec.get("plumes", []) if rec.get("status") == "ok" else []:
             props = {k: p.get(k) for k in PLUME_PROPERTIES}
@@ -94,8 +96,6 @@ def write_catalogue(out: Path, records: list[dict], *, min_valid: float = 0.5,
     Returns:
         Mapping output kind -> path, and ``n_sources``.
     """
-    from eoforge.methane.monitor.report import write_report
-
     out = Path(out)
     records = sorted(records, key=_sort_key)
     collection = plumes_geojson(records)

@@ -7,16 +7,16 @@ run on a LocalCluster of 2 worker processes; the report shows the sources agains
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
+from eoforge.methane.monitor.run import monitor
+from eoforge.methane.monitor.series import simulate_series
 
 
-def stage(run: RunDir, report: Report, seed: int) -> dict:
+def stage(run: RunDir, report: Report, seed: int) -> dict[str, Any]:
     """Run the monitoring demo inside ``run.path / "methane-monitor"`` and add its section."""
-    from eoforge.methane.monitor.run import monitor
-    from eoforge.methane.monitor.series import simulate_series
-
     root = run.path / "methane-monitor"
     archive = simulate_series(root / "archive", n_sites=2, n_dates=5, size=128, seed=seed)
     summary = monitor(archive, root / "catalogue", workers=2)

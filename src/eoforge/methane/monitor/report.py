@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
+
 from eoforge.core.atomic import atomic_write_bytes
-from eoforge.core.report import figure_png
+from eoforge.core.report import Report, figure_png
 
 
 def _site_png(site: str, records: list[dict], source_of: dict, min_valid: float) -> bytes:
@@ -24,7 +26,7 @@ def _site_png(site: str, records: list[dict], source_of: dict, min_valid: float)
     cmap = plt.get_cmap("tab10")
     labelled: set = set()
     for rec in records:
-        day = dt.date.fromisoformat(rec["date"])
+        day = np.datetime64(dt.date.fromisoformat(rec["date"]), "D")
         clear = rec["status"] == "ok" and (rec.get("valid_fraction") or 0) >= min_valid
         if rec["status"] != "ok" or (not clear and not rec["plumes"]):
             label = None if "unused" in labelled else "cloudy / no reference / error"
@@ -53,8 +55,6 @@ def _site_png(site: str, records: list[dict], source_of: dict, min_valid: float)
 def write_report(out: Path, records: list[dict], sources: list[dict], *,
                  min_valid: float = 0.5) -> dict[str, Path]:  # fmt: skip
     """Write ``figures/site_<site>.png`` per site and ``report.html`` into ``out``."""
-    from eoforge.core.report import Report
-
     out = Path(out)
     source_of: dict = {}
     for s in sources:

@@ -14,7 +14,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rasterio.transform import array_bounds
+from rasterio.warp import transform_bounds
+from scipy import ndimage
+
 from eoforge.core.atomic import atomic_write_json
+from eoforge.core.errors import InputError
+from eoforge.io.raster import GeoInfo
+from eoforge.io.sentinel2 import check_same_grid, read_s2_safe
+from eoforge.io.sentinel2_safe import safe_metadata
+from eoforge.methane.detect import DetectionResult, detect
+from eoforge.methane.detect_outputs import plumes_geojson, write_outputs
+from eoforge.methane.detector.weights import (
+    Detector,
+    default_weights_path,
+    load_default_detector,
+    load_detector,
+)
+from eoforge.methane.monitor.archive import Scene, cloud_mask
+from eoforge.methane.pair_files import DETECTOR_BANDS, Bands, load_pair, load_reference
 
 SCENES_DIR = "scenes"
 """Folder of the per-scene records inside the monitoring output folder."""
@@ -22,7 +40,7 @@ SCENES_DIR = "scenes"
 CLOUD_GROW_PX = 2
 """Pixels the target's cloud mask is grown by before plumes on clouds are dropped [INF]."""
 
-_DETECTORS: dict[str, Any] = {}
+_DETECTORS: dict[str, Detector] = {}
 """Detector per weights path, loaded once per worker process."""
 
 
@@ -33,8 +51,6 @@ def scene_record_path(out: Path, scene_id: str) -> Path:
 
 def weights_id(weights: Path | None) -> str:
     """Identity of a detector: sha256 of its two files (the shipped ones when None)."""
-    from eoforge.methane.detector.weights import default_weights_path
-
     base = (default_weights_path() if weights is None else Path(weights)).with_suffix("")
     h = hashlib.sha256()
     for suffix in (".safetensors", ".json"):
@@ -42,9 +58,8 @@ def weights_id(weights: Path | None) -> str:
     return h.hexdigest()[:16]
 
 
-def _detector(weights: str | None):
-    from eoforge.methane.detector.weights import load_default_detector, load_detector
-
+def _detector(weights: str | None) -> Detector:
+    """The detector of ``weights`` (the shipped one when None), loaded once per process."""
     key = weights or ""
     if key not in _DETECTORS:
         _DETECTORS[key] = load_default_detector() if weights is None else load_detector(weights)
@@ -55,36 +70,30 @@ def _is_safe(path: Path) -> bool:
     return path.is_dir() or path.suffix.upper() == ".SAFE"
 
 
-def _read_safe(path: Path):
-    from eoforge.io.sentinel2 import read_s2_safe
-    from eoforge.io.sentinel2_safe import safe_metadata
-    from eoforge.methane.pair_files import DETECTOR_BANDS
-
+def _read_safe(path: Path) -> tuple[Bands, GeoInfo, float | None, float]:
+    """Detector bands, grid, SZA (None when the metadata lacks it) and VZA of a .SAFE."""
     bands, geo = read_s2_safe(path, DETECTOR_BANDS)
     meta = safe_metadata(path)
     return bands, geo, meta.get("sza"), meta.get("vza", 5.0)
 
 
-def load_scene(path: Path, refs: list[Path]):
+def load_scene(path: Path, refs: list[Path]) -> tuple[Bands, list[Bands], GeoInfo, float, float]:
     """Target bands, reference bands (a list), grid, sza and vza of a scene and its references.
 
     GeoTIFFs go through :func:`~eoforge.methane.pair_files.load_pair` (and
     :func:`~eoforge.methane.pair_files.load_reference`); L1C ``.SAFE`` folders are read by
     :func:`~eoforge.io.sentinel2.read_s2_safe` with the angles of their metadata.
     """
-    from eoforge.core.errors import InputError
-    from eoforge.io.sentinel2 import check_same_grid
-    from eoforge.methane.pair_files import load_pair, load_reference
-
     if not _is_safe(path) and not any(_is_safe(r) for r in refs):
         t, r0, geo, sza, vza = load_pair(path, refs[0])
         others = [load_reference(r, t, geo, path) for r in refs[1:]]
         return t, [r0, *others], geo, sza, vza
+    sza_or_none: float | None
     if _is_safe(path):
-        t, geo, sza, vza = _read_safe(path)
+        t, geo, sza_or_none, vza = _read_safe(path)
     else:
-        t, _, geo, sza, vza = load_pair(path, path)
-    if sza is None:
+        t, _, geo, sza_or_none, vza = load_pair(path, path)
+    if sza_or_none is None:
         raise InputError(f"no solar zenith angle in the metadata of {str(path)!r}.")
     out = []
     for r in refs:
@@ -95,13 +104,11 @@ def load_scene(path: Path, refs: list[Path]):
         else:
             bands = load_reference(r, t, geo, path)
         out.append(bands)
-    return t, out, geo, float(sza), float(vza)
+    return t, out, geo, float(sza_or_none), float(vza)
 
 
-def _bounds_lonlat(geo, shape: tuple[int, int]) -> list[float] | None:
-    from rasterio.transform import array_bounds
-    from rasterio.warp import transform_bounds
-
+def _bounds_lonlat(geo: GeoInfo, shape: tuple[int, int]) -> list[float] | None:
+    """(west, south, east, north) of the grid in degrees, or None without a usable CRS."""
     if geo.crs is None:
         return None
     bounds = array_bounds(shape[0], shape[1], geo.transform)  # (west, south, east, north)
@@ -111,16 +118,12 @@ def _bounds_lonlat(geo, shape: tuple[int, int]) -> list[float] | None:
         return None
 
 
-def _clear_plumes(result, target: dict) -> list[bool]:
+def _clear_plumes(result: DetectionResult, target: Bands) -> list[bool]:
     """Whether each plume lies mostly (>= half its pixels) off the target's clouds.
 
     Cloud edges and cloud textures against clear references are the main false plumes of a
     cloudy date; the cloud test is :func:`~.archive.cloud_mask`, grown by ``CLOUD_GROW_PX``.
     """
-    from scipy import ndimage
-
-    from eoforge.methane.monitor.archive import cloud_mask
-
     cloud = ndimage.binary_dilation(cloud_mask(target), iterations=CLOUD_GROW_PX)
     return [float(cloud[result.labels == p.id].mean()) < 0.5 for p in result.plumes]
 
@@ -130,8 +133,8 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def base_record(scene, refs: list, valid: float | None, fingerprint: str | None,
-                scene_fingerprint: str | None = None) -> dict:  # fmt: skip
+def base_record(scene: Scene, refs: list[Scene], valid: float | None, fingerprint: str | None,
+                scene_fingerprint: str | None = None) -> dict[str, Any]:  # fmt: skip
     """The fields every scene record has (status still to be set)."""
     return {
         "scene_id": scene.scene_id, "path": str(scene.path), "date": scene.date.isoformat(),
@@ -144,17 +147,14 @@ def base_record(scene, refs: list, valid: float | None, fingerprint: str | None,
     }  # fmt: skip
 
 
-def process_scene(scene, refs: list, valid: float | None, fingerprint: str,
+def process_scene(scene: Scene, refs: list[Scene], valid: float | None, fingerprint: str,
                   weights: str | None, out: str, save_rasters: bool = False,
-                  scene_fingerprint: str | None = None) -> dict:  # fmt: skip
+                  scene_fingerprint: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Detect plumes in ``scene`` against ``refs`` and write its record; never raises.
 
     Returns:
         The record (also written to ``OUT/scenes/<scene_id>.json``).
     """
-    from eoforge.methane.detect import detect
-    from eoforge.methane.detect_outputs import plumes_geojson, write_outputs
-
     t0 = time.perf_counter()
     rec = base_record(scene, refs, valid, fingerprint, scene_fingerprint)
     try:

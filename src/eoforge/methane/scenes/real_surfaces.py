@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rasterio.warp import transform
 
 from eoforge.core.errors import DataNotFoundError, bad_value
 from eoforge.io.raster import GeoInfo
+from eoforge.io.sentinel2 import read_s2_band_files
 from eoforge.methane.physics import air_mass_factor, inject_plume
 from eoforge.methane.plumes import psf_blur, puff_column
 from eoforge.methane.scenes.fields import shift_image
@@ -119,8 +121,6 @@ def read_patch(folder: str | os.PathLike[str], bands: tuple[str, ...] = PAIR_BAN
     Raises:
         DataNotFoundError: If the folder or a band file is missing.
     """
-    from eoforge.io.sentinel2 import read_s2_band_files
-
     folder = Path(folder)
     name = folder.name
     bands_read, geo = read_s2_band_files(folder, bands, 20)
@@ -133,9 +133,7 @@ def read_patch(folder: str | os.PathLike[str], bands: tuple[str, ...] = PAIR_BAN
     return RealPatch(name, out, geo, sza, satellite, tuple(meta.get("labels", ())), meta)
 
 
-def _patch_sza(meta: dict, geo: GeoInfo) -> float:
-    from rasterio.warp import transform
-
+def _patch_sza(meta: dict[str, Any], geo: GeoInfo) -> float:
     c = meta["coordinates"]
     x, y = (c["ulx"] + c["lrx"]) / 2.0, (c["uly"] + c["lry"]) / 2.0
     lon, lat = transform(geo.crs, "EPSG:4326", [x], [y])
