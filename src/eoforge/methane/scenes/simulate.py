@@ -17,8 +17,8 @@ A pair is rendered band by band, in this order (each step documented in its modu
 5. a sub-pixel misregistration of the reference (N(0, ``misregistration_px``) per axis);
 6. photon-like sensor noise with the S2 SNRs, L1C quantisation to 1e-4, clipping to [0, 1].
 
-Typical scene statistics (checked in tests/methane/scenes/test_simulate.py; medians over a scene, ranges
-over seeds):
+Typical scene statistics (checked in tests/methane/scenes/test_simulate.py; medians over a
+scene, ranges over seeds):
 
 =========  ===========  ===========  ===========  =========================
 surface    B12 / B11    B8A / B04    B11          MBMP robust std (10 days)
@@ -93,7 +93,8 @@ def simulate_pair(
         noise_scale: Multiplier of the sensor noise (0: noise-free).
         misregistration_px: Standard deviation of the reference's sub-pixel shift (0: none).
         atmosphere_std: Relative amplitude of a smooth between-date field in the reference's
-            SWIR (water vapour, BRDF residuals), times :data:`~.render.VAPOUR_LOADING` per band (0: none).
+            SWIR (water vapour, BRDF residuals), times :data:`~.render.VAPOUR_LOADING` per band
+            (0: none).
         quantize: Round to the L1C step of 1e-4.
         bands: Bands to simulate (subset of B02, B03, B04, B8A, B11, B12).
         satellite: "S2A" or "S2B" (spectral response used for injected plumes).
