@@ -1,14 +1,14 @@
 """Options shared by the commands, so that one concept has one name everywhere.
 
 Training commands take ``--device``, ``--devices``, ``--precision`` and ``--workers``; the main
-input is positional. Former spellings (``--accelerator``, ``--num-workers``, ``--data``,
+input is positional; commands that refuse an existing output take ``--overwrite``. Former spellings (``--accelerator``, ``--num-workers``, ``--data``,
 ``--image-size``, ``--patch``) are still accepted but hidden from ``--help``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -16,6 +16,7 @@ T = TypeVar("T")
 
 
 def _check_device(value: str | None) -> str | None:
+    """``--device`` checked: auto, cpu, gpu or not given."""
     if value is not None and value not in ("auto", "cpu", "gpu"):
         raise typer.BadParameter(f"{value!r} is not a device; use auto, cpu or gpu.")
     return value
@@ -36,12 +37,13 @@ Devices = Annotated[
 Workers = Annotated[
     int | None, typer.Option(help="Data-loading worker processes.", show_default="0")
 ]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing OUT.")]
 FormerDevice = Annotated[str | None, typer.Option("--accelerator", hidden=True)]
 FormerWorkers = Annotated[int | None, typer.Option("--num-workers", hidden=True)]
 FormerData = Annotated[Path | None, typer.Option("--data", hidden=True)]
 
 
-def precision_option(default: str) -> object:
+def precision_option(default: str) -> Any:
     """``--precision`` with the trainer's default shown."""
     return typer.Option(
         help="32-true, bf16-mixed or 16-mixed (auto: bf16-mixed on a GPU that supports it).",
@@ -64,7 +66,7 @@ def required_input(value: Path | None, former: Path | None, name: str) -> Path:
     return path
 
 
-def int_list(value: str | None, option: str) -> tuple[int, ...] | None:
+def int_list(value: str | None, option: str, example: str = "32,64,128") -> tuple[int, ...] | None:
     """A comma-separated list of integers given as ``option`` (``"32,64,128"``), or None."""
     if value is None:
         return None
@@ -72,5 +74,5 @@ def int_list(value: str | None, option: str) -> tuple[int, ...] | None:
         return tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
         raise typer.BadParameter(
-            f"{option} {value!r} is not a list of integers; give e.g. {option} 32,64,128."
+            f"{option} {value!r} is not a list of integers; give e.g. {option} {example}."
         ) from None

@@ -10,6 +10,9 @@ import typer
 
 from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.cli._options import Device, FormerData, either, precision_option, required_input
+from eoforge.cli.diffusion_eval import register
+from eoforge.core.errors import bad_value
+from eoforge.core.progress import progress_bar
 
 app = typer.Typer(
     help="Diffusion models for SAR/InSAR images: train, sample (evaluate, compare-samplers).",
@@ -94,8 +97,7 @@ def train(
     One device: the images are held on it and every batch, timestep and noise draw is made
     there, so no data-loading workers are needed.
     """
-    from eoforge.core.errors import bad_value
-    from eoforge.core.progress import progress_bar
+    # deferred (here and in `sample`): torch and diffusers load only when a command runs
     from eoforge.diffusion.train import DiffusionConfig, run_train
 
     if prediction is not None and prediction not in _PREDICTIONS:
@@ -140,7 +142,6 @@ def sample(
     ] = None,
 ) -> None:
     """Sample N images from RUN in physical units and save them to OUT."""
-    from eoforge.core.progress import progress_bar
     from eoforge.diffusion.generate import generate
 
     names = {"steps": "--sample-steps", "batch_size": "--batch-size", "n": "--n",
@@ -158,9 +159,4 @@ def sample(
     )
 
 
-try:  # `evaluate` and `compare-samplers` live in their own module
-    from eoforge.cli.diffusion_eval import register
-except ImportError:  # pragma: no cover - optional until that module exists
-    pass
-else:
-    register(app)
+register(app)  # `evaluate` and `compare-samplers`, after train and sample in --help

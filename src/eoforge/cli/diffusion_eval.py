@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.core.errors import InputError
+from eoforge.core.progress import progress_bar
 
 #: How compare-samplers' errors name what the user typed.
 NAMES = {
@@ -56,76 +57,78 @@ def _parse_configs(text: str | None) -> list[tuple[str, int]] | None:
     return out
 
 
+@fail_on_error
+def evaluate(
+    samples: Annotated[Path, typer.Argument(help="Generated images (.npy, .npz or .zarr).")],
+    reference: Reference,
+    kind: Annotated[
+        str, typer.Option(help="sar (linear intensity) or insar (phase in radians).")
+    ] = "sar",
+    out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path(
+        "runs/diffusion-evaluate"
+    ),
+    training: Annotated[
+        Path | None,
+        typer.Option(help="Training images: adds the memorisation check (default: none)."),
+    ] = None,
+    features: Features = None,
+    seed: Seed = 0,
+) -> None:
+    """SAR/InSAR statistics and FID/KID/precision/recall of SAMPLES against --reference."""
+    # deferred (here and in compare_samplers): torch and diffusers load only when it runs
+    from eoforge.diffusion.evaluate import run_evaluate
+
+    metrics = run_evaluate(
+        samples, reference, out, kind=kind, training=training, features=features, seed=seed
+    )
+    typer.echo(json.dumps(metrics, indent=2))
+    typer.echo(f"report: {out / 'report.html'}")
+
+
+@fail_on_error
+def compare_samplers(
+    run: Annotated[Path, typer.Argument(help="Folder of a trained diffusion run.")],
+    reference: Reference,
+    out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path(
+        "runs/diffusion-compare"
+    ),
+    n: Annotated[int, typer.Option(help="Samples per sampler configuration.")] = 64,
+    configs: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated SAMPLER:STEPS (first = reference), e.g. "
+            "'ddpm:1000,dpm++:20,rebuilt-ddim:20'; steps must not exceed the run's T. "
+            "Default: the paper's comparison with DDPM over all T trained steps first."
+        ),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="sar or insar (default: from the trained run).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per sampler call.")] = 64,
+    no_features: Annotated[
+        bool, typer.Option("--no-features", help="Skip FID/KID/precision/recall.")
+    ] = False,
+    features: Features = None,
+    seed: Seed = 0,
+) -> None:
+    """Quality versus NFE of several samplers on one trained model (table and plot)."""
+    from eoforge.diffusion.compare import CompareConfig, format_table, run_compare
+
+    fields: dict[str, Any] = dict(run=str(run), reference=str(reference), kind=kind, n=n,
+                  batch_size=batch_size, feature_space=not no_features, features=features,
+                  seed=seed)  # fmt: skip
+    parsed = _parse_configs(configs)
+    if parsed is not None:
+        fields["configs"] = parsed
+    cfg = CompareConfig.from_dict(fields, source="the command line", names=NAMES)
+    n_configs = len(cfg.configs) if cfg.configs else None
+    with progress_bar("samplers", total=n_configs) as progress, named_as_typed(NAMES):
+        rows = run_compare(cfg, out, progress=progress)
+    typer.echo(format_table(rows))
+    typer.echo(f"report: {out / 'report.html'}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``evaluate`` and ``compare-samplers`` to the ``eoforge diffusion`` app."""
-
-    @app.command()
-    @fail_on_error
-    def evaluate(
-        samples: Annotated[Path, typer.Argument(help="Generated images (.npy, .npz or .zarr).")],
-        reference: Reference,
-        kind: Annotated[
-            str, typer.Option(help="sar (linear intensity) or insar (phase in radians).")
-        ] = "sar",
-        out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path(
-            "runs/diffusion-evaluate"
-        ),
-        training: Annotated[
-            Path | None,
-            typer.Option(help="Training images: adds the memorisation check (default: none)."),
-        ] = None,
-        features: Features = None,
-        seed: Seed = 0,
-    ) -> None:
-        """SAR/InSAR statistics and FID/KID/precision/recall of SAMPLES against --reference."""
-        from eoforge.diffusion.evaluate import run_evaluate
-
-        metrics = run_evaluate(
-            samples, reference, out, kind=kind, training=training, features=features, seed=seed
-        )
-        typer.echo(json.dumps(metrics, indent=2))
-        typer.echo(f"report: {out / 'report.html'}")
-
-    @app.command("compare-samplers")
-    @fail_on_error
-    def compare_samplers(
-        run: Annotated[Path, typer.Argument(help="Folder of a trained diffusion run.")],
-        reference: Reference,
-        out: Annotated[Path, typer.Option(help="Run folder to write.")] = Path(
-            "runs/diffusion-compare"
-        ),
-        n: Annotated[int, typer.Option(help="Samples per sampler configuration.")] = 64,
-        configs: Annotated[
-            str | None,
-            typer.Option(
-                help="Comma-separated SAMPLER:STEPS (first = reference), e.g. "
-                "'ddpm:1000,dpm++:20,rebuilt-ddim:20'; steps must not exceed the run's T. "
-                "Default: the paper's comparison with DDPM over all T trained steps first."
-            ),
-        ] = None,
-        kind: Annotated[
-            str | None, typer.Option(help="sar or insar (default: from the trained run).")
-        ] = None,
-        batch_size: Annotated[int, typer.Option(help="Samples per sampler call.")] = 64,
-        no_features: Annotated[
-            bool, typer.Option("--no-features", help="Skip FID/KID/precision/recall.")
-        ] = False,
-        features: Features = None,
-        seed: Seed = 0,
-    ) -> None:
-        """Quality versus NFE of several samplers on one trained model (table and plot)."""
-        from eoforge.core.progress import progress_bar
-        from eoforge.diffusion.compare import CompareConfig, format_table, run_compare
-
-        fields = dict(run=str(run), reference=str(reference), kind=kind, n=n,
-                      batch_size=batch_size, feature_space=not no_features, features=features,
-                      seed=seed)  # fmt: skip
-        parsed = _parse_configs(configs)
-        if parsed is not None:
-            fields["configs"] = parsed
-        cfg = CompareConfig.from_dict(fields, source="the command line", names=NAMES)
-        n_configs = len(cfg.configs) if cfg.configs else None
-        with progress_bar("samplers", total=n_configs) as progress, named_as_typed(NAMES):
-            rows = run_compare(cfg, out, progress=progress)
-        typer.echo(format_table(rows))
-        typer.echo(f"report: {out / 'report.html'}")
+    app.command()(evaluate)
+    app.command("compare-samplers")(compare_samplers)

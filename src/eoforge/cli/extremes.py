@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.core.atomic import refuse_existing
+from eoforge.core.errors import InputError
 
 app = typer.Typer(
     help="Regionalisation of precipitation extremes: RFA-madogram clustering, consensus, D&A.",
@@ -37,8 +39,7 @@ Rule = Annotated[str, typer.Option(help="Consensus rule: mean-dissimilarity or c
 
 
 def _k(value: str) -> int | str:
-    from eoforge.core.errors import InputError
-
+    """``--k``: ``"auto"`` or a number of regions."""
     if value == "auto":
         return value
     try:
@@ -49,19 +50,22 @@ def _k(value: str) -> int | str:
         ) from None
 
 
-def _check(**options) -> None:
+def _check(**options: Any) -> None:
     """Check the options before the config is built, so errors name them as typed."""
+    # deferred (here and in the commands): the extremes wing loads xarray, dask and numba
     from eoforge.extremes.options import check_regions
 
     check_regions(**options)
 
 
-def _warn(summary: dict) -> None:
+def _warn(summary: dict[str, Any]) -> None:
+    """Print the run's warnings on stderr."""
     for warning in summary.get("warnings", []):
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
 
 
-def _print(summary: dict, keys: list[str]) -> None:
+def _print(summary: dict[str, Any], keys: list[str]) -> None:
+    """Print ``keys`` of the run summary as JSON, then its warnings."""
     typer.echo(json.dumps({k: summary[k] for k in keys if k in summary}, indent=2, default=str))
     _warn(summary)
 
@@ -193,7 +197,6 @@ def simulate(
     ] = False,
 ) -> None:
     """Write a synthetic two-experiment ensemble (historical, hist-nat) with its true regions."""
-    from eoforge.core.atomic import refuse_existing
     from eoforge.extremes.jobs import write_simulated_ensemble
 
     if not overwrite and out.is_dir() and any(out.iterdir()):

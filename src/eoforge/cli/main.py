@@ -55,7 +55,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of every generator in the demo.")] = 0,
 ) -> None:
     """Run every capability on built-in generated data and write OUT/report.html."""
-    from eoforge.demo import run_demo
+    from eoforge.demo import run_demo  # deferred: the demo loads every capability (torch)
 
     report = run_demo(out, seed=seed)
     typer.echo(f"demo report: {report}")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.cli._options import Device, Devices, Workers, either, int_list, precision_option
+from eoforge.core.progress import progress_bar
 from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
+
+if TYPE_CHECKING:
+    from eoforge.methane.detector import Detector
 
 app = typer.Typer(
     help="Methane plumes in Sentinel-2: simulate pairs, train the detector, detect, evaluate.",
@@ -58,7 +62,9 @@ EVALUATE_OPTIONS = {
 """Option of each EvaluateConfig key set by ``evaluate`` (named in its error messages)."""
 
 
-def _detector(weights: Path | None):
+def _detector(weights: Path | None) -> Detector:
+    """The detector in ``--weights``, else the shipped one."""
+    # deferred (here and in the commands): torch loads only when a command runs
     from eoforge.methane.detector import load_default_detector, load_detector
 
     return load_default_detector() if weights is None else load_detector(weights)
@@ -97,13 +103,11 @@ def detect(
         ),
     ] = None,
 ) -> None:
-    """Detect plumes: writes probability.tif, column.tif, plumes.geojson, detection.png and
-    report.html.
+    """Detect plumes: writes probability.tif, column.tif, plumes.geojson, detection.png and report.html.
 
     The files must be on a projected grid in metres at 20 m; 10 m (or 20/k m) grids are
     averaged k x k to 20 m (said on stderr and in plumes.geojson), other grids are refused.
     """
-    from eoforge.core.progress import progress_bar
     from eoforge.methane.detect import detect as run_detect
     from eoforge.methane.detect_outputs import write_outputs
     from eoforge.methane.pair_files import load_pair, load_reference
@@ -172,8 +176,7 @@ def simulate_series(
     plume_prob: Annotated[float, typer.Option(help="Share of dates the source emits.")] = 0.5,
     rate: Annotated[float, typer.Option(help="Emission rate of each source (kg/h).")] = 4000.0,
 ) -> None:
-    """Simulate a monitoring archive: per site GeoTIFFs SITE/SITE_YYYYMMDD.tif (clouds on some
-    dates, a persistent source emitting on some) and OUT/truth.json, for `methane monitor`."""
+    """Simulate a monitoring archive: per site GeoTIFFs SITE/SITE_YYYYMMDD.tif (clouds on some dates, a persistent source emitting on some) and OUT/truth.json, for `methane monitor`."""
     from eoforge.methane.monitor.series import simulate_series as simulate
 
     names = {"n_sites": "--sites", "n_dates": "--dates", "size": "--size", "seed": "--seed",
@@ -263,7 +266,6 @@ def train(
     ] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
-    from eoforge.core.progress import progress_bar
     from eoforge.methane.detector.train import OPTIONS as TRAIN_OPTIONS
     from eoforge.methane.detector.train import DetectorConfig, train_detector
 
@@ -319,7 +321,6 @@ def evaluate(
     references: References = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
-    from eoforge.core.progress import progress_bar
     from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector, fixed_threshold
 
     model = _detector(weights)
@@ -359,7 +360,6 @@ def calibrate(
 
     Rewrites WEIGHTS' JSON in place; validate afterwards with 'eoforge methane evaluate'.
     """
-    from eoforge.core.progress import progress_bar
     from eoforge.methane.calibrate import calibrate_file
 
     names = {"n_negative": "--n-negative", "size": "--size", "fp_budget": "--fp-budget",
@@ -406,9 +406,7 @@ def monitor(
         float, typer.Option(help="Plumes of different dates closer than this (m): one source.")
     ] = 1000.0,
 ) -> None:
-    """Detect plumes in every scene of an archive: scenes/*.json, plumes.geojson, scenes.csv,
-    sources.geojson, figures/ and report.html in OUT. A rerun skips the scenes already done."""
-    from eoforge.core.progress import progress_bar
+    """Detect plumes in every scene of an archive: scenes/*.json, plumes.geojson, scenes.csv, sources.geojson, figures/ and report.html in OUT. A rerun skips the scenes already done."""
     from eoforge.methane.monitor.run import monitor as run_monitor
 
     names = {"references": "--references", "min_valid": "--min-valid", "input": "INPUT",

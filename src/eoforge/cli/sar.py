@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from eoforge.cli._common import fail_on_error
+from eoforge.cli._options import Overwrite
+from eoforge.core.atomic import refuse_existing
+from eoforge.core.progress import progress_bar
+from eoforge.sar.codec import ENCODINGS
 
 app = typer.Typer(
     help="SAR data tools: synthetic Sentinel-1 WV imagettes, folders of real imagettes, stores.",
@@ -15,7 +19,7 @@ app = typer.Typer(
 )
 
 
-def _summary(summary: dict) -> str:
+def _summary(summary: dict[str, Any]) -> str:
     """Plain-text table of class counts and target ranges (from ``store.summarise``)."""
     n = summary["n"]
     lines = [f"{'class':<24}{'count':>8}{'share':>9}"]
@@ -47,10 +51,8 @@ def _summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _encoding(encoding: str, db_range: str) -> dict:
+def _encoding(encoding: str, db_range: str) -> dict[str, Any]:
     """``--encoding`` and ``--db-range`` as ``save_wv`` arguments (refused with the option)."""
-    from eoforge.sar.codec import ENCODINGS
-
     if encoding not in ENCODINGS:
         raise typer.BadParameter(
             f"--encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}."
@@ -66,6 +68,7 @@ def _encoding(encoding: str, db_range: str) -> dict:
     return {"encoding": encoding, "db_range": (lo, hi)}
 
 
+StoreOut = Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")]
 Encoding = Annotated[
     str,
     typer.Option(
@@ -88,7 +91,7 @@ def synth_wv(
     n: Annotated[int, typer.Option(help="Number of imagettes (near-duplicates included).")] = 1000,
     size: Annotated[int, typer.Option(help="Pixels per side.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
-    out: Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")] = Path("wv.zarr"),
+    out: StoreOut = Path("wv.zarr"),
     prior: Annotated[str, typer.Option(help="Class prior: long-tail or uniform.")] = "long-tail",
     duplicate_fraction: Annotated[float, typer.Option(help="Share of near-copies.")] = 0.05,
     looks: Annotated[
@@ -113,18 +116,14 @@ def synth_wv(
         int,
         typer.Option(help="Processes generating blocks in parallel (same store for any number)."),
     ] = 1,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
-    ] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Generate synthetic WV imagettes with the ten TenGeoP-SARwv phenomena; write a store.
 
     Memory stays bounded by --chunk-size imagettes (times --workers + 1): blocks are appended
     to the Zarr store.
     """
-    from eoforge.core.atomic import refuse_existing
-    from eoforge.core.progress import progress_bar
-    from eoforge.sar import store, wv
+    from eoforge.sar import store, wv  # deferred: xarray and zarr load when a command runs
 
     if not overwrite:
         refuse_existing(out)
@@ -164,9 +163,11 @@ def synth_wv(
 
 @app.command()
 @fail_on_error
-def info(path: Annotated[Path, typer.Argument(help="A store written by synth-wv or import.")]):
+def info(
+    path: Annotated[Path, typer.Argument(help="A store written by synth-wv or import.")],
+) -> None:
     """Print the size, class counts and target ranges of a WV store."""
-    from eoforge.sar.store import summarise
+    from eoforge.sar.store import summarise  # deferred: xarray and zarr load when it runs
 
     summary = summarise(path)
     typer.echo(f"{path}")
@@ -196,7 +197,7 @@ def import_folder(
             "product, or a folder of .SAFE products."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Output store (.zarr or .nc).")] = Path("wv.zarr"),
+    out: StoreOut = Path("wv.zarr"),
     labels: Annotated[
         str | None,
         typer.Option(help="TenGeoP-style CSV (filename,class[,wind_speed,hs]) or 'folders'."),
@@ -225,9 +226,7 @@ def import_folder(
     chunk_size: Annotated[
         int, typer.Option(help="Loose files read (and held in memory) per block.", min=1)
     ] = 8192,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
-    ] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Read a folder of real imagettes (and labels) into a store usable by ssl/diffusion.
 
@@ -235,9 +234,7 @@ def import_folder(
     = (|DN|^2 - noise) / A_sigma^2, one imagette per measurement; labels match measurement file
     stems.
     """
-    from eoforge.core.atomic import refuse_existing
-    from eoforge.core.progress import progress_bar
-    from eoforge.sar.store import import_imagettes, summarise
+    from eoforge.sar.store import import_imagettes, summarise  # deferred: xarray, zarr
 
     if not overwrite:
         refuse_existing(out)

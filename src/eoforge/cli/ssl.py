@@ -15,11 +15,15 @@ from eoforge.cli._options import (
     FormerData,
     FormerDevice,
     FormerWorkers,
+    Overwrite,
     Workers,
     either,
+    int_list,
     precision_option,
     required_input,
 )
+from eoforge.core.atomic import refuse_existing
+from eoforge.core.progress import progress_bar
 
 app = typer.Typer(
     help="Self-supervised SAR encoders: DINO with dynamic curation, probes, embeddings.",
@@ -34,15 +38,7 @@ DataArg = Annotated[
     ),
 ]
 RunArg = Annotated[Path, typer.Argument(help="Pre-training run folder.")]
-
-
-def _n_clusters(value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    try:
-        return tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise typer.BadParameter(f"--n-clusters must look like '64,8', got {value!r}.") from None
+BatchSize = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
 
 
 @app.command()
@@ -133,7 +129,7 @@ def pretrain(
 
     DATA may list several Zarr stores separated by commas (a.zarr,b.zarr): they are streamed.
     """
-    from eoforge.core.progress import progress_bar
+    # deferred (here and below): torch and Lightning load only when a command runs
     from eoforge.ssl.pretrain import OPTIONS, SSLConfig
     from eoforge.ssl.pretrain import pretrain as run_pretrain
 
@@ -143,7 +139,7 @@ def pretrain(
     base = SSLConfig.load(config) if config is not None else SSLConfig()
     cur = base.curation.updated(
         mode=curation, ratio=ratio, warmup_epochs=warmup_epochs, refresh_every=refresh_every,
-        n_clusters=_n_clusters(n_clusters), eta=eta, pool_size=pool_size, seed=seed,
+        n_clusters=int_list(n_clusters, "--n-clusters", "64,8"), eta=eta, pool_size=pool_size, seed=seed,
         names={k.removeprefix("curation."): v for k, v in OPTIONS.items()},
     )  # fmt: skip
     cfg = base.updated(
@@ -179,7 +175,7 @@ def probe(
             min=1, help="Items probed: a larger DATA is probed on this many drawn uniformly."
         ),
     ] = 100_000,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
+    batch_size: BatchSize = 256,
     device: Device = None,
     workers: Workers = None,
     data_option: FormerData = None,
@@ -189,7 +185,6 @@ def probe(
     Zarr stores (several: a.zarr,b.zarr) are read chunk by chunk, in bounded memory.
     """
     data = required_input(data, data_option, "DATA")
-    from eoforge.core.progress import progress_bar
     from eoforge.ssl.probe import probe_run
 
     with progress_bar("embedding") as progress:
@@ -207,12 +202,10 @@ def embed(
     out: Annotated[
         Path, typer.Option(help="Zarr store to write (a folder such as emb.zarr).")
     ] = Path("emb.zarr"),
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 256,
+    batch_size: BatchSize = 256,
     device: Device = None,
     workers: Workers = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing OUT.")
-    ] = False,
+    overwrite: Overwrite = False,
     data_option: FormerData = None,
 ) -> None:
     """Embed DATA with RUN's teacher backbone into a Zarr store.
@@ -221,8 +214,6 @@ def embed(
     chunk, in bounded memory; OUT appears only once complete.
     """
     data = required_input(data, data_option, "DATA")
-    from eoforge.core.atomic import refuse_existing
-    from eoforge.core.progress import progress_bar
     from eoforge.ssl.embed import embed_dataset
 
     if not overwrite:
@@ -249,7 +240,6 @@ def export(
     ] = False,
 ) -> None:
     """Export RUN's teacher backbone and normaliser as a small encoder file pair."""
-    from eoforge.core.atomic import refuse_existing
     from eoforge.nn.frozen import encoder_pair
     from eoforge.ssl.export import export_encoder
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from eoforge.core.errors import InputError
+
 
 def _current_umask() -> int:
     mask = os.umask(0o022)
@@ -99,8 +101,6 @@ def refuse_existing(
     Commands that write an output call this unless the user passed ``flag``, so that an existing
     result is never replaced by accident.
     """
-    from eoforge.core.errors import InputError
-
     for p in paths:
         if Path(p).exists():
             raise InputError(

@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eoforge import __version__
 from eoforge.core.atomic import atomic_write_bytes, atomic_write_json
 from eoforge.core.config import RunConfig
+from eoforge.core.report import figure_png
 
 
 class RunDir:
@@ -73,15 +75,11 @@ class RunDir:
 
     def save_figure(self, fig: Any, name: str, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``figures/NAME.png`` atomically and close it."""
-        from eoforge.core.report import figure_png
-
         name = name if name.endswith(".png") else f"{name}.png"
         return atomic_write_bytes(self.file(f"figures/{name}"), figure_png(fig, dpi=dpi))
 
     def write_manifest(self, **extra: Any) -> Path:
         """Write ``manifest.json``: version, platform, wall time and the files written."""
-        from eoforge import __version__
-
         manifest = {
             "eoforge_version": __version__,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

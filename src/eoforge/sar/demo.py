@@ -7,13 +7,24 @@ generated sea surfaces, the speckle ENL and the wind dependence of the imagettes
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.sar import spectra
 from eoforge.sar.store import load_wv, save_wv
-from eoforge.sar.wv import CLASSES, class_prior, nrcs_vv, plot_examples, speckle, synth_wv
+from eoforge.sar.wv import (
+    CLASSES,
+    WVSet,
+    class_prior,
+    nrcs_vv,
+    plot_examples,
+    speckle,
+    synth_wv,
+)
 
 N_IMAGETTES = 2000
 LOOKS = 16
@@ -29,28 +40,14 @@ def _hs_check(seed: int) -> tuple[float, float]:
     return float(ratio.mean()), float(ratio.std())
 
 
-def stage(run: RunDir, report: Report, seed: int) -> dict:
-    """Run the SAR data demo inside ``run.path / "sar"`` and add its report section."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _classes_nrcs_figure(run: RunDir, counts: np.ndarray) -> Path:
+    """Class shares against the long-tail prior, and the NRCS against wind speed."""
     import matplotlib.pyplot as plt
 
-    wvset = synth_wv(N_IMAGETTES, size=64, seed=seed, looks=LOOKS)
-    path = save_wv(wvset, run.file("sar/wv.zarr"))
-    wvset = load_wv(path)
-    examples = plot_examples(
-        synth_wv(200, size=64, seed=seed + 1, class_prior="uniform", looks=LOOKS),
-        run.file("figures/sar_examples.png"),
-        seed=seed,
-    )
-
-    counts = wvset.class_counts()
-    prior = class_prior("long-tail")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
     x = np.arange(len(CLASSES))
     ax1.bar(x - 0.2, counts / counts.sum(), 0.4, label="generated")
-    ax1.bar(x + 0.2, prior, 0.4, label="long-tail prior")
+    ax1.bar(x + 0.2, class_prior("long-tail"), 0.4, label="long-tail prior")
     ax1.set_xticks(x, [c.replace("_", " ") for c in CLASSES], rotation=60, ha="right", fontsize=7)
     ax1.set_yscale("log")
     ax1.set_ylabel("share")
@@ -63,13 +60,17 @@ def stage(run: RunDir, report: Report, seed: int) -> dict:
     ax2.set_ylabel("sigma0 (dB)")
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    counts_png = run.save_figure(fig, "sar_classes_nrcs")
+    return run.save_figure(fig, "sar_classes_nrcs")
 
+
+def _checks(wvset: WVSet, seed: int) -> tuple[dict[str, Any], dict[str, float]]:
+    """The physical checks of the generator: the metrics, and the unrounded values they hold."""
     hs_ratio, hs_spread = _hs_check(seed)
     patch = speckle(np.full((32, 64, 64), 0.05), LOOKS, seed)
     enl = float(patch.mean() ** 2 / patch.var())
     mean_db = 10 * np.log10(wvset.images.mean(axis=(1, 2)))
     corr = float(np.corrcoef(wvset.wind_speed, mean_db)[0, 1])
+    counts = wvset.class_counts()
     metrics = {
         "n_imagettes": len(wvset),
         "rarest_class_share": float(counts.min() / counts.sum()),
@@ -79,6 +80,15 @@ def stage(run: RunDir, report: Report, seed: int) -> dict:
         "enl_looks": LOOKS,
         "corr_wind_mean_db": round(corr, 3),
     }
+    raw = {"hs_ratio": hs_ratio, "hs_spread": hs_spread, "enl": enl, "corr": corr}
+    return metrics, raw
+
+
+def _report_section(
+    report: Report, metrics: dict[str, Any], raw: dict[str, float], figures: tuple[Path, Path]
+) -> None:
+    """The report section: what was generated, the two figures and the table of checks."""
+    examples, counts_png = figures
     report.section("SAR wave-mode imagettes (synthetic)")
     report.add_text(
         f"{N_IMAGETTES} synthetic Sentinel-1 WV imagettes (64 x 64 pixels of 50 m, {LOOKS} looks) "
@@ -93,13 +103,34 @@ def stage(run: RunDir, report: Report, seed: int) -> dict:
         [
             {
                 "check": "4 std(eta) / Hs (should be 1)",
-                "value": f"{hs_ratio:.3f} +- {hs_spread:.3f}",
+                "value": f"{raw['hs_ratio']:.3f} +- {raw['hs_spread']:.3f}",
             },
-            {"check": f"speckle ENL (should be {LOOKS})", "value": f"{enl:.2f}"},
-            {"check": "corr(wind, mean NRCS dB)", "value": f"{corr:.3f}"},
+            {
+                "check": f"speckle ENL (should be {LOOKS})",
+                "value": f"{raw['enl']:.2f}",
+            },
+            {"check": "corr(wind, mean NRCS dB)", "value": f"{raw['corr']:.3f}"},
             {"check": "rarest class share", "value": f"{metrics['rarest_class_share']:.3%}"},
             {"check": "near-duplicates", "value": metrics["near_duplicates"]},
         ],
         caption="physical checks of the generator",
     )
+
+
+def stage(run: RunDir, report: Report, seed: int) -> dict[str, Any]:
+    """Run the SAR data demo inside ``run.path / "sar"`` and add its report section."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    wvset = synth_wv(N_IMAGETTES, size=64, seed=seed, looks=LOOKS)
+    path = save_wv(wvset, run.file("sar/wv.zarr"))
+    wvset = load_wv(path)
+    examples = plot_examples(
+        synth_wv(200, size=64, seed=seed + 1, class_prior="uniform", looks=LOOKS),
+        run.file("figures/sar_examples.png"),
+        seed=seed,
+    )
+    counts_png = _classes_nrcs_figure(run, wvset.class_counts())
+    metrics, raw = _checks(wvset, seed)
+    _report_section(report, metrics, raw, (examples, counts_png))
     return metrics

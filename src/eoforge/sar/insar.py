@@ -276,6 +276,67 @@ def _deformation(
     return np.zeros((3, *x.shape)), dict(kind="none")
 
 
+def _check_synth(
+    n: int,
+    size: int,
+    sources: tuple[str, ...],
+    source_probs: tuple[float, ...] | None,
+    coherence: tuple[float, float],
+) -> np.ndarray | None:
+    """Refuse bad :func:`synth_interferograms` arguments; the source probabilities as an array."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise bad_value("n", n, "an int >= 1")
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 8:
+        raise bad_value("size", size, "an int >= 8 (pixels)")
+    unknown = [s for s in sources if s not in ("mogi", "dislocation", "none")]
+    if not sources or unknown:
+        raise bad_value("sources", sources, "a non-empty tuple of 'mogi', 'dislocation', 'none'")
+    lo, hi = coherence
+    if not 0 <= lo <= hi <= 1:
+        raise bad_value("coherence", coherence, "(min, max) with 0 <= min <= max <= 1")
+    probs = None if source_probs is None else np.asarray(source_probs, dtype=np.float64)
+    if probs is not None and (probs.shape != (len(sources),) or abs(probs.sum() - 1) > 1e-9):
+        raise bad_value("source_probs", source_probs, f"{len(sources)} probabilities summing to 1")
+    return probs
+
+
+def _deformations(
+    n: int,
+    size: int,
+    pixel_size: float,
+    los: np.ndarray,
+    wavelength: float,
+    sources: tuple[str, ...],
+    probs: np.ndarray | None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """``n`` LOS deformation phases ``(n, size, size)`` and their source parameters."""
+    extent = size * pixel_size
+    coords = (np.arange(size) + 0.5) * pixel_size
+    x, y = np.meshgrid(coords, coords[::-1])  # rows run north to south
+    deformation = np.empty((n, size, size))
+    params: list[dict[str, Any]] = []
+    for i in range(n):
+        kind = str(rng.choice(list(sources), p=probs))
+        disp, p = _deformation(kind, x, y, extent, rng)
+        d_los = np.tensordot(los, disp, axes=1)  # (H, W) metres towards the satellite
+        deformation[i] = displacement_to_phase(d_los, wavelength)
+        params.append(p)
+    return deformation, params
+
+
+def _coherence_maps(
+    n: int, size: int, coherence: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """Smooth coherence maps ``(n, size, size)``: a power-law field's ranks scaled to the range."""
+    lo, hi = coherence
+    smooth = powerlaw_field((size, size), 3.0, random_state=rng, n=n)
+    ranks = (smooth - smooth.min(axis=(1, 2), keepdims=True)) / np.maximum(
+        np.ptp(smooth, axis=(1, 2), keepdims=True), 1e-12
+    )
+    return lo + (hi - lo) * ranks
+
+
 def synth_interferograms(
     n: int,
     size: int = 64,
@@ -326,32 +387,10 @@ def synth_interferograms(
         (zeros unless ``stratified``), and ``params``: one dict per image (source parameters in
         metres / m^3) plus the generator settings under ``"settings"``.
     """
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise bad_value("n", n, "an int >= 1")
-    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 8:
-        raise bad_value("size", size, "an int >= 8 (pixels)")
-    unknown = [s for s in sources if s not in ("mogi", "dislocation", "none")]
-    if not sources or unknown:
-        raise bad_value("sources", sources, "a non-empty tuple of 'mogi', 'dislocation', 'none'")
-    lo, hi = coherence
-    if not 0 <= lo <= hi <= 1:
-        raise bad_value("coherence", coherence, "(min, max) with 0 <= min <= max <= 1")
-    probs = None if source_probs is None else np.asarray(source_probs, dtype=np.float64)
-    if probs is not None and (probs.shape != (len(sources),) or abs(probs.sum() - 1) > 1e-9):
-        raise bad_value("source_probs", source_probs, f"{len(sources)} probabilities summing to 1")
+    probs = _check_synth(n, size, sources, source_probs, coherence)
     rng = as_generator(seed)
-    extent = size * pixel_size
-    coords = (np.arange(size) + 0.5) * pixel_size
-    x, y = np.meshgrid(coords, coords[::-1])  # rows run north to south
     los = los_vector(incidence_deg, heading_deg)
-    deformation = np.empty((n, size, size))
-    params: list[dict[str, Any]] = []
-    for i in range(n):
-        kind = str(rng.choice(list(sources), p=probs))
-        disp, p = _deformation(kind, x, y, extent, rng)
-        d_los = np.tensordot(los, disp, axes=1)  # (H, W) metres towards the satellite
-        deformation[i] = displacement_to_phase(d_los, wavelength)
-        params.append(p)
+    deformation, params = _deformations(n, size, pixel_size, los, wavelength, sources, probs, rng)
     atmosphere = powerlaw_field(
         (size, size), turbulence_beta, std=turbulence_std, random_state=rng, n=n
     )
@@ -359,11 +398,7 @@ def synth_interferograms(
     if stratified:
         topo = 0.5 + 0.3 * powerlaw_field((size, size), 3.5, random_state=rng, n=n)  # km
         atmosphere = atmosphere + stratified * topo
-    smooth = powerlaw_field((size, size), 3.0, random_state=rng, n=n)
-    ranks = (smooth - smooth.min(axis=(1, 2), keepdims=True)) / np.maximum(
-        np.ptp(smooth, axis=(1, 2), keepdims=True), 1e-12
-    )
-    coh = lo + (hi - lo) * ranks
+    coh = _coherence_maps(n, size, coherence, rng)
     unwrapped = deformation + atmosphere
     wrapped = decorrelation_noise(unwrapped, coh, looks=looks, random_state=rng)
     settings = dict(

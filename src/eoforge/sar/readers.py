@@ -162,7 +162,18 @@ def load_imagettes(
         raise InputError(
             f"{name}= applies to Sentinel-1 .SAFE products only, and {str(root)!r} holds none."
         )
-    files = _loose_files(root, pattern)
+    return _load_loose(root, _loose_files(root, pattern), labels, db, crop, progress)
+
+
+def _load_loose(
+    root: Path,
+    files: list[Path],
+    labels: str | os.PathLike[str] | None,
+    db: bool,
+    crop: int | tuple[int, int] | None,
+    progress: Callable[[int, int], None] | None,
+) -> WVSet:
+    """:func:`load_imagettes` of loose files: read, cropped or checked to share one size."""
     images = []
     for i, f in enumerate(files):
         images.append(read_imagette(f, db=db))

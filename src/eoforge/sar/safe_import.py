@@ -14,11 +14,13 @@ import fnmatch
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.io.sentinel1_safe import (
+    S1Imagette,
     S1Measurement,
     is_safe,
     list_measurements,
@@ -95,6 +97,34 @@ def centre_crop(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return image[top : top + shape[0], left : left + shape[1]]
 
 
+def _measurements(
+    safes: list[Path], polarisation: str | None, swath: str | None
+) -> tuple[list[tuple[Path, S1Measurement]], str]:
+    """The ``(product, measurement)`` pairs kept, and their one polarisation.
+
+    Raises:
+        InputError: The measurements hold several polarisations.
+    """
+    items = [(safe, m) for safe in safes for m in list_measurements(safe, polarisation, swath)]
+    pols = sorted({m.meta["polarisation"] for _, m in items})
+    if len(pols) > 1:
+        raise InputError(
+            f"the products hold several polarisations {pols}; choose one with "
+            "polarisation= (--polarisation), e.g. VV (the usual one over the ocean)."
+        )
+    return items, pols[0]
+
+
+def _record(meta: dict[str, list[Any]], root: Path, m: S1Measurement, im: S1Imagette) -> None:
+    """Append one imagette's file (relative to ``root``), product, swath, time, place, spacing."""
+    rel = m.tiff.relative_to(root) if m.tiff.is_relative_to(root) else m.tiff
+    spacing = [round(im.ground_range_spacing, 4), round(im.azimuth_spacing, 4)]
+    for key, value in (("files", str(rel)), ("product", im.product), ("swath", im.swath),
+                       ("start_time", im.start_time), ("lat", im.lat), ("lon", im.lon),
+                       ("pixel_spacing", spacing)):  # fmt: skip
+        meta[key].append(value)
+
+
 def load_safe(
     root: Path,
     safes: list[Path],
@@ -131,22 +161,14 @@ def load_safe(
     shape_crop = crop_size(crop)
     by_folder = isinstance(labels, str) and labels == "folders"
     table = read_labels(labels) if labels is not None and not by_folder else {}
-    items: list[tuple[Path, S1Measurement]] = [
-        (safe, m) for safe in safes for m in list_measurements(safe, polarisation, swath)
-    ]
-    pols = sorted({m.meta["polarisation"] for _, m in items})
-    if len(pols) > 1:
-        raise InputError(
-            f"the products hold several polarisations {pols}; choose one with "
-            "polarisation= (--polarisation), e.g. VV (the usual one over the ocean)."
-        )
+    items, pol = _measurements(safes, polarisation, swath)
     shape = common_shape({m.name: m.output_shape(looks) for _, m in items}, shape_crop)
     n = len(items)
     images = np.empty((n, *shape), dtype=np.float32)
     lab = np.full(n, -1, dtype=np.int64)
     wind, hs = np.full(n, np.nan, dtype=np.float32), np.full(n, np.nan, dtype=np.float32)
     incidence = np.empty(n, dtype=np.float32)
-    meta: dict[str, list] = {k: [] for k in ("files", "product", "swath", "start_time", "lat",
+    meta: dict[str, list[Any]] = {k: [] for k in ("files", "product", "swath", "start_time", "lat",
                                              "lon", "pixel_spacing")}  # fmt: skip
     for i, (safe, m) in enumerate(items):
         im = read_measurement(m, denoise=denoise, multilook=looks)
@@ -158,15 +180,10 @@ def load_safe(
         if entry is not None:
             lab[i] = int(entry["label"])
             wind[i], hs[i] = entry.get("wind_speed", np.nan), entry.get("hs", np.nan)
-        rel = m.tiff.relative_to(root) if m.tiff.is_relative_to(root) else m.tiff
-        spacing = [round(im.ground_range_spacing, 4), round(im.azimuth_spacing, 4)]
-        for key, value in (("files", str(rel)), ("product", im.product), ("swath", im.swath),
-                           ("start_time", im.start_time), ("lat", im.lat), ("lon", im.lon),
-                           ("pixel_spacing", spacing)):  # fmt: skip
-            meta[key].append(value)
+        _record(meta, root, m, im)
         if progress is not None:
             progress(i + 1, n)
-    attrs = {"source": str(root), "format": "Sentinel-1 SAFE", "polarisation": pols[0],
+    attrs = {"source": str(root), "format": "Sentinel-1 SAFE", "polarisation": pol,
              "denoise": bool(denoise), "multilook": list(looks),
              "crop": list(shape_crop) if shape_crop else None,
              "labelled": int((lab >= 0).sum()), **meta}  # fmt: skip

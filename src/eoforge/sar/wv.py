@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from eoforge.core.atomic import atomic_write_with
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.seeding import RandomState, as_generator
 from eoforge.sar import phenomena, spectra
@@ -234,6 +235,65 @@ def _near_copies(
     return (out * np.exp(noise * rng.standard_normal(out.shape))).astype(np.float32)
 
 
+def _check_synth(
+    n: int,
+    size: int,
+    looks: int,
+    duplicate_fraction: float,
+    incidence: float | Sequence[float],
+    beta: float,
+) -> tuple[float, ...]:
+    """Refuse bad :func:`synth_wv` arguments; the incidence angles (beams) as a tuple."""
+    if not (isinstance(n, int | np.integer) and n >= 1):
+        raise bad_value("n", n, "a positive int")
+    if not (isinstance(size, int | np.integer) and 8 <= size <= 4096):
+        raise bad_value("size", size, "an int in [8, 4096]", "Use e.g. --size 64.")
+    if not (isinstance(looks, int | np.integer) and looks >= 1):
+        raise bad_value("looks", looks, "an int >= 1 (equivalent number of looks)")
+    if not (0.0 <= duplicate_fraction < 1.0):
+        raise bad_value("duplicate_fraction", duplicate_fraction, "a float in [0, 1)")
+    beams = tuple(float(a) for a in np.atleast_1d(np.asarray(incidence, dtype=np.float64)))
+    if not beams or not all(0.0 < a < 60.0 for a in beams):
+        raise bad_value("incidence", incidence, "one or more angles in (0, 60) degrees")
+    if not (beta >= 0 and math.isfinite(beta)):
+        raise bad_value("beta", beta, "a non-negative number of seconds")
+    return beams
+
+
+def _render_originals(
+    n: int,
+    labels: np.ndarray,
+    beam: np.ndarray,
+    beams: tuple[float, ...],
+    grid: phenomena.Grid,
+    rng: np.random.Generator,
+    beta: float,
+    looks: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images ``(n, N, N)``, wind and Hs ``(n,)`` with the originals (``labels``) rendered first.
+
+    Rendered class by class and beam by beam in blocks of ``_BLOCK``; the slots after the
+    originals are left for the near-copies.
+    """
+    size = grid.size
+    images = np.empty((n, size, size), dtype=np.float32)
+    wind = np.empty(n, dtype=np.float32)
+    hs = np.empty(n, dtype=np.float32)
+    done = 0
+    for c, name in enumerate(CLASSES):
+        for b, angle in enumerate(beams):
+            idx = np.flatnonzero((labels == c) & (beam == b))
+            for start in range(0, idx.size, _BLOCK):
+                block = idx[start : start + _BLOCK]
+                img, w, h = _render(name, block.size, grid, rng, angle, beta, looks)
+                images[block], wind[block], hs[block] = img, w, h
+                done += block.size
+                if progress is not None:
+                    progress(done, n)
+    return images, wind, hs
+
+
 def synth_wv(
     n: int,
     *,
@@ -267,19 +327,7 @@ def synth_wv(
     Returns:
         The :class:`WVSet`.
     """
-    if not (isinstance(n, int | np.integer) and n >= 1):
-        raise bad_value("n", n, "a positive int")
-    if not (isinstance(size, int | np.integer) and 8 <= size <= 4096):
-        raise bad_value("size", size, "an int in [8, 4096]", "Use e.g. --size 64.")
-    if not (isinstance(looks, int | np.integer) and looks >= 1):
-        raise bad_value("looks", looks, "an int >= 1 (equivalent number of looks)")
-    if not (0.0 <= duplicate_fraction < 1.0):
-        raise bad_value("duplicate_fraction", duplicate_fraction, "a float in [0, 1)")
-    beams = tuple(float(a) for a in np.atleast_1d(np.asarray(incidence, dtype=np.float64)))
-    if not beams or not all(0.0 < a < 60.0 for a in beams):
-        raise bad_value("incidence", incidence, "one or more angles in (0, 60) degrees")
-    if not (beta >= 0 and math.isfinite(beta)):
-        raise bad_value("beta", beta, "a non-negative number of seconds")
+    beams = _check_synth(n, size, looks, duplicate_fraction, incidence, beta)
     prior = globals()["class_prior"](class_prior)
     rng = as_generator(seed)
     grid = phenomena.Grid(int(size), float(pixel_size))
@@ -291,20 +339,9 @@ def synth_wv(
     src = rng.integers(0, n_orig, n_dup)
     perm = rng.permutation(n)  # new position i holds old perm[i]
     beam = rng.integers(0, len(beams), n_orig) if len(beams) > 1 else np.zeros(n_orig, np.int64)
-    images = np.empty((n, size, size), dtype=np.float32)
-    wind = np.empty(n, dtype=np.float32)
-    hs = np.empty(n, dtype=np.float32)
-    done = 0
-    for c, name in enumerate(CLASSES):
-        for b, angle in enumerate(beams):
-            idx = np.flatnonzero((labels == c) & (beam == b))
-            for start in range(0, idx.size, _BLOCK):
-                block = idx[start : start + _BLOCK]
-                img, w, h = _render(name, block.size, grid, rng, angle, beta, int(looks))
-                images[block], wind[block], hs[block] = img, w, h
-                done += block.size
-                if progress is not None:
-                    progress(done, n)
+    images, wind, hs = _render_originals(
+        n, labels, beam, beams, grid, rng, beta, int(looks), progress
+    )
     images[n_orig:] = _near_copies(images[src], rng)
     wind[n_orig:], hs[n_orig:] = wind[src], hs[src]
     labels = np.concatenate([labels, labels[src]])
@@ -346,8 +383,6 @@ def plot_examples(wvset: WVSet, path: str | Path, *, seed: RandomState = 0) -> P
         ``path``.
     """
     import matplotlib.pyplot as plt
-
-    from eoforge.core.atomic import atomic_write_with
 
     fig = examples_figure(wvset, seed=seed)
     out = Path(path)
