@@ -17,7 +17,8 @@ from eoforge.core.report import Report, figure_png
 
 
 def _site_png(site: str, records: list[dict], source_of: dict, min_valid: float) -> bytes:
-    import matplotlib
+    """PNG of one site's rate time series (module docstring)."""
+    import matplotlib  # deferred: the Agg backend is chosen only when a figure is drawn
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
