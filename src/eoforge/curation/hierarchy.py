@@ -47,7 +47,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -223,92 +223,156 @@ def hierarchical_kmeans(
     Xt = as_float32_tensor(X, dev)
     n = Xt.shape[0]
     ks = _check_n_clusters(n_clusters, n)
-    n_levels = len(ks)
-    resamples = _per_level(n_resampling, n_levels, "n_resampling")
-    if any(r is None or r < 0 for r in resamples):
-        raise bad_value("n_resampling", n_resampling, "ints >= 0")
-    sizes_s = _per_level(sample_size, n_levels, "sample_size")
-    if any(s is not None and s < 1 for s in sizes_s):
-        raise bad_value("sample_size", sample_size, "positive ints (or None for the default)")
-    if isinstance(resampling_n_iter, bool) or not isinstance(resampling_n_iter, int):
-        raise bad_value("resampling_n_iter", resampling_n_iter, "a positive int")
-    if resampling_n_iter < 1:
-        raise bad_value("resampling_n_iter", resampling_n_iter, "a positive int")
-    if isinstance(polish_n_iter, bool) or not isinstance(polish_n_iter, int) or polish_n_iter < 0:
-        raise bad_value("polish_n_iter", polish_n_iter, "an int >= 0")
+    plan = _Plan.checked(n_resampling, sample_size, n_iter, resampling_n_iter, warm_start,
+                         polish_n_iter, n, ks)  # fmt: skip
     if spherical:
         Xt = torch.nn.functional.normalize(Xt, dim=1)
-    rng = as_generator(seed)
-
-    n_items = [n, *ks[:-1]]
-    s_eff = [
-        (s if s is not None else int(np.ceil(m / (2 * k))))
-        for s, m, k in zip(sizes_s, n_items, ks, strict=True)
-    ]
-    steps = [(r or 0) if s > 1 else 0 for r, s in zip(resamples, s_eff, strict=True)]
-    total = n_levels + sum(steps) + sum(bool(r and polish_n_iter) for r in steps)
-    done = 0
-
-    def run_kmeans(
-        data: torch.Tensor, k: int, start: torch.Tensor | None, iters: int
-    ) -> torch.Tensor:
-        nonlocal done
-        done += 1
-        if start is not None and iters == 0:  # nothing left to run
-            if progress is not None:
-                progress(done, total)
-            return start
-        km = KMeans(
-            k,
-            n_iter=iters,
-            init=init if start is None else start,
-            spherical=spherical,
-            device="gpu" if gpu or dev.type == "cuda" else "cpu",
-            backend=backend_name,
-            compute_labels=False,
-            n_threads=threads,
-            random_state=int(rng.integers(0, 2**31 - 1)),
-        ).fit(data)
-        if progress is not None:
-            progress(done, total)
-        return torch.from_numpy(km.cluster_centers_).to(dev)
-
     assignments: list[np.ndarray] = []
     centroids: list[np.ndarray] = []
     data = Xt
     sqdist = np.zeros(n, dtype=np.float32)
     with faiss_threads(n, ks[0], Xt.shape[1], n_threads) as threads:
+        runs = _Runs(init, spherical, "gpu" if gpu or dev.type == "cuda" else "cpu", backend_name,
+                     gpu, dev, threads, as_generator(seed), plan.total_runs, progress)  # fmt: skip
         for level, k in enumerate(ks):
-            cent = run_kmeans(data, k, None, n_iter)
-            labels, dist = nearest(data, cent, backend_name, gpu)
-            for _ in range(steps[level]):
-                sub = closest_per_cluster(labels, dist, s_eff[level])
-                if sub.numel() < k:  # too many empty clusters to refit k centroids on the sample
-                    break
-                if warm_start:  # the first update is free: S's labels are known
-                    cent = update_centroids(data[sub], labels[sub], dist[sub], cent, spherical)
-                    cent = run_kmeans(data[sub], k, cent, resampling_n_iter - 1)
-                else:
-                    cent = run_kmeans(data[sub], k, None, resampling_n_iter)
-                labels, dist = nearest(data, cent, backend_name, gpu)
-            if steps[level] and polish_n_iter:
-                cent = run_kmeans(data, k, cent, polish_n_iter)
-                labels, dist = nearest(data, cent, backend_name, gpu)
+            cent, labels, dist = _fit_level(runs, plan, level, data, k)
             if level == 0:
                 sqdist = dist.cpu().numpy()
             assignments.append(labels.cpu().numpy())
             centroids.append(cent.cpu().numpy())
             data = cent
-
-    sizes = [np.bincount(assignments[0], minlength=ks[0]).astype(np.int64)]
-    for level in range(1, n_levels):
-        sizes.append(
-            np.bincount(assignments[level], weights=sizes[-1], minlength=ks[level]).astype(np.int64)
-        )
     return Hierarchy(
         assignments=tuple(assignments),
         centroids=tuple(centroids),
-        sizes=tuple(sizes),
+        sizes=_cluster_sizes(assignments, ks),
         distances=sqdist,
         spherical=spherical,
     )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Lloyd iterations and resampling steps of every level (validated)."""
+
+    n_iter: int
+    resampling_n_iter: int
+    warm_start: bool
+    polish_n_iter: int
+    steps: tuple[int, ...]  # resampling steps R_l actually run (0 when s_l <= 1)
+    sample_sizes: tuple[int, ...]  # s_l
+
+    @property
+    def total_runs(self) -> int:
+        """k-means runs of the whole hierarchy (the progress total)."""
+        polish = sum(bool(r and self.polish_n_iter) for r in self.steps)
+        return len(self.steps) + sum(self.steps) + polish
+
+    @classmethod
+    def checked(
+        cls, n_resampling: int | Sequence[int], sample_size: int | Sequence[int | None] | None,
+        n_iter: int, resampling_n_iter: int, warm_start: bool, polish_n_iter: int, n: int,
+        ks: tuple[int, ...],
+    ) -> _Plan:  # fmt: skip
+        """The plan of :func:`hierarchical_kmeans`'s arguments (errors name the argument)."""
+        n_levels = len(ks)
+        resamples = _per_level(n_resampling, n_levels, "n_resampling")
+        if any(r is None or r < 0 for r in resamples):
+            raise bad_value("n_resampling", n_resampling, "ints >= 0")
+        sizes_s = _per_level(sample_size, n_levels, "sample_size")
+        if any(s is not None and s < 1 for s in sizes_s):
+            raise bad_value("sample_size", sample_size, "positive ints (or None for the default)")
+        if isinstance(resampling_n_iter, bool) or not isinstance(resampling_n_iter, int):
+            raise bad_value("resampling_n_iter", resampling_n_iter, "a positive int")
+        if resampling_n_iter < 1:
+            raise bad_value("resampling_n_iter", resampling_n_iter, "a positive int")
+        if (
+            isinstance(polish_n_iter, bool)
+            or not isinstance(polish_n_iter, int)
+            or polish_n_iter < 0
+        ):
+            raise bad_value("polish_n_iter", polish_n_iter, "an int >= 0")
+        n_items = [n, *ks[:-1]]
+        s_eff = [
+            (s if s is not None else int(np.ceil(m / (2 * k))))
+            for s, m, k in zip(sizes_s, n_items, ks, strict=True)
+        ]
+        steps = [(r or 0) if s > 1 else 0 for r, s in zip(resamples, s_eff, strict=True)]
+        return cls(n_iter, resampling_n_iter, warm_start, polish_n_iter, tuple(steps),
+                   tuple(s_eff))  # fmt: skip
+
+
+@dataclass
+class _Runs:
+    """Every k-means run of one hierarchy: shared settings, one seed stream, one progress count."""
+
+    init: InitMethod
+    spherical: bool
+    device: Device
+    backend: Literal["faiss", "torch"]
+    gpu: bool
+    dev: torch.device
+    threads: int
+    rng: np.random.Generator
+    total: int
+    progress: ProgressCallback | None
+    done: int = 0
+
+    def run(
+        self, data: torch.Tensor, k: int, start: torch.Tensor | None, iters: int
+    ) -> torch.Tensor:
+        """``(k, d)`` centroids of ``iters`` Lloyd iterations on ``data`` from ``start``."""
+        self.done += 1
+        if start is not None and iters == 0:  # nothing left to run
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+            return start
+        km = KMeans(
+            k,
+            n_iter=iters,
+            init=self.init if start is None else start,
+            spherical=self.spherical,
+            device=self.device,
+            backend=self.backend,
+            compute_labels=False,
+            n_threads=self.threads,
+            random_state=int(self.rng.integers(0, 2**31 - 1)),
+        ).fit(data)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+        return torch.from_numpy(km.cluster_centers_).to(self.dev)
+
+    def nearest(self, data: torch.Tensor, cent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Labels and squared distances of ``data`` to ``cent``."""
+        return nearest(data, cent, self.backend, self.gpu)
+
+
+def _fit_level(
+    runs: _Runs, plan: _Plan, level: int, data: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One level: k-means, resampling refits on the closest items, polish; (cent, labels, dist)."""
+    cent = runs.run(data, k, None, plan.n_iter)
+    labels, dist = runs.nearest(data, cent)
+    for _ in range(plan.steps[level]):
+        sub = closest_per_cluster(labels, dist, plan.sample_sizes[level])
+        if sub.numel() < k:  # too many empty clusters to refit k centroids on the sample
+            break
+        if plan.warm_start:  # the first update is free: S's labels are known
+            cent = update_centroids(data[sub], labels[sub], dist[sub], cent, runs.spherical)
+            cent = runs.run(data[sub], k, cent, plan.resampling_n_iter - 1)
+        else:
+            cent = runs.run(data[sub], k, None, plan.resampling_n_iter)
+        labels, dist = runs.nearest(data, cent)
+    if plan.steps[level] and plan.polish_n_iter:
+        cent = runs.run(data, k, cent, plan.polish_n_iter)
+        labels, dist = runs.nearest(data, cent)
+    return cent, labels, dist
+
+
+def _cluster_sizes(assignments: list[np.ndarray], ks: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Items of the data under each cluster of every level (level-1 counts summed upwards)."""
+    sizes = [np.bincount(assignments[0], minlength=ks[0]).astype(np.int64)]
+    for level in range(1, len(ks)):
+        sizes.append(
+            np.bincount(assignments[level], weights=sizes[-1], minlength=ks[level]).astype(np.int64)
+        )
+    return tuple(sizes)

@@ -17,7 +17,7 @@ diffusion training (pass it as ``decay=`` of :meth:`EMA.update`).
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -47,7 +47,10 @@ def warmup_decay(decay: float, step: int) -> float:
     return min(_check_decay(decay), (1.0 + step) / (10.0 + step))
 
 
-class EMA(nn.Module):
+M = TypeVar("M", bound=nn.Module)
+
+
+class EMA(nn.Module, Generic[M]):
     """EMA copy of a model.
 
     Args:
@@ -59,14 +62,14 @@ class EMA(nn.Module):
         decay: Default momentum.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+    def __init__(self, model: M, decay: float = 0.999) -> None:
         super().__init__()
         self.decay = _check_decay(decay)
-        self.module = copy.deepcopy(model)
+        self.module: M = copy.deepcopy(model)
         self.module.requires_grad_(False)
         self.module.eval()
 
-    def train(self, mode: bool = True) -> EMA:
+    def train(self, mode: bool = True) -> EMA[M]:
         """The average stays in eval mode whatever its owner does."""
         super().train(mode)
         self.module.eval()

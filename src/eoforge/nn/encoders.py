@@ -78,3 +78,15 @@ def build_encoder(
         embed_dim=embed_dim or dim, depth=depth or n_layers, num_heads=num_heads or heads,
     )  # fmt: skip
     return VisionTransformer(**kwargs)
+
+
+def embed_dim(encoder: nn.Module) -> int:
+    """Feature width ``D`` of an encoder (its ``embed_dim`` attribute, module docstring).
+
+    Raises:
+        InputError: ``encoder`` has no integer ``embed_dim``.
+    """
+    width = getattr(encoder, "embed_dim", None)
+    if isinstance(width, bool) or not isinstance(width, int):
+        raise bad_value("encoder", type(encoder).__name__, "an encoder with an int .embed_dim")
+    return width

@@ -152,6 +152,7 @@ class DINOLoss(nn.Module):
             raise bad_value("center_momentum", center_momentum, "a float in [0, 1]")
         self.student_temp = student_temp
         self.center_momentum = center_momentum
+        self.center: torch.Tensor
         self.register_buffer("center", torch.zeros(1, out_dim))
 
     def forward(
@@ -185,10 +186,10 @@ class DINOLoss(nn.Module):
         n_views = student_out.shape[0] // B
         log_ps = F.log_softmax(student_out.float() / self.student_temp, dim=-1).chunk(n_views)
         pt = F.softmax((teacher_out.float() - self.center) / teacher_temp, dim=-1)
-        pt = pt.detach().chunk(n_global)
+        pts = pt.detach().chunk(n_global)
         total = student_out.new_zeros((), dtype=torch.float32)
         n_pairs = 0
-        for g, p in enumerate(pt):
+        for g, p in enumerate(pts):
             for v, lq in enumerate(log_ps):
                 if v == g:
                     continue

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import xarray as xr
 import zarr
+from numpy.typing import NDArray
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -33,6 +34,7 @@ from eoforge.core.atomic import atomic_path
 from eoforge.core.errors import ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import data_fingerprint
+from eoforge.nn.encoders import embed_dim
 from eoforge.nn.frozen import EncoderInfo, eval_view, file_sha256, load_run_encoder
 from eoforge.nn.linear_probes import DeviceLike, probe_device
 from eoforge.sar.normalise import DbNormaliser
@@ -89,11 +91,20 @@ def item_table(wv: Any) -> dict[str, Any]:
         classes = tuple(wv.classes) if hasattr(wv, "classes") else None
         return {"labels": np.asarray(wv.labels), "targets": targets, "classes": classes}
     groups = [zarr.open_group(str(p), mode="r") for p in wv.paths]
-    targets = {k: np.concatenate([np.asarray(g[k][:], dtype=np.float32) for g in groups])
+    targets = {k: np.concatenate([_vector(g, k) for g in groups])
                for k in _TARGETS if all(k in g for g in groups)}  # fmt: skip
-    classes = json.loads(groups[0].attrs.get("classes", "null") or "null")
+    raw = groups[0].attrs.get("classes")
+    classes = json.loads(raw) if isinstance(raw, str) and raw else None
     return {"labels": wv.labels, "targets": targets,
             "classes": tuple(classes) if classes else None}  # fmt: skip
+
+
+def _vector(group: zarr.Group, name: str) -> NDArray[np.float32]:
+    """The whole ``(N,)`` array ``name`` of a store, as float32."""
+    arr = group[name]
+    if not isinstance(arr, zarr.Array):
+        raise bad_value(name, "a group", "a per-item array of the store")
+    return np.asarray(arr[:], dtype=np.float32)
 
 
 def _pieces(wv: Any, indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -152,9 +163,8 @@ def embed_items(
     device: DeviceLike = None,
     workers: int = 0,
     flush_rows: int = 8192,
-    sink: Sink | None = None,
     progress: ProgressCallback | None = None,
-) -> np.ndarray | None:
+) -> np.ndarray:
     """Features of the items ``indices`` (default all) of ``wv``, in bounded memory (module doc).
 
     Args:
@@ -167,26 +177,36 @@ def embed_items(
         device: ``"auto"``/``None`` (CUDA if visible), ``"cpu"``, ``"gpu"`` or a torch device.
         workers: DataLoader processes that read and decode pieces (0: this process).
         flush_rows: Features held on the device between two copies to the host.
-        sink: Where rows go (``sink(start, rows)``); ``None`` returns an ``(m, D)`` array.
         progress: Optional ``progress(done, total)``, called at every flush.
 
     Returns:
-        ``(m, D)`` float32 features, or ``None`` when a ``sink`` took them.
+        ``(m, D)`` float32 features.
     """
+    n = len(wv.images) if hasattr(wv, "images") else len(wv)
+    idx = np.arange(n) if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
+    out = np.zeros((idx.size, embed_dim(encoder)), dtype=np.float32)
+    _embed_into(_array_sink(out), encoder, wv, normaliser, eval_size, idx, batch_size=batch_size,
+                device=device, workers=workers, flush_rows=flush_rows,
+                progress=progress)  # fmt: skip
+    return out
+
+
+@torch.no_grad()
+def _embed_into(
+    sink: Sink, encoder: nn.Module, wv: Any, normaliser: Any, eval_size: int,
+    idx: NDArray[np.int64], *, batch_size: int, device: DeviceLike, workers: int,
+    flush_rows: int, progress: ProgressCallback | None,
+) -> None:  # fmt: skip
+    """:func:`embed_items` of the sorted unique items ``idx``, rows handed to ``sink``."""
     for name, v in (("batch_size", batch_size), ("flush_rows", flush_rows)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
             raise bad_value(name, v, "a positive int")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise bad_value("workers", workers, "an int >= 0")
     n = len(wv.images) if hasattr(wv, "images") else len(wv)
-    idx = np.arange(n) if indices is None else np.unique(np.asarray(indices, dtype=np.int64))
     if idx.size and (idx[0] < 0 or idx[-1] >= n):
         raise bad_value("indices", f"<range {idx[0]}..{idx[-1]}>", f"in 0..{n - 1}")
     dev = probe_device(device)
-    out = None
-    if sink is None:
-        out = np.zeros((idx.size, encoder.embed_dim), dtype=np.float32)
-        sink = _array_sink(out)
     loader = DataLoader(_Pieces(wv, normaliser, _pieces(wv, idx, batch_size)), batch_size=None,
                         num_workers=workers, pin_memory=dev.type == "cuda")  # fmt: skip
     was_training = encoder.training
@@ -195,7 +215,6 @@ def embed_items(
         _encode(encoder, loader, eval_size, batch_size, dev, flush_rows, sink, progress, idx.size)
     finally:
         encoder.train(was_training)
-    return out
 
 
 def _encode(
@@ -318,7 +337,8 @@ def _partial_store(out: Path, ds: xr.Dataset, shape: tuple[int, int], rows: int)
         try:
             group = zarr.open_group(str(partial), mode="a")
             if group.attrs.get("resume_key") == ds.attrs["resume_key"]:
-                return group, int(group.attrs.get("rows_done", 0))
+                rows_done = group.attrs.get("rows_done", 0)
+                return group, rows_done if isinstance(rows_done, int) else 0
         except Exception:  # an unreadable partial store is started again
             pass
         shutil.rmtree(partial)
@@ -393,17 +413,17 @@ def embed_dataset(
         raise bad_value("--out", str(out), "a .zarr store path (e.g. emb.zarr)")
     wv = open_wv(data)
     encoder, normaliser, info = load_teacher(run)
-    rows = chunk_rows or max(1, (1 << 20) // int(encoder.embed_dim))
+    rows = chunk_rows or max(1, (1 << 20) // embed_dim(encoder))
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise bad_value("chunk_rows", chunk_rows, "a positive int")
-    n, dim = len(wv.images), int(encoder.embed_dim)
+    n, dim = len(wv.images), embed_dim(encoder)
     ds = _dataset_template(Path(run), wv, {**info, "embed_dim": dim}, rows)
     group, done = _partial_store(out, ds, (n, dim), rows)
     sink = _ChunkRows(group, done)
     shifted = None if progress is None else (lambda d, t: progress(done + d, n))
-    embed_items(encoder, wv, normaliser, info["eval_size"], indices=np.arange(done, n),
+    _embed_into(sink, encoder, wv, normaliser, info["eval_size"], np.arange(done, n),
                 batch_size=batch_size, device=device, workers=workers, flush_rows=flush_rows,
-                sink=sink, progress=shifted)  # fmt: skip
+                progress=shifted)  # fmt: skip
     sink.close()
     with atomic_path(out) as tmp:
         _partial_path(out).rename(tmp)

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from eoforge.core.errors import bad_value
 from eoforge.core.seeding import torch_generator
 from eoforge.nn.ema import EMA
+from eoforge.nn.encoders import embed_dim
 from eoforge.nn.frozen import eval_view
 from eoforge.ssl.augment import MultiCropAugment
 from eoforge.ssl.dino import (
@@ -77,7 +78,7 @@ class DINOModule(pl.LightningModule):
         super().__init__()
         c = config
         self.cfg = c
-        head = DINOHead(backbone.embed_dim, c.out_dim, c.head_hidden_dim, c.head_bottleneck_dim,
+        head = DINOHead(embed_dim(backbone), c.out_dim, c.head_hidden_dim, c.head_bottleneck_dim,
                         norm_last_layer=c.norm_last_layer)  # fmt: skip
         self.student = DINOModel(backbone, head)
         self.teacher = EMA(self.student, decay=c.momentum_teacher)
@@ -113,7 +114,8 @@ class DINOModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """AdamW over the student; weight decay only on weights of two or more dimensions."""
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, p in self.student.named_parameters():
             if not p.requires_grad:
                 continue
@@ -142,13 +144,19 @@ class DINOModule(pl.LightningModule):
         center = self.loss_fn.center.clone()
         loss = self.loss_fn(s_out, t_out, G, tau_t)
         stats = collapse_stats(t_out, center, tau_t, t_feat[: x.shape[0]])
-        log = dict(on_step=False, on_epoch=True, sync_dist=True, batch_size=x.shape[0])
-        self.log("loss", loss, prog_bar=True, **log)
+        self._log_epoch("loss", loss, x.shape[0], prog_bar=True)
         for k, v in stats.items():
-            self.log(k, v, **log)
+            self._log_epoch(k, v, x.shape[0])
         for k in ("lr", "momentum", "teacher_temp"):
-            self.log(k, self._sched[k], **log)
+            self._log_epoch(k, self._sched[k], x.shape[0])
         return loss
+
+    def _log_epoch(
+        self, name: str, value: torch.Tensor | float, batch_size: int, prog_bar: bool = False
+    ) -> None:
+        """Log the epoch mean of ``value``, averaged over the DDP ranks."""
+        self.log(name, value, prog_bar=prog_bar, on_step=False, on_epoch=True, sync_dist=True,
+                 batch_size=batch_size)  # fmt: skip
 
     def on_after_backward(self) -> None:
         """Drop the head's last-layer gradients during the first ``freeze_last_layer_epochs``."""
@@ -182,7 +190,7 @@ def embed_indices(
         chunk = mine[start : start + batch_size]
         x = torch.stack([dataset[int(i)]["image"] for i in chunk])  # (b, 1, H, W)
         out.append(module.embed_images(x))
-    D = module.teacher.module.backbone.embed_dim
+    D = embed_dim(module.teacher.module.backbone)
     local = torch.cat(out) if out else torch.zeros(0, D, device=module.device)
     if not ready:
         return local.cpu().numpy()
@@ -231,9 +239,18 @@ class CuratedDataModule(pl.LightningDataModule):
         self.embed_batch_size = embed_batch_size
         self.embed_seconds = 0.0
 
+    @property
+    def fit_trainer(self) -> pl.Trainer:
+        """The trainer this data module is attached to (Lightning sets it in ``fit``)."""
+        if self.trainer is None:
+            raise RuntimeError("the data module is used outside Trainer.fit (no trainer attached)")
+        return self.trainer
+
     def _embed(self, indices: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
-        module = self.trainer.lightning_module
+        module = self.fit_trainer.lightning_module
+        if not isinstance(module, DINOModule):
+            raise TypeError(f"curated embedding needs a DINOModule, not {type(module).__name__}")
         out = embed_indices(module, self.dataset, indices, self.embed_batch_size)
         self.embed_seconds += time.perf_counter() - t0
         return out
@@ -244,10 +261,10 @@ class CuratedDataModule(pl.LightningDataModule):
         n_before = len(self.curator.history)
         indices = self.curator.indices_for_epoch(epoch, embed)
         new = len(self.curator.history) > n_before
-        if new and self.selections_dir is not None and self.trainer.is_global_zero:
+        if new and self.selections_dir is not None and self.fit_trainer.is_global_zero:
             Path(self.selections_dir).mkdir(parents=True, exist_ok=True)
             self.curator.save_selection(Path(self.selections_dir) / f"epoch_{epoch:04d}.npz", epoch)
-        world = self.trainer.world_size
+        world = self.fit_trainer.world_size
         if len(indices) < self.batch_size * world:
             raise bad_value(
                 "batch_size", self.batch_size,
@@ -258,7 +275,7 @@ class CuratedDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """A loader over this epoch's curated indices, sharded over the DDP ranks."""
-        epoch = self.trainer.current_epoch
+        epoch = self.fit_trainer.current_epoch
         indices = self.epoch_indices(epoch)
         sampler = CuratedSampler(indices, shuffle=True, seed=self.seed)
         sampler.set_epoch(epoch)

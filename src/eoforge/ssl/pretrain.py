@@ -22,6 +22,7 @@ with linear warm-up then cosine decay, weight decay cosine 0.04 -> 0.4, teacher 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -31,6 +32,8 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 from pydantic import Field
 
 from eoforge.core.atomic import atomic_write_json
@@ -45,7 +48,12 @@ from eoforge.nn.encoders import build_encoder
 from eoforge.nn.lightning_quiet import quiet_lightning
 from eoforge.nn.lightning_strategy import trainer_settings
 from eoforge.nn.training import LAST_CHECKPOINT, resume_checkpoint, save_weights, seeded
+from eoforge.sar.dataset import WVDataset
+from eoforge.sar.normalise import DbNormaliser
+from eoforge.sar.store import load_wv
 from eoforge.sar.stream import WVArchive, fit_normaliser
+from eoforge.ssl.module import CuratedDataModule, DINOModule
+from eoforge.ssl.pretrain_report import write_pretrain_report
 from eoforge.ssl.stream_data import streaming_data_module
 
 #: Config fields that may change when a run is resumed (the data may move: their content is
@@ -164,8 +172,6 @@ def load_data(data: Any, stream: bool | None = False) -> Any:
     :class:`~eoforge.sar.stream.WVArchive` instead.
     """
     if isinstance(data, str | os.PathLike | list | tuple) and not hasattr(data, "images"):
-        from eoforge.sar.store import load_wv
-
         paths = [str(data)] if isinstance(data, str | os.PathLike) else [str(d) for d in data]
         if len(paths) == 1 and "," in paths[0] and not Path(paths[0]).exists():
             paths = [p for p in paths[0].split(",") if p.strip()]
@@ -240,8 +246,6 @@ def _next_log_version(folder: Path) -> str:
 
 def _epoch_metrics(log_dir: Path) -> list[dict[str, float]]:
     """Per-epoch rows of the Lightning CSV logs of all fit calls (later calls win)."""
-    import csv
-
     rows: dict[int, dict[str, float]] = {}
     for log_csv in sorted(log_dir.glob("fit_*/metrics.csv")):
         with open(log_csv) as fh:
@@ -278,42 +282,63 @@ def pretrain(
     Returns:
         The run folder.
     """
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
-    from eoforge.sar.dataset import WVDataset
-    from eoforge.sar.normalise import DbNormaliser
-    from eoforge.ssl.module import CuratedDataModule, DINOModule
-
     wv = load_data(data, stream=config.stream)
     resolve_device(config.accelerator)  # `gpu` without a GPU is refused before anything is made
     fingerprint = data_fingerprint(wv.images, getattr(wv, "labels", None))
-    check_resume(out, config, fingerprint, allowed=RESUMABLE_CHANGES, options=OPTIONS)
+    check_resume(Path(out), config, fingerprint, allowed=RESUMABLE_CHANGES, options=OPTIONS)
     run = RunDir(out)
     record_fingerprint(run.path, config, fingerprint)
     run.save_config(config)
-    norm_path = run.file("normaliser.json")
-    if norm_path.exists():
-        normaliser = DbNormaliser.from_dict(json.loads(norm_path.read_text()))
-    elif isinstance(wv, WVArchive):  # a sample of whole chunks, never the archive
-        normaliser = fit_normaliser(wv, seed=config.seed)
-        atomic_write_json(norm_path, normaliser.to_dict())
-    else:
-        normaliser = DbNormaliser().fit(np.asarray(wv.images))
-        atomic_write_json(norm_path, normaliser.to_dict())
+    normaliser = _normaliser(run, wv, config.seed)
     with seeded(config.seed):  # student, head and teacher from config.seed
         module = DINOModule(build_encoder(**encoder_kwargs(config)), config,
-                            db_scale=normaliser.std_db_)  # fmt: skip
-    if isinstance(wv, WVArchive):
-        dm = streaming_data_module(config, wv, normaliser, run.path / "selections")
+                            db_scale=float(normaliser.std_db_))  # fmt: skip
+    dm = _data_module(config, wv, normaliser, run)
+    trainer = _trainer(config, run, callbacks, progress)
+    t0 = time.perf_counter()
+    with quiet_lightning():
+        trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(run.checkpoints))
+    fit_seconds = time.perf_counter() - t0
+    if trainer.is_global_zero:  # GPU DDP re-launches this function on every rank
+        _finalise(run, config, run.checkpoints / LAST_CHECKPOINT, fit_seconds)
+    return run.path
+
+
+def _normaliser(run: RunDir, wv: Any, seed: int) -> DbNormaliser:
+    """The run's ``normaliser.json``, else one fitted on the data (and saved)."""
+    norm_path = run.file("normaliser.json")
+    if norm_path.exists():
+        return DbNormaliser.from_dict(json.loads(norm_path.read_text()))
+    if isinstance(wv, WVArchive):  # a sample of whole chunks, never the archive
+        normaliser = fit_normaliser(wv, seed=seed)
     else:
-        dataset = WVDataset(wv, normaliser=normaliser)
-        curator = DynamicCurator(config.curation, len(dataset), labels=getattr(wv, "labels", None))
-        dm = CuratedDataModule(dataset, curator, config.batch_size, seed=config.seed,
-                               num_workers=config.num_workers,
-                               selections_dir=run.path / "selections",
-                               embed_batch_size=config.embed_batch_size)  # fmt: skip
-    all_callbacks: list[Any] = [
+        normaliser = DbNormaliser().fit(np.asarray(wv.images))
+    atomic_write_json(norm_path, normaliser.to_dict())
+    return normaliser
+
+
+def _data_module(
+    config: SSLConfig, wv: Any, normaliser: DbNormaliser, run: RunDir
+) -> pl.LightningDataModule:
+    """The streaming data module of an archive, else the curated one of an in-memory set."""
+    if isinstance(wv, WVArchive):
+        return streaming_data_module(config, wv, normaliser, run.path / "selections")
+    dataset = WVDataset(wv, normaliser=normaliser)
+    curator = DynamicCurator(config.curation, len(dataset), labels=getattr(wv, "labels", None))
+    return CuratedDataModule(dataset, curator, config.batch_size, seed=config.seed,
+                             num_workers=config.num_workers,
+                             selections_dir=run.path / "selections",
+                             embed_batch_size=config.embed_batch_size)  # fmt: skip
+
+
+def _trainer(
+    config: SSLConfig,
+    run: RunDir,
+    callbacks: list[pl.Callback] | None,
+    progress: ProgressCallback | None,
+) -> pl.Trainer:
+    """The Lightning trainer: checkpoints every epoch, a CSV log per fit call, no banners."""
+    all_callbacks: list[pl.Callback] = [
         *(callbacks or []),
         ModelCheckpoint(dirpath=run.checkpoints, filename="epoch{epoch:04d}",
                         auto_insert_metric_name=False, save_last=True, save_top_k=1),
@@ -321,7 +346,7 @@ def pretrain(
     if progress is not None:
         all_callbacks.append(_Progress(progress, config.epochs))
     with quiet_lightning():
-        trainer = pl.Trainer(
+        return pl.Trainer(
             max_epochs=config.epochs,
             logger=CSVLogger(run.path, name="logs", version=_next_log_version(run.path / "logs")),
             callbacks=all_callbacks,
@@ -336,19 +361,10 @@ def pretrain(
             deterministic=False,
             **_trainer_kwargs(config),
         )
-    t0 = time.perf_counter()
-    with quiet_lightning():
-        trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(run.checkpoints))
-    fit_seconds = time.perf_counter() - t0
-    if trainer.is_global_zero:  # GPU DDP re-launches this function on every rank
-        _finalise(run, config, run.checkpoints / LAST_CHECKPOINT, fit_seconds)
-    return run.path
 
 
 def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) -> None:
     """Export the teacher backbone, the curation record, the metrics and the report."""
-    from eoforge.ssl.pretrain_report import write_pretrain_report
-
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     prefix = "teacher.module.backbone."
     weights = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
@@ -360,7 +376,7 @@ def _finalise(run: RunDir, config: SSLConfig, last: Path, fit_seconds: float) ->
         {"name": kw["name"], "build_kwargs": kw, "embed_dim": embed_dim,
          "eval_size": config.global_size},
     )  # fmt: skip
-    dm_state = next((v for k, v in ckpt.items() if k.endswith("DataModule")), {})
+    dm_state: dict[str, Any] = next((v for k, v in ckpt.items() if k.endswith("DataModule")), {})
     history = dm_state.get("curator", {}).get("history", [])
     atomic_write_json(run.file("curation_history.json"), history)
     epochs = _epoch_metrics(run.path / "logs")

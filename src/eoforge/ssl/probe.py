@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from eoforge.core.atomic import atomic_write_json
 from eoforge.core.errors import ShapeError, bad_value
@@ -177,16 +178,30 @@ def probe_features(
         mk = classification_metrics(labels[cte], pred)
         res.update(knn_accuracy=mk["accuracy"], knn_macro_f1=mk["macro_f1"])
     for key, t in (targets or {}).items():
-        t = np.asarray(t, dtype=np.float64)
-        ok_tr, ok_te = tr[np.isfinite(t[tr])], te[np.isfinite(t[te])]
-        if ok_tr.size < 2 or ok_te.size < 1:
-            continue
-        reg = RidgeProbe(alpha).fit(Xs[ok_tr], torch.as_tensor(t[ok_tr], device=dev))
-        res[f"{key}_rmse"] = rmse(t[ok_te], reg.predict(Xs[ok_te]).double().cpu().numpy())
-        t_dev = torch.as_tensor(t, device=dev)
-        res[f"knn_{key}_rmse"] = rmse(t[ok_te], t_dev[knn(ok_tr, ok_te)].mean(1).cpu().numpy())
-        res[f"{key}_rmse_mean_baseline"] = rmse(t[ok_te], np.full(ok_te.size, t[ok_tr].mean()))
+        res.update(_target_probes(key, np.asarray(t, dtype=np.float64), Xs, knn, tr, te, alpha))
     return res
+
+
+def _target_probes(
+    key: str,
+    t: NDArray[np.float64],
+    Xs: torch.Tensor,
+    knn: _Neighbours,
+    tr: NDArray[np.int64],
+    te: NDArray[np.int64],
+    alpha: float,
+) -> dict[str, float]:
+    """Ridge, kNN-mean and train-mean RMSEs of target ``t`` (NaN items left out; none: ``{}``)."""
+    ok_tr, ok_te = tr[np.isfinite(t[tr])], te[np.isfinite(t[te])]
+    if ok_tr.size < 2 or ok_te.size < 1:
+        return {}
+    reg = RidgeProbe(alpha).fit(Xs[ok_tr], torch.as_tensor(t[ok_tr], device=Xs.device))
+    t_dev = torch.as_tensor(t, device=Xs.device)
+    return {
+        f"{key}_rmse": rmse(t[ok_te], reg.predict(Xs[ok_te]).double().cpu().numpy()),
+        f"knn_{key}_rmse": rmse(t[ok_te], t_dev[knn(ok_tr, ok_te)].mean(1).cpu().numpy()),
+        f"{key}_rmse_mean_baseline": rmse(t[ok_te], np.full(ok_te.size, t[ok_tr].mean())),
+    }
 
 
 def _standardise(X: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -221,7 +236,8 @@ class _Neighbours:
     """
 
     def __init__(self, X: torch.Tensor, k: int) -> None:
-        self.X, self.k, self._cache = X, k, {}
+        self.X, self.k = X, k
+        self._cache: dict[tuple[bytes, bytes], torch.Tensor] = {}
 
     def __call__(self, train: np.ndarray, test: np.ndarray) -> torch.Tensor:
         key = (train.tobytes(), test.tobytes())

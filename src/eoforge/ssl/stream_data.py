@@ -92,11 +92,12 @@ class StreamingDataModule(CuratedDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """A loader streaming this epoch's selected chunks, split over the DDP ranks."""
-        epoch = self.trainer.current_epoch
+        epoch = self.fit_trainer.current_epoch
         indices = self.epoch_indices(epoch)
         full = indices.size == len(self.stream.archive)
         self.stream.set_selection(None if full else indices)
-        self.stream.set_shard(self.trainer.global_rank, self.trainer.world_size)
+        trainer = self.fit_trainer
+        self.stream.set_shard(trainer.global_rank, trainer.world_size)
         self.stream.set_epoch(epoch)
         return DataLoader(self.stream, batch_size=None, num_workers=self.num_workers,
                           pin_memory=torch.cuda.is_available(),
