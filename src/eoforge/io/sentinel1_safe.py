@@ -39,12 +39,18 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_value
-from eoforge.io.sentinel1_annotation import read_annotation, read_calibration, read_noise
+from eoforge.io.sentinel1_annotation import (
+    LineLut,
+    NoiseLut,
+    read_annotation,
+    read_calibration,
+    read_noise,
+)
 
 if TYPE_CHECKING:
     from rasterio.io import DatasetReader
@@ -133,6 +139,32 @@ def multilook_pair(multilook: int | tuple[int, int] | None) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+def _checked_safe(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`Path` once it is known to be a Sentinel-1 ``.SAFE`` folder."""
+    safe = Path(path)
+    if not safe.is_dir():
+        raise DataNotFoundError(f".SAFE folder {str(safe)!r} does not exist; check the path.")
+    if not is_safe(safe):
+        raise InputError(
+            f"{str(safe)!r} is not a Sentinel-1 SAFE product (no manifest.safe); "
+            "pass the .SAFE folder itself (unzip .SAFE.zip archives first)."
+        )
+    return safe
+
+
+def _measurement(safe: Path, tiff: Path, ann: Path, meta: dict[str, Any]) -> S1Measurement:
+    """The measurement ``tiff`` with its calibration (required) and noise (optional) files."""
+    cal = safe / "annotation" / "calibration" / f"calibration-{tiff.stem}.xml"
+    noise = safe / "annotation" / "calibration" / f"noise-{tiff.stem}.xml"
+    if not cal.is_file():
+        raise DataNotFoundError(
+            f"calibration file {str(cal)!r} of measurement {tiff.name} is missing; "
+            "sigma0 cannot be calibrated without it (use a complete product)."
+        )
+    return S1Measurement(tiff, ann, cal, noise if noise.is_file() else None,
+                         safe.name.removesuffix(".SAFE"), meta)  # fmt: skip
+
+
 def list_measurements(
     path: str | os.PathLike[str], polarisation: str | None = None, swath: str | None = None
 ) -> list[S1Measurement]:
@@ -150,14 +182,7 @@ def list_measurements(
         DataNotFoundError: Missing folder, or a measurement without annotation/calibration.
         InputError: Not a SAFE folder, bad polarisation, or nothing left after the filters.
     """
-    safe = Path(path)
-    if not safe.is_dir():
-        raise DataNotFoundError(f".SAFE folder {str(safe)!r} does not exist; check the path.")
-    if not is_safe(safe):
-        raise InputError(
-            f"{str(safe)!r} is not a Sentinel-1 SAFE product (no manifest.safe); "
-            "pass the .SAFE folder itself (unzip .SAFE.zip archives first)."
-        )
+    safe = _checked_safe(path)
     pol = None if polarisation is None else polarisation.strip().upper()
     if pol is not None and pol not in POLARISATIONS:
         raise bad_value("polarisation", polarisation, f"one of {POLARISATIONS}")
@@ -179,18 +204,10 @@ def list_measurements(
         found.append((m_pol, m_swath))
         if (pol is not None and m_pol != pol) or (sw is not None and m_swath != sw):
             continue
-        cal = safe / "annotation" / "calibration" / f"calibration-{tiff.stem}.xml"
-        noise = safe / "annotation" / "calibration" / f"noise-{tiff.stem}.xml"
-        if not cal.is_file():
-            raise DataNotFoundError(
-                f"calibration file {str(cal)!r} of measurement {tiff.name} is missing; "
-                "sigma0 cannot be calibrated without it (use a complete product)."
-            )
         meta = meta or read_annotation(ann)
         kind = (parts[2] if parts[3:] else meta["product_type"] or "?").upper()
         meta.update(polarisation=m_pol, swath=m_swath, product_type=kind)
-        out.append(S1Measurement(tiff, ann, cal, noise if noise.is_file() else None,
-                                 safe.name.removesuffix(".SAFE"), meta))  # fmt: skip
+        out.append(_measurement(safe, tiff, ann, meta))
     if not out:
         have = sorted({f"{p}/{s}" for p, s in found})
         raise InputError(
@@ -219,39 +236,19 @@ def _intensity(src: DatasetReader, row0: int, nrows: int, ncols: int) -> np.ndar
     )
 
 
-def read_measurement(
+def _sigma0_blocks(
     m: S1Measurement,
-    *,
-    denoise: bool = True,
-    multilook: int | tuple[int, int] | None = None,
-    floor: float = 1e-5,
-) -> S1Imagette:
-    """Calibrated sigma0 of one measurement (formulas in the module docstring).
-
-    Args:
-        m: From :func:`list_measurements`.
-        denoise: Subtract the thermal noise ``eta`` (warns and skips it if the noise file is
-            missing).
-        multilook: ``(la, lr)`` or one int for both: block-average intensity.
-        floor: Lower bound of denoised sigma0 (linear; 1e-5 = -50 dB).
-
-    Raises:
-        ShapeError: The tiff size differs from ``numberOfLines x numberOfSamples``.
-    """
-    import rasterio
+    a_sigma: LineLut,
+    noise: NoiseLut | None,
+    looks: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Multilooked ``(|DN|^2 - eta) / A_sigma^2`` ``(h, w)`` float32, read in blocks of lines."""
+    import rasterio  # deferred: rasterio loads only when pixels are read
     from rasterio.errors import NotGeoreferencedWarning
 
-    la, lr = multilook_pair(multilook)
+    (la, lr), (h, w) = looks, shape
     nl, ns = m.meta["lines"], m.meta["samples"]
-    h, w = m.output_shape((la, lr))
-    if h == 0 or w == 0:
-        raise bad_value("multilook", multilook, f"at most the image size {nl} x {ns}")
-    if not floor > 0:
-        raise bad_value("floor", floor, "a positive linear sigma0")
-    a_sigma = read_calibration(m.calibration, "sigmaNought")
-    noise = read_noise(m.noise) if denoise and m.noise is not None else None
-    if denoise and noise is None:
-        warnings.warn(f"{m.name} has no noise file; sigma0 is not denoised.", stacklevel=2)
     cols = np.arange(w * lr)
     out = np.empty((h, w), dtype=np.float32)
     step = max(la, _BLOCK_PIXELS // max(ns, 1) // la * la)
@@ -273,6 +270,40 @@ def read_measurement(
                 s0 = power / a_sigma.evaluate(lines, cols) ** 2
                 blocks = s0.reshape((r1 - r0) // la, la, w, lr).mean(axis=(1, 3))
                 out[r0 // la : r1 // la] = blocks
+    return out
+
+
+def read_measurement(
+    m: S1Measurement,
+    *,
+    denoise: bool = True,
+    multilook: int | tuple[int, int] | None = None,
+    floor: float = 1e-5,
+) -> S1Imagette:
+    """Calibrated sigma0 of one measurement (formulas in the module docstring).
+
+    Args:
+        m: From :func:`list_measurements`.
+        denoise: Subtract the thermal noise ``eta`` (warns and skips it if the noise file is
+            missing).
+        multilook: ``(la, lr)`` or one int for both: block-average intensity.
+        floor: Lower bound of denoised sigma0 (linear; 1e-5 = -50 dB).
+
+    Raises:
+        ShapeError: The tiff size differs from ``numberOfLines x numberOfSamples``.
+    """
+    la, lr = multilook_pair(multilook)
+    nl, ns = m.meta["lines"], m.meta["samples"]
+    h, w = m.output_shape((la, lr))
+    if h == 0 or w == 0:
+        raise bad_value("multilook", multilook, f"at most the image size {nl} x {ns}")
+    if not floor > 0:
+        raise bad_value("floor", floor, "a positive linear sigma0")
+    a_sigma = read_calibration(m.calibration, "sigmaNought")
+    noise = read_noise(m.noise) if denoise and m.noise is not None else None
+    if denoise and noise is None:
+        warnings.warn(f"{m.name} has no noise file; sigma0 is not denoised.", stacklevel=2)
+    out = _sigma0_blocks(m, a_sigma, noise, (la, lr), (h, w))
     if noise is not None:
         np.maximum(out, np.float32(floor), out=out)
     meta = m.meta
