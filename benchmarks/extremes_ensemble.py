@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from eoforge.extremes.clustering.consensus import adjusted_rand_index
+from eoforge.extremes.clustering.partitions import adjusted_rand_index
 from eoforge.extremes.data.maxima import stack_sites
 from eoforge.extremes.dissimilarity import _kernels
 from eoforge.extremes.ensemble import attribute, regionalise_ensemble

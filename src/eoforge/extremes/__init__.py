@@ -18,16 +18,18 @@ Modules at this level use them: ``regionalise`` and ``ensemble`` (the pipelines)
 
 from eoforge.extremes.clustering.consensus import (
     ConsensusResult,
-    adjusted_rand_index,
     coassociation_consensus,
     coassociation_matrix,
-    compare_partitions,
-    match_labels,
     mean_dissimilarity,
     mean_dissimilarity_consensus,
-    variation_of_information,
 )
 from eoforge.extremes.clustering.kmedoids import KMedoids
+from eoforge.extremes.clustering.partitions import (
+    adjusted_rand_index,
+    compare_partitions,
+    match_labels,
+    variation_of_information,
+)
 from eoforge.extremes.clustering.selection import KSelection, choose_k
 from eoforge.extremes.data.maxima import SiteStack, annual_maxima, stack_sites
 from eoforge.extremes.dissimilarity.checks import METHODS, validate_maxima

@@ -16,7 +16,7 @@ import xarray as xr
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.extremes.clustering.consensus import adjusted_rand_index
+from eoforge.extremes.clustering.partitions import adjusted_rand_index
 from eoforge.extremes.jobs import (
     AttributeConfig,
     ClusterConfig,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import combinations
 from typing import Literal
 
@@ -24,13 +25,15 @@ import numpy as np
 from eoforge.core.errors import InputError
 from eoforge.extremes.clustering.consensus import (
     ConsensusResult,
-    adjusted_rand_index,
     coassociation_consensus,
-    compare_partitions,
-    match_labels,
     mean_dissimilarity_consensus,
 )
-from eoforge.extremes.clustering.selection import WEAK_STRUCTURE, weak_structure_warning
+from eoforge.extremes.clustering.partitions import (
+    adjusted_rand_index,
+    compare_partitions,
+    match_labels,
+)
+from eoforge.extremes.clustering.selection import WEAK_STRUCTURE, k_table_rows
 from eoforge.extremes.regionalise import Regionalisation, regionalise
 
 ConsensusRule = Literal["mean-dissimilarity", "co-association"]
@@ -159,27 +162,12 @@ def regionalise_ensemble(
     if rule not in ("mean-dissimilarity", "co-association"):
         raise InputError(f"rule={rule!r} is invalid: use 'mean-dissimilarity' or 'co-association'.")
     names = list(names)
-    members: list[Regionalisation] = []
-    total: np.ndarray | None = None
-    usable: list[np.ndarray] = []
-    for m, x in enumerate(maxima):
-        res = regionalise(
-            x, method=method, k=k, k_range=k_range, min_years=min_years,
-            min_common_years=min_common_years, diagnostics=False, random_state=random_state,
-        )  # fmt: skip
-        ok = res.labels >= 0
-        D_full = np.full((ok.size, ok.size), np.nan)
-        idx = np.flatnonzero(ok)
-        D_full[np.ix_(idx, idx)] = res.dissimilarity
-        total = D_full if total is None else total + D_full
-        res.dissimilarity = None  # keep memory bounded: one matrix sum, not M matrices
-        members.append(res)
-        usable.append(ok)
-        if on_member is not None:
-            on_member(m + 1, len(names))
-    if total is None or len(members) != len(names):
-        raise InputError(f"got {len(members)} model arrays for {len(names)} names; pass one each.")
-    common = np.logical_and.reduce(usable)
+    fit = partial(
+        regionalise, method=method, k=k, k_range=k_range, min_years=min_years,
+        min_common_years=min_common_years, diagnostics=False, random_state=random_state,
+    )  # fmt: skip
+    members, total = _members(maxima, len(names), fit, on_member)
+    common = np.logical_and.reduce([m.labels >= 0 for m in members])
     idx = np.flatnonzero(common)
     if idx.size < 3:
         raise InputError(
@@ -191,23 +179,7 @@ def regionalise_ensemble(
         [m.labels[idx] for m in members], k, k_range=k_range, random_state=random_state
     )
     chosen, other = (mean_res, co_res) if rule == "mean-dissimilarity" else (co_res, mean_res)
-    n = common.size
-    consensus = _full_labels(chosen, idx, n)
-    other_labels = match_labels(consensus, _full_labels(other, idx, n))
-    table, warnings = [], []
-    if len(members) == 1:
-        warnings.append(
-            f"the consensus has one member ({names[0]}): it is that model's own partition and "
-            "says nothing about agreement between models; pass two or more models."
-        )
-    if chosen.selection is not None:
-        table = [
-            {"k": r.k, "silhouette": round(r.silhouette, 4), "inertia": round(r.inertia, 4)}
-            for r in chosen.selection.table
-        ]
-        best = max(r.silhouette for r in chosen.selection.table)
-        weak = weak_structure_warning(best, chosen.selection.best_k, threshold=weak_structure)
-        warnings += [weak] if weak else []
+    consensus = _full_labels(chosen, idx, common.size)
     return EnsembleRegions(
         names=names,
         members=members,
@@ -215,11 +187,52 @@ def regionalise_ensemble(
         consensus=consensus,
         consensus_medoids=idx[chosen.medoid_indices],
         rule=rule,
-        other_consensus=other_labels,
-        k_table=table,
+        other_consensus=match_labels(consensus, _full_labels(other, idx, common.size)),
+        k_table=k_table_rows(chosen.selection.table) if chosen.selection is not None else [],
         member_agreement=[adjusted_rand_index(consensus, m.labels) for m in members],
-        warnings=warnings,
+        warnings=_warnings(names, chosen, weak_structure),
     )
+
+
+def _members(
+    maxima: Iterable[np.ndarray],
+    n_names: int,
+    fit: Callable[[np.ndarray], Regionalisation],
+    on_member: Callable[[int, int], None] | None,
+) -> tuple[list[Regionalisation], np.ndarray]:
+    """Regionalise each model in turn with ``fit``: (members without matrices, matrix sum).
+
+    Each member's (m, m) matrix over its usable sites is added into one (n, n) sum (NaN where a
+    site is masked in that model) and dropped, so memory holds one matrix sum, not M matrices.
+    """
+    members: list[Regionalisation] = []
+    total: np.ndarray | None = None
+    for m, x in enumerate(maxima):
+        res = fit(x)
+        ok = res.labels >= 0
+        D_full = np.full((ok.size, ok.size), np.nan)
+        idx = np.flatnonzero(ok)
+        D_full[np.ix_(idx, idx)] = res.dissimilarity
+        total = D_full if total is None else total + D_full
+        res.dissimilarity = None
+        members.append(res)
+        if on_member is not None:
+            on_member(m + 1, n_names)
+    if total is None or len(members) != n_names:
+        raise InputError(f"got {len(members)} model arrays for {n_names} names; pass one each.")
+    return members, total
+
+
+def _warnings(names: list[str], chosen: ConsensusResult, weak_structure: float) -> list[str]:
+    """What a reader must know first: a consensus of one model, a K chosen on weak structure."""
+    warnings = []
+    if len(names) == 1:
+        warnings.append(
+            f"the consensus has one member ({names[0]}): it is that model's own partition and "
+            "says nothing about agreement between models; pass two or more models."
+        )
+    weak = chosen.selection.warning(weak_structure) if chosen.selection is not None else None
+    return warnings + ([weak] if weak else [])
 
 
 @dataclass
@@ -251,7 +264,7 @@ def attribute(natural: EnsembleRegions, all_forcing: EnsembleRegions) -> Attribu
     """Compare the consensus regions of natural-only and all-forcing runs (D&A).
 
     The natural partition's labels are renamed onto the all-forcing ones (Hungarian matching) so
-    that maps share colours; see :func:`~eoforge.extremes.clustering.consensus.compare_partitions`.
+    that maps share colours; see :func:`~eoforge.extremes.clustering.partitions.compare_partitions`.
     """
     if natural.consensus.shape != all_forcing.consensus.shape:
         raise InputError(

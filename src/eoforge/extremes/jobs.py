@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import xarray as xr
 
 from eoforge.core.atomic import atomic_write_json
 from eoforge.core.config import RunConfig
@@ -22,6 +23,7 @@ from eoforge.core.progress import progress_bar
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.extremes import plots
+from eoforge.extremes.clustering.partitions import match_labels
 from eoforge.extremes.data.files import (
     check_same_sites,
     load_maxima,
@@ -38,6 +40,8 @@ from eoforge.extremes.ensemble import (
 )
 from eoforge.extremes.options import as_options, check_against_data, check_regions, check_simulate
 from eoforge.extremes.regionalise import Regionalisation, regionalise
+from eoforge.extremes.simulate.ensemble import simulate_ensemble
+from eoforge.io.netcdf import write_dataset
 
 Method = Literal["rfa-madogram", "fmadogram", "pwm-ratio"]
 Rule = Literal["mean-dissimilarity", "co-association"]
@@ -290,8 +294,6 @@ def report_ensemble(
     )
     run.save_figure(fig, f"consensus_{tag}")
     report.add_image_file(run.figures / f"consensus_{tag}.png", f"consensus regions, {tag}")
-    from eoforge.extremes.clustering.consensus import match_labels
-
     parts = [match_labels(ens.consensus, m.labels) for m in ens.members[:8]]
     run.save_figure(plots.maps_side_by_side(parts, ens.names[:8], lon, lat), f"members_{tag}")
     report.add_image_file(run.figures / f"members_{tag}.png", "single-model regions (first 8)")
@@ -414,9 +416,6 @@ def write_simulated_ensemble(
 ) -> list[Path]:
     """Write a synthetic ensemble as ``OUT/<experiment>_<model>.nc`` plus ``OUT/truth.nc``."""
     check_simulate(models=n_models, years=n_years, resolution=resolution, seed=seed)
-    from eoforge.extremes.simulate.ensemble import simulate_ensemble
-    from eoforge.io.netcdf import write_dataset
-
     ens = simulate_ensemble(n_models, n_years, resolution=resolution, random_state=seed)
     out = Path(out)
     paths = []
@@ -424,7 +423,5 @@ def write_simulated_ensemble(
         for da in runs:
             paths.append(write_dataset(da, out / f"{exp}_{da.attrs['model']}.nc"))
     truth = {f"truth_{exp.replace('-', '_')}": da for exp, da in ens.truth.items()}
-    import xarray as xr
-
     paths.append(write_dataset(xr.Dataset(truth), out / "truth.nc"))
     return paths

@@ -21,6 +21,7 @@ import numpy as np
 
 from eoforge.core.errors import InputError
 from eoforge.extremes.dissimilarity.checks import METHODS
+from eoforge.extremes.regionalise import usable_sites
 
 RULES = ("mean-dissimilarity", "co-association")
 MIN_YEARS = 3  # the dissimilarities need 3 common years per pair of sites
@@ -114,8 +115,6 @@ def check_against_data(
     Raises:
         InputError: One line naming the file, the option and a value that works.
     """
-    from eoforge.extremes.regionalise import usable_sites
-
     n_years = int(maxima.shape[0])
     for option, value in (("--min-years", min_years), ("--min-common-years", min_common_years)):
         if value is not None and n_years < value:

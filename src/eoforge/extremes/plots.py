@@ -2,7 +2,7 @@
 
 Sites are drawn from their coordinates: as a filled grid when they lie on a regular lat/lon grid
 (one colour per cell), otherwise as a scatter plot. Colours are shared between maps when labels
-were aligned first (``consensus.match_labels``). Maps of sites with longitudes and latitudes get
+were aligned first (``partitions.match_labels``). Maps of sites with longitudes and latitudes get
 a graticule (light lines at the labelled ticks, e.g. 105°W, 39°N); no coastlines or borders are
 drawn (outline data with a compatible licence are not shipped).
 """

@@ -25,18 +25,14 @@ import numpy as np
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.extremes.clustering.kmedoids import KMedoids
-from eoforge.extremes.clustering.selection import (
-    WEAK_STRUCTURE,
-    KScore,
-    choose_k,
-    weak_structure_warning,
-)
+from eoforge.extremes.clustering.selection import WEAK_STRUCTURE, KScore, choose_k, k_table_rows
 from eoforge.extremes.dissimilarity.checks import (
     METHODS,
     comparable_sites,
     site_value_summary,
     validate_maxima,
 )
+from eoforge.extremes.dissimilarity.distributed import dissimilarity_matrix_dask
 from eoforge.extremes.dissimilarity.matrix import dissimilarity_matrix
 from eoforge.extremes.margins.lmoments import (
     discordancy,
@@ -154,6 +150,11 @@ def usable_sites(
     return ok
 
 
+def _region_row(region: int, labels: np.ndarray, medoid: int) -> dict:
+    """Region number, size and medoid site: the start of every row of ``summary["regions"]``."""
+    return {"region": region, "n_sites": int((labels == region).sum()), "medoid": int(medoid)}
+
+
 def region_diagnostics(
     maxima: np.ndarray,
     labels: np.ndarray,
@@ -166,7 +167,7 @@ def region_diagnostics(
     out = []
     for r, medoid in enumerate(medoids):
         sites = np.flatnonzero(labels == r)
-        row: dict = {"region": r, "n_sites": int(sites.size), "medoid": int(medoid)}
+        row = _region_row(r, labels, medoid)
         try:
             if sites.size >= 2:
                 het = heterogeneity(maxima[:, sites], n_sim=n_sim, random_state=random_state)
@@ -180,6 +181,79 @@ def region_diagnostics(
             row["diagnostics_error"] = str(err)
         out.append(row)
     return out
+
+
+def _checked_settings(
+    method: str,
+    diagnostics: bool,
+    n_sim: int,
+    min_years: int,
+    min_common_years: int | None,
+) -> int:
+    """Check the settings of :func:`regionalise`; returns ``min_common_years`` (or ``min_years``)."""
+    if method not in METHODS:
+        raise bad_value("method", method, f"one of {list(METHODS)}")
+    if diagnostics and (
+        isinstance(n_sim, bool) or not isinstance(n_sim, int | np.integer) or n_sim < 2
+    ):
+        raise bad_value("n_sim", n_sim, "an integer >= 2", "Hosking & Wallis recommend 500.")
+    min_common = min_years if min_common_years is None else min_common_years
+    if (
+        isinstance(min_common, bool)
+        or not isinstance(min_common, int | np.integer)
+        or min_common < 3
+    ):
+        raise bad_value("min_common_years", min_common, "an integer >= 3")
+    return min_common
+
+
+def _usable(maxima: np.ndarray, min_years: int, min_common: int) -> np.ndarray:
+    """:func:`usable_sites`, refusing fewer than 3 (clustering needs 3 or more)."""
+    ok = usable_sites(maxima, min_years, min_common)
+    n_ok = int(ok.sum())
+    if n_ok < 3:
+        raise InputError(
+            f"only {n_ok} site(s) have at least min_years={min_years} non-constant maxima "
+            f"and share min_common_years={min_common} years with each other; clustering needs 3 "
+            "or more. Lower min_years or min_common_years, or pass more sites."
+        )
+    return ok
+
+
+def _matrix(
+    data: np.ndarray,
+    method: str,
+    min_common: int,
+    progress: ProgressCallback | None,
+    scheduler: str | None,
+) -> np.ndarray:
+    """The dissimilarity matrix of the usable sites, here or on a dask.distributed scheduler."""
+    if scheduler is None:
+        return dissimilarity_matrix(data, method, min_common_years=min_common, progress=progress)
+    return dissimilarity_matrix_dask(
+        data, method, scheduler, min_common_years=min_common, progress=progress
+    )
+
+
+def _fit_k(
+    D: np.ndarray,
+    k: int | Literal["auto"],
+    k_range: Iterable[int],
+    random_state: int | None,
+    weak_structure: float,
+) -> tuple[KMedoids, tuple[KScore, ...], str | None]:
+    """k-medoids with K fixed or chosen by silhouette: (model, K table, weak-structure warning)."""
+    n = D.shape[0]
+    if k == "auto":
+        ks = [kk for kk in k_range if 2 <= kk <= n - 1]
+        if not ks:
+            raise bad_value("k_range", list(k_range), f"values in [2, {n - 1}]")
+        sel = choose_k(D, ks, random_state=random_state)
+        return sel.model, sel.table, sel.warning(weak_structure)
+    if isinstance(k, int | np.integer) and 1 <= k < n:
+        model = KMedoids(int(k), random_state=random_state).fit(D)
+        return model, (KScore(int(k), float("nan"), float(model.inertia_)),), None
+    raise bad_value("k", k, f"'auto' or an integer in [1, {n - 1}]")
 
 
 def regionalise(
@@ -219,75 +293,30 @@ def regionalise(
     Returns:
         A :class:`Regionalisation`.
     """
-    if method not in METHODS:
-        raise bad_value("method", method, f"one of {list(METHODS)}")
-    if diagnostics and (
-        isinstance(n_sim, bool) or not isinstance(n_sim, int | np.integer) or n_sim < 2
-    ):
-        raise bad_value("n_sim", n_sim, "an integer >= 2", "Hosking & Wallis recommend 500.")
+    min_common = _checked_settings(method, diagnostics, n_sim, min_years, min_common_years)
     maxima = np.asarray(maxima, dtype=float)
-    min_common = min_years if min_common_years is None else min_common_years
-    if (
-        isinstance(min_common, bool)
-        or not isinstance(min_common, int | np.integer)
-        or min_common < 3
-    ):
-        raise bad_value("min_common_years", min_common, "an integer >= 3")
-    ok = usable_sites(maxima, min_years, min_common)
+    ok = _usable(maxima, min_years, min_common)
     idx = np.flatnonzero(ok)
-    if idx.size < 3:
-        raise InputError(
-            f"only {idx.size} site(s) have at least min_years={min_years} non-constant maxima "
-            f"and share min_common_years={min_common} years with each other; clustering needs 3 "
-            "or more. Lower min_years or min_common_years, or pass more sites."
-        )
-    data = maxima[:, idx]
-    if scheduler is None:
-        D = dissimilarity_matrix(data, method, min_common_years=min_common, progress=progress)
-    else:
-        from eoforge.extremes.dissimilarity.distributed import dissimilarity_matrix_dask
-
-        D = dissimilarity_matrix_dask(
-            data, method, scheduler, min_common_years=min_common, progress=progress
-        )
-    if k == "auto":
-        ks = [kk for kk in k_range if 2 <= kk <= idx.size - 1]
-        if not ks:
-            raise bad_value("k_range", list(k_range), f"values in [2, {idx.size - 1}]")
-        sel = choose_k(D, ks, random_state=random_state)
-        model, table = sel.model, sel.table
-        best = max(r.silhouette for r in table)
-        weak = weak_structure_warning(best, sel.best_k, threshold=weak_structure)
-    elif isinstance(k, int | np.integer) and 1 <= k < idx.size:
-        model = KMedoids(int(k), random_state=random_state).fit(D)
-        table = (KScore(int(k), float("nan"), float(model.inertia_)),)
-        weak = None
-    else:
-        raise bad_value("k", k, f"'auto' or an integer in [1, {idx.size - 1}]")
+    D = _matrix(maxima[:, idx], method, min_common, progress, scheduler)
+    model, table, weak = _fit_k(D, k, k_range, random_state, weak_structure)
     labels = np.full(maxima.shape[1], -1, dtype=np.int64)
     labels[idx] = model.labels_
     medoids = idx[model.medoid_indices_]
-    result = Regionalisation(
+    if diagnostics:
+        regions = region_diagnostics(
+            maxima, labels, medoids, n_sim=n_sim, random_state=random_state
+        )
+    else:
+        regions = [_region_row(r, labels, m) for r, m in enumerate(medoids)]
+    return Regionalisation(
         labels=labels,
         medoids=medoids,
         k=int(model.n_clusters),
         method=method,
-        k_table=[
-            {"k": r.k, "silhouette": round(r.silhouette, 4), "inertia": round(r.inertia, 4)}
-            for r in table
-        ],
+        k_table=k_table_rows(table),
         masked=np.flatnonzero(~ok),
+        regions=regions,
         dissimilarity=D,
         warnings=[weak] if weak else [],
         masked_reasons=masked_by_reason(maxima, min_years, ok),
     )
-    if diagnostics:
-        result.regions = region_diagnostics(
-            maxima, labels, medoids, n_sim=n_sim, random_state=random_state
-        )
-    else:
-        result.regions = [
-            {"region": r, "n_sites": int((labels == r).sum()), "medoid": int(m)}
-            for r, m in enumerate(medoids)
-        ]
-    return result

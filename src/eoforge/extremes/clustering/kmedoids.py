@@ -73,6 +73,27 @@ def check_dissimilarity(D: np.ndarray, *, name: str = "D") -> np.ndarray:
         InputError: If ``D`` holds non-finite or negative values, is not symmetric, or has a
             non-zero diagonal.
     """
+    arr = _square_float(D, name)
+    tol = float(np.sqrt(np.finfo(arr.dtype).eps))
+    max_val, max_asym = _scan_rows(arr, name)
+    scale = max(max_val, np.finfo(arr.dtype).tiny)
+    if max_asym > tol * scale:
+        raise InputError(
+            f"{name} must be symmetric, but max |{name} - {name}.T| = {max_asym:.3g} exceeds "
+            f"{tol:.2g} * max({name}) = {tol * scale:.3g}; symmetrise it with ({name} + {name}.T) / 2."
+        )
+    diag = np.abs(np.diagonal(arr))
+    if diag.max() > tol * scale:
+        i = int(np.argmax(diag))
+        raise InputError(
+            f"{name} must have a zero diagonal (a site is not dissimilar to itself), but "
+            f"{name}[{i}, {i}] = {arr[i, i]}; set the diagonal to 0 (np.fill_diagonal({name}, 0))."
+        )
+    return arr
+
+
+def _square_float(D: np.ndarray, name: str) -> np.ndarray:
+    """``D`` as a C-ordered float32/float64 (n, n) array with n >= 1 (a memmap stays mapped)."""
     arr = D if isinstance(D, np.ndarray) else np.asarray(D)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 1:
         raise ShapeError(
@@ -82,9 +103,12 @@ def check_dissimilarity(D: np.ndarray, *, name: str = "D") -> np.ndarray:
         )
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    arr = np.ascontiguousarray(arr)  # plain ndarray (a memmap stays memory-mapped, no copy)
+    return np.ascontiguousarray(arr)  # plain ndarray (a memmap stays memory-mapped, no copy)
+
+
+def _scan_rows(arr: np.ndarray, name: str) -> tuple[float, float]:
+    """Check blocks of rows for non-finite and negative values; (max value, max |D - D.T|)."""
     n = arr.shape[0]
-    tol = float(np.sqrt(np.finfo(arr.dtype).eps))
     max_val = 0.0
     max_asym = 0.0
     for r0 in range(0, n, _VALIDATION_BLOCK_ROWS):
@@ -107,20 +131,7 @@ def check_dissimilarity(D: np.ndarray, *, name: str = "D") -> np.ndarray:
         # upper part of these rows against the mirrored lower part: |D_ij - D_ji| for j >= i
         mirror = np.asarray(arr[r0:, r0:r1]).T
         max_asym = max(max_asym, float(np.max(np.abs(block[:, r0:] - mirror))))
-    scale = max(max_val, np.finfo(arr.dtype).tiny)
-    if max_asym > tol * scale:
-        raise InputError(
-            f"{name} must be symmetric, but max |{name} - {name}.T| = {max_asym:.3g} exceeds "
-            f"{tol:.2g} * max({name}) = {tol * scale:.3g}; symmetrise it with ({name} + {name}.T) / 2."
-        )
-    diag = np.abs(np.diagonal(arr))
-    if diag.max() > tol * scale:
-        i = int(np.argmax(diag))
-        raise InputError(
-            f"{name} must have a zero diagonal (a site is not dissimilar to itself), but "
-            f"{name}[{i}, {i}] = {arr[i, i]}; set the diagonal to 0 (np.fill_diagonal({name}, 0))."
-        )
-    return arr
+    return max_val, max_asym
 
 
 def _check_n_clusters(n_clusters: object, n: int) -> int:

@@ -106,6 +106,14 @@ class KScore(NamedTuple):
     inertia: float
 
 
+def k_table_rows(table: Iterable[KScore]) -> list[dict[str, float]]:
+    """The K table as JSON-ready rows (``summary.json``), values rounded to 4 decimals."""
+    return [
+        {"k": r.k, "silhouette": round(r.silhouette, 4), "inertia": round(r.inertia, 4)}
+        for r in table
+    ]
+
+
 @dataclass(frozen=True)
 class KSelection:
     """Outcome of :func:`choose_k`.
@@ -127,6 +135,11 @@ class KSelection:
         """Labels of the selected partition (``model.labels_``)."""
         return self.model.labels_
 
+    def warning(self, threshold: float = WEAK_STRUCTURE) -> str | None:
+        """:func:`weak_structure_warning` of the best average silhouette of the table."""
+        best = max(r.silhouette for r in self.table)
+        return weak_structure_warning(best, self.best_k, threshold=threshold)
+
     def as_arrays(self) -> dict[str, np.ndarray]:
         """The table as columns: ``{"k", "silhouette", "inertia"}``."""
         return {
@@ -134,6 +147,23 @@ class KSelection:
             "silhouette": np.array([r.silhouette for r in self.table]),
             "inertia": np.array([r.inertia for r in self.table]),
         }
+
+
+def _checked_k_range(k_range: Iterable[int], n: int) -> list[int]:
+    """The candidate k as a list: non-empty, distinct integers in [2, n - 1]."""
+    ks = list(k_range)
+    if not ks:
+        raise bad_value("k_range", k_range, "a non-empty range of numbers of clusters")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 2 <= k <= n - 1:
+            raise bad_value(
+                "k_range",
+                k_range,
+                f"integers in [2, n - 1] = [2, {n - 1}] (the silhouette needs 2 <= k < n)",
+            )
+    if len(set(ks)) != len(ks):
+        raise bad_value("k_range", k_range, "distinct numbers of clusters")
+    return ks
 
 
 def choose_k(
@@ -169,19 +199,7 @@ def choose_k(
         InputError: If ``k_range`` is empty or holds a k outside [2, n - 1].
     """
     D = check_dissimilarity(D) if check else D
-    n = D.shape[0]
-    ks = list(k_range)
-    if not ks:
-        raise bad_value("k_range", k_range, "a non-empty range of numbers of clusters")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 2 <= k <= n - 1:
-            raise bad_value(
-                "k_range",
-                k_range,
-                f"integers in [2, n - 1] = [2, {n - 1}] (the silhouette needs 2 <= k < n)",
-            )
-    if len(set(ks)) != len(ks):
-        raise bad_value("k_range", k_range, "distinct numbers of clusters")
+    ks = _checked_k_range(k_range, D.shape[0])
     streams = np.random.default_rng(random_state).spawn(len(ks))
     table: list[KScore] = []
     models: dict[int, KMedoids] = {}

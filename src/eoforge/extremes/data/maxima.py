@@ -89,6 +89,32 @@ def _to_mm_per_day(da: xr.DataArray) -> xr.DataArray:
     return out
 
 
+def _clip_negatives(x: xr.DataArray, negative_tolerance: float, units: str) -> xr.DataArray:
+    """Values in [negative_tolerance, 0) set to 0; a value below it is an InputError."""
+    minimum = float(x.min(skipna=True)) if x.size else np.nan
+    if minimum < negative_tolerance:
+        n_bad = int((x < negative_tolerance).sum())
+        raise InputError(
+            f"annual_maxima: {n_bad} value(s) below negative_tolerance={negative_tolerance} "
+            f"(minimum {minimum!r} {units}); precipitation cannot be negative. "
+            "Fix the input or lower negative_tolerance to accept (and zero) them."
+        )
+    return x.clip(min=0.0) if minimum < 0 else x
+
+
+def _days_per_year(x: xr.DataArray, dim: str, year: xr.DataArray, calendar: str) -> xr.DataArray:
+    """D_y, the days of each year in the calendar; refuses more than one value per day."""
+    steps = x[dim].groupby(year).count()
+    expected = xr.DataArray(days_in_year(steps["year"].values, calendar), dims="year")
+    expected = expected.assign_coords(year=steps["year"])
+    if bool((steps > expected).any()) or _shortest_step_days(x[dim]) < 0.5:
+        raise InputError(
+            f"annual_maxima expects daily data but some years have more than one value per day "
+            f"along {dim!r}; resample to daily first (e.g. da.resample({dim}='1D').mean())."
+        )
+    return expected
+
+
 def annual_maxima(
     da: xr.DataArray,
     dim: str = "time",
@@ -134,27 +160,9 @@ def annual_maxima(
         raise bad_value("negative_tolerance", negative_tolerance, "a value <= 0, e.g. -1e-6")
     attrs = dict(da.attrs)
     x = da.astype(float) if not np.issubdtype(da.dtype, np.floating) else da
-
-    minimum = float(x.min(skipna=True)) if x.size else np.nan
-    if minimum < negative_tolerance:
-        n_bad = int((x < negative_tolerance).sum())
-        raise InputError(
-            f"annual_maxima: {n_bad} value(s) below negative_tolerance={negative_tolerance} "
-            f"(minimum {minimum!r} {attrs.get('units', '')}); precipitation cannot be negative. "
-            "Fix the input or lower negative_tolerance to accept (and zero) them."
-        )
-    if minimum < 0:
-        x = x.clip(min=0.0)
-
+    x = _clip_negatives(x, negative_tolerance, str(attrs.get("units", "")))
     year = x[dim].dt.year.rename("year")
-    steps = x[dim].groupby(year).count()
-    expected = xr.DataArray(days_in_year(steps["year"].values, calendar), dims="year")
-    expected = expected.assign_coords(year=steps["year"])
-    if bool((steps > expected).any()) or _shortest_step_days(x[dim]) < 0.5:
-        raise InputError(
-            f"annual_maxima expects daily data but some years have more than one value per day "
-            f"along {dim!r}; resample to daily first (e.g. da.resample({dim}='1D').mean())."
-        )
+    expected = _days_per_year(x, dim, year, calendar)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN years
         maxima = x.groupby(year).max(dim, skipna=True)

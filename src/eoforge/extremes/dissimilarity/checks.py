@@ -205,6 +205,15 @@ def check_maxima(maxima: np.ndarray, method: str, min_common_years: int) -> np.n
     return x
 
 
+def output_matrix(out: np.ndarray | None, n: int, dtype: DTypeLike) -> np.ndarray:
+    """The (n, n) output of a driver: ``out`` when given (its shape checked), else a new array."""
+    if out is None:
+        return np.empty((n, n), dtype=check_dtype(dtype))
+    if out.shape != (n, n):
+        raise ShapeError(f"out has shape {out.shape}, expected ({n}, {n}) for {n} sites.")
+    return out
+
+
 def check_dtype(dtype: DTypeLike) -> np.dtype:
     """The output dtype, float32 or float64, else an InputError."""
     dt = np.dtype(dtype)

@@ -9,16 +9,18 @@ equals :func:`eoforge.extremes.dissimilarity.matrix.dissimilarity_matrix` exactl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eoforge.core.errors import ShapeError, bad_value
+from eoforge.core.errors import bad_value
 from eoforge.extremes.dissimilarity.blocks import Progress, SitePrep, prepare_sites, upper_block
-from eoforge.extremes.dissimilarity.checks import check_dtype, check_maxima
+from eoforge.extremes.dissimilarity.checks import check_maxima, output_matrix
 
 if TYPE_CHECKING:  # dask.distributed is imported when a matrix is computed (slow to import)
-    from distributed import Client
+    from distributed import Client, LocalCluster
 
 
 def _tile(prep: SitePrep, method: str, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -60,19 +62,22 @@ def dissimilarity_matrix_dask(
         InputError: As :func:`~eoforge.extremes.dissimilarity.matrix.dissimilarity_matrix`.
         ShapeError: If ``out`` has the wrong shape.
     """
-    import distributed
-
     x = check_maxima(maxima, method, min_common_years)
-    n = x.shape[1]
     block_size = int(block_size)
     if block_size < 1:
         raise bad_value("block_size", block_size, "a positive integer")
-    if out is None:
-        out = np.empty((n, n), dtype=check_dtype(dtype))
-    elif out.shape != (n, n):
-        raise ShapeError(f"out has shape {out.shape}, expected ({n}, {n}) for {n} sites.")
+    out = output_matrix(out, x.shape[1], dtype)
+    with _connected(client) as connected:
+        _fill_tiles(connected, x, method, block_size, out, progress)
+    return out
 
-    owned: list = []
+
+@contextmanager
+def _connected(client: Client | str | None) -> Iterator[Client]:
+    """The client to use; one started here (from an address, or a LocalCluster) is closed after."""
+    import distributed  # slow to import: only when a matrix is computed on dask
+
+    owned: list[Client | LocalCluster] = []
     if client is None:
         try:
             client = distributed.get_client()
@@ -84,26 +89,38 @@ def dissimilarity_matrix_dask(
         client = distributed.Client(client)
         owned = [client]
     try:
-        # a one-element list: the NamedTuple travels as one object, not element-wise
-        [prep] = client.scatter([prepare_sites(x, method)], broadcast=True)
-        starts = list(range(0, n, block_size))
-        futures = {}
-        for a, r0 in enumerate(starts):
-            for c0 in starts[a:]:
-                r1, c1 = min(r0 + block_size, n), min(c0 + block_size, n)
-                fut = client.submit(_tile, prep, method, r0, r1, c0, c1, pure=False)
-                futures[fut] = (r0, r1, c0, c1)
-        for done, (fut, tile) in enumerate(
-            distributed.as_completed(futures, with_results=True), start=1
-        ):
-            r0, r1, c0, c1 = futures[fut]
-            if r0 == c0:
-                tile = tile + tile.T
-            out[r0:r1, c0:c1] = tile
-            out[c0:c1, r0:r1] = tile.T
-            if progress is not None:
-                progress(done, len(futures))
+        yield client
     finally:
         for obj in owned:
             obj.close()
-    return out
+
+
+def _fill_tiles(
+    client: Client,
+    x: np.ndarray,
+    method: str,
+    block_size: int,
+    out: np.ndarray,
+    progress: Progress | None,
+) -> None:
+    """Submit every upper-triangle tile; write each one and its mirror into ``out`` as it comes."""
+    from distributed import as_completed  # slow to import: only when a matrix is computed
+
+    n = x.shape[1]
+    # a one-element list: the NamedTuple travels as one object, not element-wise
+    [prep] = client.scatter([prepare_sites(x, method)], broadcast=True)
+    starts = list(range(0, n, block_size))
+    futures = {}
+    for a, r0 in enumerate(starts):
+        for c0 in starts[a:]:
+            r1, c1 = min(r0 + block_size, n), min(c0 + block_size, n)
+            fut = client.submit(_tile, prep, method, r0, r1, c0, c1, pure=False)
+            futures[fut] = (r0, r1, c0, c1)
+    for done, (fut, tile) in enumerate(as_completed(futures, with_results=True), start=1):
+        r0, r1, c0, c1 = futures[fut]
+        if r0 == c0:
+            tile = tile + tile.T
+        out[r0:r1, c0:c1] = tile
+        out[c0:c1, r0:r1] = tile.T
+        if progress is not None:
+            progress(done, len(futures))

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eoforge.core.errors import ShapeError
 from eoforge.extremes.dissimilarity.blocks import Progress, row_blocks
-from eoforge.extremes.dissimilarity.checks import check_dtype, check_maxima
+from eoforge.extremes.dissimilarity.checks import check_maxima, output_matrix
 
 
 def dissimilarity_matrix(
@@ -59,11 +58,7 @@ def dissimilarity_matrix(
         ShapeError: Bad ``maxima`` or ``out`` shape.
     """
     x = check_maxima(maxima, method, min_common_years)
-    n = x.shape[1]
-    if out is None:
-        out = np.empty((n, n), dtype=check_dtype(dtype))
-    elif out.shape != (n, n):
-        raise ShapeError(f"out has shape {out.shape}, expected ({n}, {n}) for {n} sites.")
+    out = output_matrix(out, x.shape[1], dtype)
     for r0, blk in row_blocks(x, method, block_size, progress):
         r1 = r0 + blk.shape[0]
         out[r0:r1, r0:] = blk

@@ -31,6 +31,8 @@ from eoforge.core.errors import ShapeError, bad_value
 from eoforge.extremes.dissimilarity import _kernels
 from eoforge.extremes.dissimilarity.checks import check_maxima
 
+_SCALES = "'mean_ratio', 'min' or a positive float"
+
 
 def _check_pair(x: np.ndarray, y: np.ndarray, min_common_years: int) -> tuple[np.ndarray, ...]:
     x = np.asarray(x, dtype=np.float64)
@@ -138,28 +140,38 @@ def rfa_madogram(
         ShapeError: If x and y are not 1-D of the same length.
     """
     x, y = _check_pair(x, y, min_common_years)
-    fx, fy = np.isfinite(x), np.isfinite(y)
-    mx, my = x[fx].mean(), y[fy].mean()  # == _kernels.site_means
-    both = fx & fy
-    if isinstance(scale, str):
-        if scale == "mean_ratio":
-            d, c = _kernels.rfa_pair_naive(x, y), my / mx
-        elif scale == "min":
-            if not (np.isfinite(c_range) and c_range > 1):
-                raise bad_value("c_range", c_range, "a finite float > 1")
-            if int(n_grid) < 3:
-                raise bad_value("n_grid", n_grid, "an integer >= 3")
-            d, c = _min_over_scale(
-                np.sort(x[fx]), np.sort(y[fy]), x[both], y[both], my / mx, c_range, int(n_grid)
-            )
-            d_mean = _kernels.rfa_pair_naive(x, y)  # never above the mean-ratio value
-            if d_mean <= d:
-                d, c = d_mean, my / mx
-        else:
-            raise bad_value("scale", scale, "'mean_ratio', 'min' or a positive float")
-    else:
+    if not isinstance(scale, str):
         c = float(scale)
         if not (np.isfinite(c) and c > 0):
-            raise bad_value("scale", scale, "'mean_ratio', 'min' or a positive float")
+            raise bad_value("scale", scale, _SCALES)
         d = _kernels.rfa_pair_naive(x, y, c)
+    elif scale == "mean_ratio":
+        d, c = _kernels.rfa_pair_naive(x, y), _mean_ratio(x, y)
+    elif scale == "min":
+        d, c = _minimised(x, y, c_range, n_grid)
+    else:
+        raise bad_value("scale", scale, _SCALES)
     return (float(d), float(c)) if return_scale else float(d)
+
+
+def _mean_ratio(x: np.ndarray, y: np.ndarray) -> float:
+    """C = mean(y) / mean(x), each mean over its own non-missing years (== _kernels.site_means)."""
+    return y[np.isfinite(y)].mean() / x[np.isfinite(x)].mean()
+
+
+def _minimised(x: np.ndarray, y: np.ndarray, c_range: float, n_grid: int) -> tuple[float, float]:
+    """(D, c) of ``scale="min"``: :func:`_min_over_scale`, never above the mean-ratio value."""
+    if not (np.isfinite(c_range) and c_range > 1):
+        raise bad_value("c_range", c_range, "a finite float > 1")
+    if int(n_grid) < 3:
+        raise bad_value("n_grid", n_grid, "an integer >= 3")
+    fx, fy = np.isfinite(x), np.isfinite(y)
+    both = fx & fy
+    c0 = _mean_ratio(x, y)
+    d, c = _min_over_scale(
+        np.sort(x[fx]), np.sort(y[fy]), x[both], y[both], c0, c_range, int(n_grid)
+    )
+    d_mean = _kernels.rfa_pair_naive(x, y)
+    if d_mean <= d:
+        d, c = d_mean, c0
+    return d, c

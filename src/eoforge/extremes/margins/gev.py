@@ -215,6 +215,58 @@ def _validated_sample(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _start(x: np.ndarray) -> tuple[float, float, float]:
+    """PWM start (mu0, sigma0, xi0), xi0 shrunk towards 0 until every point is in the support."""
+    mu0, sigma0, xi0 = gev_pwm_start(x)
+    if not sigma0 > 0:  # cannot happen for a non-constant sample, kept as a guard
+        sigma0, xi0 = float(np.std(x)), 0.0
+    y = (x - mu0) / sigma0
+    while not np.isfinite(_nll(np.array([0.0, 1.0, xi0]), y)):
+        xi0 *= 0.5
+        if abs(xi0) < 1e-6:
+            xi0 = 0.0
+    return mu0, sigma0, xi0
+
+
+def _to_theta(p: np.ndarray) -> np.ndarray:
+    """(mu, log sigma, xi) -> (mu, sigma, xi)."""
+    return np.array([p[0], np.exp(p[1]), p[2]])
+
+
+def _minimise(y: np.ndarray, xi0: float, gtol: float, maxiter: int) -> optimize.OptimizeResult:
+    """Minimise -l over p = (mu, log sigma, xi) on standardised data ``y`` (``trust-exact``)."""
+
+    def fun(p: np.ndarray) -> float:
+        return _nll(_to_theta(p), y)
+
+    def jac(p: np.ndarray) -> np.ndarray:
+        theta = _to_theta(p)
+        with np.errstate(all="ignore"):
+            g = _nll_grad(theta, y)
+        g[1] *= theta[1]  # chain rule for log sigma
+        # outside the support (a step the trust region will reject): any finite value will do
+        return g if np.all(np.isfinite(g)) else np.zeros(3)
+
+    def hess(p: np.ndarray) -> np.ndarray:
+        h = np.empty((3, 3))
+        for i in range(3):
+            d = np.zeros(3)
+            d[i] = 1e-5
+            h[:, i] = (jac(p + d) - jac(p - d)) / 2e-5
+        if not np.isfinite(fun(p)) or not np.all(np.isfinite(h)):
+            return 1e6 * np.eye(3)  # rejected point, or at the support edge: force a short step
+        return 0.5 * (h + h.T)
+
+    return optimize.minimize(
+        fun,
+        np.array([0.0, 0.0, xi0]),
+        jac=jac,
+        hess=hess,
+        method="trust-exact",
+        options={"gtol": gtol, "maxiter": maxiter},
+    )
+
+
 def fit_gev(x: np.ndarray, *, gtol: float = 1e-8, maxiter: int = 500) -> GEVFit:
     """Maximum-likelihood GEV fit of a sample of block maxima (NaNs dropped).
 
@@ -242,55 +294,16 @@ def fit_gev(x: np.ndarray, *, gtol: float = 1e-8, maxiter: int = 500) -> GEVFit:
         InputError: On +-inf values, fewer than 10 finite values, or a constant series.
     """
     x = _validated_sample(x)
-    mu0, sigma0, xi0 = gev_pwm_start(x)
-    if not sigma0 > 0:  # cannot happen for a non-constant sample, kept as a guard
-        sigma0, xi0 = float(np.std(x)), 0.0
+    mu0, sigma0, xi0 = _start(x)
     # standardise: y = (x - mu0) / sigma0, so the start is (0, 1, xi0) in y units
     y = (x - mu0) / sigma0
-    # a PWM start may leave some points outside the support: shrink xi towards 0 (always valid)
-    while not np.isfinite(_nll(np.array([0.0, 1.0, xi0]), y)):
-        xi0 *= 0.5
-        if abs(xi0) < 1e-6:
-            xi0 = 0.0
-
-    def to_theta(p: np.ndarray) -> np.ndarray:
-        return np.array([p[0], np.exp(p[1]), p[2]])
-
-    def fun(p: np.ndarray) -> float:
-        return _nll(to_theta(p), y)
-
-    def jac(p: np.ndarray) -> np.ndarray:
-        theta = to_theta(p)
-        with np.errstate(all="ignore"):
-            g = _nll_grad(theta, y)
-        g[1] *= theta[1]  # chain rule for log sigma
-        # outside the support (a step the trust region will reject): any finite value will do
-        return g if np.all(np.isfinite(g)) else np.zeros(3)
-
-    def hess(p: np.ndarray) -> np.ndarray:
-        h = np.empty((3, 3))
-        for i in range(3):
-            d = np.zeros(3)
-            d[i] = 1e-5
-            h[:, i] = (jac(p + d) - jac(p - d)) / 2e-5
-        if not np.isfinite(fun(p)) or not np.all(np.isfinite(h)):
-            return 1e6 * np.eye(3)  # rejected point, or at the support edge: force a short step
-        return 0.5 * (h + h.T)
-
-    res = optimize.minimize(
-        fun,
-        np.array([0.0, 0.0, xi0]),
-        jac=jac,
-        hess=hess,
-        method="trust-exact",
-        options={"gtol": gtol, "maxiter": maxiter},
-    )
-    mu_y, sigma_y, xi = to_theta(res.x)
+    res = _minimise(y, xi0, gtol, maxiter)
+    mu_y, sigma_y, xi = _to_theta(res.x)
     theta = np.array([mu0 + sigma0 * mu_y, sigma0 * sigma_y, xi])
     nll = float(res.fun) + x.size * np.log(sigma0)  # -l(theta; x) = -l(theta_y; y) + n log s
     with np.errstate(all="ignore"):
         cov = _inverse_information(_nll_hessian(theta, x))
-        g_end = _nll_grad(to_theta(res.x), y) * np.array([1.0, sigma_y, 1.0])
+        g_end = _nll_grad(_to_theta(res.x), y) * np.array([1.0, sigma_y, 1.0])
     # a proper interior maximum: small gradient and a positive-definite observed information
     small_gradient = bool(res.success or np.linalg.norm(g_end) < 1e-6 * y.size)
     converged = small_gradient and bool(np.all(np.isfinite(cov)))

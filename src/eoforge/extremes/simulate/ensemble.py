@@ -27,6 +27,7 @@ EXPERIMENTS = ("historical", "hist-nat")
 REGION_NAMES = ("tropics", "northern mid-latitudes", "southern mid-latitudes", "monsoon")
 _SHAPES = np.array([0.05, 0.20, 0.12, 0.30])
 _ALPHAS = np.array([0.55, 0.45, 0.50, 0.40])
+_ATTRS = {"units": "mm/day", "long_name": "annual maximum of daily precipitation"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,28 @@ def true_regions(lon: np.ndarray, lat: np.ndarray, experiment: str) -> np.ndarra
     grow = 1.35 if experiment == "historical" else 1.0
     inside = ((lon2 - 80.0) / (40.0 * grow)) ** 2 + ((lat2 - 15.0) / (18.0 * grow)) ** 2 <= 1.0
     return np.where(inside, 3, labels)
+
+
+def _one_model(
+    labels: np.ndarray,
+    lam: np.ndarray,
+    n_years: int,
+    model_error: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(n_years, n_cells) maxima of one model: misplaced cells, perturbed shapes and alphas."""
+    sim_labels = labels.copy()
+    wrong = rng.random(labels.size) < model_error
+    sim_labels[wrong] = rng.integers(0, 4, wrong.sum())
+    shapes = _SHAPES + rng.normal(0, 0.02, 4)
+    alphas = np.clip(_ALPHAS + rng.normal(0, 0.03, 4), 0.1, 1.0)
+    lam = lam * rng.lognormal(0.0, 0.1, labels.size)
+    z = np.empty((n_years, labels.size))
+    for r in range(4):
+        idx = np.flatnonzero(sim_labels == r)
+        if idx.size:
+            z[:, idx] = logistic_frechet(n_years, idx.size, float(alphas[r]), rng)
+    return lam * gev_from_frechet(z, 3.0, 1.0, shapes[sim_labels])
 
 
 def simulate_ensemble(
@@ -95,30 +118,14 @@ def simulate_ensemble(
         )
         runs = []
         for m in range(n_models):
-            sim_labels = labels.copy()
-            wrong = rng.random(labels.size) < model_error
-            sim_labels[wrong] = rng.integers(0, 4, wrong.sum())
-            shapes = _SHAPES + rng.normal(0, 0.02, 4)
-            alphas = np.clip(_ALPHAS + rng.normal(0, 0.03, 4), 0.1, 1.0)
-            lam = lam_grid.ravel() * rng.lognormal(0.0, 0.1, labels.size)
-            z = np.empty((n_years, labels.size))
-            for r in range(4):
-                idx = np.flatnonzero(sim_labels == r)
-                if idx.size:
-                    z[:, idx] = logistic_frechet(n_years, idx.size, float(alphas[r]), rng)
-            x = lam * gev_from_frechet(z, 3.0, 1.0, shapes[sim_labels])
+            x = _one_model(labels, lam_grid.ravel(), n_years, model_error, rng)
             runs.append(
                 xr.DataArray(
                     np.maximum(x, 0.0).reshape(n_years, lat.size, lon.size).astype(np.float32),
                     dims=("year", "lat", "lon"),
                     coords={"year": years, "lat": lat, "lon": lon},
                     name="pr",
-                    attrs={
-                        "units": "mm/day",
-                        "long_name": "annual maximum of daily precipitation",
-                        "model": f"model{m:02d}",
-                        "experiment": exp,
-                    },
+                    attrs={**_ATTRS, "model": f"model{m:02d}", "experiment": exp},
                 )
             )
         maxima[exp] = runs

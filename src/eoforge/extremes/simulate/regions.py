@@ -233,6 +233,66 @@ def _layout(
     return lo + u * width, labels
 
 
+def _check_settings(
+    n_regions: int,
+    n_years: int,
+    dependence: str,
+    scale_range: tuple[float, float],
+    field_range: float,
+    smoothness: float,
+) -> tuple[float, float]:
+    """Check the settings of :func:`simulate_regions`; returns the (low, high) site scales."""
+    if int(n_regions) < 1:
+        raise bad_value("n_regions", n_regions, "a positive integer")
+    if int(n_years) < 1:
+        raise bad_value("n_years", n_years, "a positive integer")
+    if dependence not in DEPENDENCES:
+        raise bad_value("dependence", dependence, f"one of {DEPENDENCES}")
+    lo_s, hi_s = (float(v) for v in scale_range)
+    if not (0 < lo_s <= hi_s):
+        raise bad_value("scale_range", scale_range, "(low, high) with 0 < low <= high")
+    if dependence in ("brown-resnick", "schlather") and not (
+        field_range > 0 and 0 < smoothness < 2
+    ):
+        raise bad_value(
+            "field_range/smoothness", (field_range, smoothness), "range > 0, 0 < smoothness < 2"
+        )
+    return lo_s, hi_s
+
+
+def _checked_alphas(
+    alpha: PerRegion, k: int, dependence: str, independent_regions: bool
+) -> np.ndarray:
+    """Logistic alpha per region, each in (0, 1]; one value for all when regions share a group."""
+    alphas = _per_region(alpha, k, "alpha")
+    if dependence == "logistic":
+        for a in alphas:
+            _check_alpha(float(a))
+        if not independent_regions and np.ptp(alphas) > 0:
+            raise bad_value("alpha", alpha, "one float when independent_regions=False")
+    return alphas
+
+
+def _group_frechet(
+    dependence: str,
+    coords: np.ndarray,
+    n_years: int,
+    alpha: float,
+    field_range: float,
+    smoothness: float,
+    n_spectral: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(n_years, m) unit-Frechet maxima of one dependence group of m sites at ``coords``."""
+    if dependence == "logistic":
+        return logistic_frechet(n_years, coords.shape[0], alpha, rng)
+    if dependence == "brown-resnick":
+        return brown_resnick_frechet(coords, n_years, field_range, smoothness, rng, n_spectral)
+    if dependence == "schlather":
+        return schlather_frechet(coords, n_years, field_range, smoothness, rng, n_spectral)
+    return 1.0 / rng.exponential(1.0, (n_years, coords.shape[0]))
+
+
 def simulate_regions(
     n_sites: int = 200,
     n_years: int = 50,
@@ -279,48 +339,21 @@ def simulate_regions(
     """
     rng = np.random.default_rng(random_state)
     k = int(n_regions)
-    if k < 1:
-        raise bad_value("n_regions", n_regions, "a positive integer")
-    if int(n_years) < 1:
-        raise bad_value("n_years", n_years, "a positive integer")
-    if dependence not in DEPENDENCES:
-        raise bad_value("dependence", dependence, f"one of {DEPENDENCES}")
-    lo_s, hi_s = (float(v) for v in scale_range)
-    if not (0 < lo_s <= hi_s):
-        raise bad_value("scale_range", scale_range, "(low, high) with 0 < low <= high")
-    if dependence in ("brown-resnick", "schlather") and not (
-        field_range > 0 and 0 < smoothness < 2
-    ):
-        raise bad_value(
-            "field_range/smoothness", (field_range, smoothness), "range > 0, 0 < smoothness < 2"
-        )
+    lo_s, hi_s = _check_settings(
+        n_regions, n_years, dependence, scale_range, field_range, smoothness
+    )
     xi = _per_region(shapes, k, "shapes")
     ratio = _per_region(loc_scale_ratio, k, "loc_scale_ratio")
-    alphas = _per_region(alpha, k, "alpha")
-    if dependence == "logistic":
-        for a in alphas:
-            _check_alpha(float(a))
-        if not independent_regions and np.ptp(alphas) > 0:
-            raise bad_value("alpha", alpha, "one float when independent_regions=False")
+    alphas = _checked_alphas(alpha, k, dependence, independent_regions)
     coords, labels = _layout(int(n_sites), k, layout, float(domain), rng)
     groups = labels.copy() if independent_regions else np.zeros_like(labels)
-
     z = np.empty((int(n_years), coords.shape[0]))
     for g in np.unique(groups):
         idx = np.flatnonzero(groups == g)
-        if dependence == "logistic":
-            z[:, idx] = logistic_frechet(int(n_years), idx.size, float(alphas[g]), rng)
-        elif dependence == "brown-resnick":
-            z[:, idx] = brown_resnick_frechet(
-                coords[idx], int(n_years), field_range, smoothness, rng, n_spectral
-            )
-        elif dependence == "schlather":
-            z[:, idx] = schlather_frechet(
-                coords[idx], int(n_years), field_range, smoothness, rng, n_spectral
-            )
-        else:
-            z[:, idx] = 1.0 / rng.exponential(1.0, (int(n_years), idx.size))
-
+        z[:, idx] = _group_frechet(
+            dependence, coords[idx], int(n_years), float(alphas[g]),
+            field_range, smoothness, n_spectral, rng,
+        )  # fmt: skip
     lam = rng.uniform(lo_s, hi_s, size=(coords.shape[0],))
     shape = xi[labels]
     maxima = lam * gev_from_frechet(z, ratio[labels], 1.0, shape)
