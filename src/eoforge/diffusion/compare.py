@@ -14,7 +14,9 @@ what "within 10 % of 1000-step DDPM" is measured with.
 
 A configuration is ``(sampler, steps)`` with sampler ``"ddpm"``, ``"ddim"``, ``"dpm++"``,
 ``"heun"`` (respaced trained schedule, see :func:`eoforge.diffusion.sample`) or
-``"rebuilt-<sampler>"`` for the paper code's rebuilt schedule (``spacing="rebuilt"``).
+``"rebuilt-<sampler>"`` for the paper code's rebuilt schedule (``spacing="rebuilt"``), or
+``"logsnr-<sampler>"`` for the trained schedule respaced uniformly in log-SNR
+(``spacing="logsnr"``).
 
 Tables and figures of the rows: :mod:`.compare_report`; an exact denoiser to check samplers (and
 this comparison) without training: :class:`eoforge.diffusion.gaussian_oracle.StationaryGaussianDenoiser`.
@@ -80,11 +82,14 @@ def _parse(config: Config, num_timesteps: int) -> tuple[str, str | None, int]:
         raise bad_value("configs entry", config, "a (sampler, steps) pair") from None
     spacing = None
     sampler = str(name)
-    if sampler.startswith("rebuilt-"):
-        sampler, spacing = sampler[len("rebuilt-") :], "rebuilt"
+    for prefix in ("rebuilt", "logsnr"):
+        if sampler.startswith(f"{prefix}-"):
+            sampler, spacing = sampler[len(prefix) + 1 :], prefix
     if sampler not in SAMPLERS or (spacing and sampler == "heun"):
         raise bad_value(
-            "sampler", name, f"one of {SAMPLERS} or 'rebuilt-' + one of ('ddpm', 'ddim', 'dpm++')"
+            "sampler",
+            name,
+            f"one of {SAMPLERS} or 'rebuilt-'/'logsnr-' + one of ('ddpm', 'ddim', 'dpm++')",
         )
     if isinstance(steps, np.integer):
         steps = int(steps)

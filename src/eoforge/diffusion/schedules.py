@@ -69,6 +69,39 @@ def space_timesteps(num_timesteps: int, steps: int, spacing: str = "linspace") -
     return torch.sort(kept.to(torch.int64)).values
 
 
+def logsnr_timesteps(alphas_cumprod: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` trained indices spread uniformly in log-SNR (the ``"logsnr"`` spacing).
+
+    With ``lambda_t = log(abar_t / (1 - abar_t))``, target ``g_i`` uniform on
+    ``[lambda_{T-1}, lambda_0]`` (``i = 0..N-1``), index ``t_i = argmin_t |lambda_t - g_i|``,
+    then forced strictly increasing inside ``[0, T-1]`` (``t_i <- max(t_i, t_{i-1} + 1)``,
+    ``t_i <- min(t_i, t_{i+1} - 1)``), so N distinct indices containing 0 and T-1.
+    DPM-Solver (Lu et al. 2022) steps uniformly in lambda: where the time-uniform
+    ``"trailing"`` grid puts one step over the low-SNR range in which the large-scale,
+    high-variance modes of the data are decided (e.g. unwrapped phase with a -8/3 spectrum),
+    this grid puts several.
+
+    Args:
+        alphas_cumprod: ``abar_t`` (T,) of the trained schedule, decreasing.
+        steps: Number N of kept steps, ``1 <= N <= T``.
+
+    Returns:
+        LongTensor (N,), strictly increasing trained indices.
+    """
+    num_timesteps = int(alphas_cumprod.shape[0])
+    check_sample_steps(steps, num_timesteps)
+    ab = alphas_cumprod.to(torch.float64)
+    lam = torch.log(ab) - torch.log1p(-ab)
+    target = torch.linspace(float(lam[-1]), float(lam[0]), steps, dtype=torch.float64)
+    idx = torch.argmin((lam[None, :] - target[:, None]).abs(), dim=1).flip(0).tolist()
+    for i in range(1, steps):  # distinct and increasing, within [0, T-1]
+        idx[i] = max(idx[i], idx[i - 1] + 1)
+    idx[-1] = min(idx[-1], num_timesteps - 1)
+    for i in range(steps - 2, -1, -1):
+        idx[i] = min(idx[i], idx[i + 1] - 1)
+    return torch.tensor(idx, dtype=torch.int64)
+
+
 def check_sample_steps(steps: object, num_timesteps: int) -> None:
     """Raise the one-line :class:`InputError` when ``steps`` is not an int in ``[1, T]``.
 
@@ -254,13 +287,17 @@ class NoiseSchedule:
 
         Args:
             steps: Number of kept steps, in [1, T].
-            spacing: ``"linspace"``, ``"leading"`` or ``"trailing"``.
+            spacing: ``"linspace"``, ``"leading"``, ``"trailing"`` or ``"logsnr"``
+                (:func:`logsnr_timesteps`).
 
         Returns:
             ``(timesteps, schedule)``: the kept trained indices (LongTensor (steps,), ascending) and
             the respaced schedule of length ``steps`` (kind ``"custom"``).
         """
-        kept = space_timesteps(len(self), steps, spacing)
+        if spacing == "logsnr":
+            kept = logsnr_timesteps(self.alphas_cumprod, steps)
+        else:
+            kept = space_timesteps(len(self), steps, spacing)
         return kept, NoiseSchedule(self.alphas_cumprod[kept])
 
     def rebuilt(self, steps: int) -> tuple[torch.Tensor, NoiseSchedule]:

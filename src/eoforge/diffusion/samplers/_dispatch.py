@@ -76,8 +76,9 @@ def sample(
         spacing: Which trained steps to keep (:func:`space_timesteps`): ``"linspace"``
             (improved-diffusion's rule, from T-1 down to 0; default for ``"ddpm"``),
             ``"trailing"`` (from T-1 down to T/K-1, then a jump to clean data; default for
-            ``"ddim"`` and ``"dpm++"``), ``"leading"`` (starts at T-T/K, below the top), or
-            ``"rebuilt"`` to reproduce the paper code's rebuilt schedule
+            ``"ddim"`` and ``"dpm++"``), ``"leading"`` (starts at T-T/K, below the top),
+            ``"logsnr"`` (uniform in log-SNR from T-1 to 0,
+            :func:`~eoforge.diffusion.schedules.logsnr_timesteps`), or ``"rebuilt"`` to reproduce the paper code's rebuilt schedule
             (:meth:`NoiseSchedule.rebuilt`; benchmarks only). Not used by ``"heun"``.
             Why the defaults differ: the ancestral chain adds no noise at its last step, so it
             must end at t=0 (with ``"trailing"`` it would return E[x_0 | x_{T/K-1}] and lose the
@@ -190,8 +191,8 @@ def _check_options(
                 f"spacing={spacing!r} does not apply to sampler='heun', which uses Karras sigmas; "
                 "leave spacing=None."
             )
-        if spacing not in (*SPACINGS, "rebuilt"):
-            raise bad_value("spacing", spacing, f"one of {(*SPACINGS, 'rebuilt')}")
+        if spacing not in (*SPACINGS, "logsnr", "rebuilt"):
+            raise bad_value("spacing", spacing, f"one of {(*SPACINGS, 'logsnr', 'rebuilt')}")
 
 
 def _as_generator(generator: torch.Generator | int | None) -> torch.Generator:
