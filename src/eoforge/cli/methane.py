@@ -26,6 +26,10 @@ Weights = Annotated[
     typer.Option(help="Detector NAME.safetensors (with NAME.json); default: the shipped one."),
 ]
 
+SimulatedSize = Annotated[int, typer.Option(help="Scene side (pixels of 20 m).")]
+SceneSize = Annotated[int, typer.Option(help="Scene side (pixels).")]
+FpBudget = Annotated[float, typer.Option(help="False plumes per 100 km2.")]
+
 MaxContextChange = Annotated[
     float,
     typer.Option(
@@ -148,7 +152,7 @@ def simulate(
     ),
     rate: Annotated[float, typer.Option(help="Emission rate (kg/h); 0 for no plume.")] = 1500.0,
     seed: Annotated[int, typer.Option(help="Scene seed.")] = 0,
-    size: Annotated[int, typer.Option(help="Scene side (pixels of 20 m).")] = 256,
+    size: SimulatedSize = 256,
     wind_speed: Annotated[float, typer.Option(help="Wind speed (m/s).")] = 3.0,
     wind_direction: Annotated[float, typer.Option(help="Wind from (deg from north).")] = 270.0,
 ) -> None:
@@ -170,7 +174,7 @@ def simulate_series(
     out: Annotated[Path, typer.Option(help="Archive folder.")] = Path("runs/methane-series"),
     sites: Annotated[int, typer.Option(help="Number of sites (one grid each).")] = 3,
     dates: Annotated[int, typer.Option(help="Revisit dates per site (5 days apart).")] = 6,
-    size: Annotated[int, typer.Option(help="Scene side (pixels of 20 m).")] = 256,
+    size: SimulatedSize = 256,
     seed: Annotated[int, typer.Option(help="Archive seed.")] = 0,
     cloud_prob: Annotated[float, typer.Option(help="Share of cloudy dates.")] = 0.2,
     plume_prob: Annotated[float, typer.Option(help="Share of dates the source emits.")] = 0.5,
@@ -291,8 +295,8 @@ def evaluate(
     weights: Weights = None,
     n_negative: Annotated[int, typer.Option(help="Plume-free scenes.")] = 40,
     n_per_rate: Annotated[int, typer.Option(help="Plume scenes per emission rate.")] = 8,
-    size: Annotated[int, typer.Option(help="Scene side (pixels).")] = 256,
-    fp_budget: Annotated[float, typer.Option(help="False plumes per 100 km2.")] = 2.0,
+    size: SceneSize = 256,
+    fp_budget: FpBudget = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the held-out scenes.")] = 0,
     surface: Annotated[
         list[str] | None,
@@ -345,8 +349,8 @@ def evaluate(
 def calibrate(
     weights: Annotated[Path, typer.Argument(help="Detector NAME.safetensors (NAME.json beside).")],
     n_negative: Annotated[int, typer.Option(help="Plume-free scenes of the threshold scan.")] = 400,
-    size: Annotated[int, typer.Option(help="Scene side (pixels).")] = 256,
-    fp_budget: Annotated[float, typer.Option(help="False plumes per 100 km2.")] = 2.0,
+    size: SceneSize = 256,
+    fp_budget: FpBudget = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the plume-free scenes.")] = 1,
     n_rate_cases: Annotated[int, typer.Option(help="Simulated plumes for the U_eff fit.")] = 200,
     grow: Annotated[int, typer.Option(help="Pixels added around a detection for the IME.")] = 3,
