@@ -163,16 +163,9 @@ def _abs_sum(
 
 @numba.njit(inline="always", **_JIT)
 def _front(
-    si: np.ndarray,
-    oi: np.ndarray,
-    sj: np.ndarray,
-    oj: np.ndarray,
-    ta: np.ndarray,
-    tb: np.ndarray,
-    tu: np.uint64,
-    a: np.uint64,
-    b: np.uint64,
-) -> tuple[np.uint64, np.uint64, bool]:
+    si: np.ndarray, oi: np.ndarray, sj: np.ndarray, oj: np.ndarray, ta: np.ndarray,
+    tb: np.ndarray, tu: np.uint64, a: np.uint64, b: np.uint64,
+) -> tuple[np.uint64, np.uint64, bool]:  # fmt: skip
     """Take the next merged element at heads (a, b); a j value goes first on ties (y <= x).
 
     The count of the element taken is written to its time slot, the other write goes to the
@@ -192,16 +185,9 @@ def _front(
 
 @numba.njit(inline="always", **_JIT)
 def _back(
-    si: np.ndarray,
-    oi: np.ndarray,
-    sj: np.ndarray,
-    oj: np.ndarray,
-    ta: np.ndarray,
-    tb: np.ndarray,
-    tu: np.uint64,
-    a: np.uint64,
-    b: np.uint64,
-) -> tuple[np.uint64, np.uint64, bool]:
+    si: np.ndarray, oi: np.ndarray, sj: np.ndarray, oj: np.ndarray, ta: np.ndarray,
+    tb: np.ndarray, tu: np.uint64, a: np.uint64, b: np.uint64,
+) -> tuple[np.uint64, np.uint64, bool]:  # fmt: skip
     """Take the last merged element at tails (a, b); the i value goes first on ties (x >= y)."""
     one = np.uint64(1)
     x = si[a]
@@ -287,17 +273,9 @@ def _fold(p: int, r0: int, r1: int) -> tuple[int, int]:
 
 
 def _rfa_rows(
-    prep_srt: np.ndarray,
-    order: np.ndarray,
-    nval: np.ndarray,
-    finite: np.ndarray,
-    hasnan: np.ndarray,
-    r0: int,
-    r1: int,
-    c0: int,
-    c1: int,
-    out: np.ndarray,
-) -> None:
+    prep_srt: np.ndarray, order: np.ndarray, nval: np.ndarray, finite: np.ndarray,
+    hasnan: np.ndarray, r0: int, r1: int, c0: int, c1: int, out: np.ndarray,
+) -> None:  # fmt: skip
     """out[i - r0, j - c0] = D_ij for r0 <= i < r1, c0 <= j < c1, j > i (others untouched)."""
     T = finite.shape[1]
     for p in prange((r1 - r0 + 1) // 2):
@@ -320,16 +298,9 @@ def _rfa_rows(
 
 
 def _fmado_rows(
-    rank: np.ndarray,
-    nval: np.ndarray,
-    finite: np.ndarray,
-    hasnan: np.ndarray,
-    r0: int,
-    r1: int,
-    c0: int,
-    c1: int,
-    out: np.ndarray,
-) -> None:
+    rank: np.ndarray, nval: np.ndarray, finite: np.ndarray, hasnan: np.ndarray,
+    r0: int, r1: int, c0: int, c1: int, out: np.ndarray,
+) -> None:  # fmt: skip
     """F-madogram block; same contract as :func:`_rfa_rows`."""
     T = finite.shape[1]
     for p in prange((r1 - r0 + 1) // 2):
