@@ -72,3 +72,13 @@ def test_bad_inputs_exit_2_with_message(data, tmp_path):
     assert res.exit_code == 2 and "not a finished pre-training run" in re.sub(
         r"\s+", " ", res.output
     )
+
+
+def test_pretrain_bad_n_clusters_names_the_option(data, tmp_path):
+    """--n-clusters is parsed like every comma list of ints; the message names it with an example."""
+    path, _ = data
+    res = invoke("pretrain", str(path), "--out", str(tmp_path / "run"), "--n-clusters", "64;8")
+    assert res.exit_code == 2
+    assert "--n-clusters '64;8' is not a list of integers" in res.output
+    assert "--n-clusters 64,8" in res.output
+    assert not (tmp_path / "run").exists()

@@ -217,3 +217,13 @@ def test_safe_mismatched_grid(tmp_path):
     safe, _ = _fake_safe(tmp_path, b12_origin=(600100.0, 3500000.0))
     with pytest.raises(ShapeError, match="B12"):
         read_s2_safe(safe, ("B11", "B12"))
+
+
+def test_safe_angle_without_value_is_one_input_error(tmp_path):
+    """An empty angle element in MTD_TL.xml names the element (it was a TypeError)."""
+    safe, _ = _fake_safe(tmp_path)
+    tl = next(safe.glob("GRANULE/*/MTD_TL.xml"))
+    tl.write_text(MTD_TL.replace('<AZIMUTH_ANGLE unit="deg">145.2</AZIMUTH_ANGLE>',
+                                 '<AZIMUTH_ANGLE unit="deg"></AZIMUTH_ANGLE>'))  # fmt: skip
+    with pytest.raises(InputError, match="AZIMUTH_ANGLE"):
+        safe_metadata(safe)
