@@ -39,7 +39,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from eoforge.methane import scenes
-from eoforge.methane.detector.train import TRAIN_SEED_LIMIT
+from eoforge.methane.detector.training.config import TRAIN_SEED_LIMIT
 from eoforge.methane.physics import air_mass_factor
 from eoforge.methane.retrievals import mbmp, retrieve_column
 

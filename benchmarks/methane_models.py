@@ -19,7 +19,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from eoforge.methane.detector.model import PlumeUNet, UNetSpec, n_parameters
-from eoforge.methane.detector.train import DetectorConfig, detector_loss
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.loss import detector_loss
 
 SPECS = {
     "unet 12/24/48 (v11)": UNetSpec(14, (12, 24, 48), 12),

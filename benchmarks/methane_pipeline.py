@@ -29,25 +29,26 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from eoforge.methane.detector import train  # noqa: E402
-from eoforge.methane.detector.bank import bank_settings, open_bank  # noqa: E402
-from eoforge.methane.detector.bank_stream import BankBatches, make_inputs  # noqa: E402
-from eoforge.methane.detector.train import DetectorConfig, SimulatedPairs  # noqa: E402
+from eoforge.methane.detector.training import simulate  # noqa: E402
+from eoforge.methane.detector.training.bank import bank_settings, open_bank  # noqa: E402
+from eoforge.methane.detector.training.bank_stream import BankBatches, make_inputs  # noqa: E402
+from eoforge.methane.detector.training.config import DetectorConfig  # noqa: E402
+from eoforge.methane.detector.training.simulate import SimulatedPairs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.methane.numpy_features_reference import build_inputs as numpy_inputs  # noqa: E402
 
-TORCH_INPUTS = train.build_inputs
+TORCH_INPUTS = simulate.build_inputs
 
 
 def _take(stream, n: int, inputs) -> None:
     """Draw n pairs from a SimulatedPairs iterator with the given feature function."""
-    train.build_inputs = inputs
+    simulate.build_inputs = inputs
     try:
         for _ in range(n):
             next(stream)
     finally:
-        train.build_inputs = TORCH_INPUTS
+        simulate.build_inputs = TORCH_INPUTS
 
 
 def _sync(device: str) -> None:

@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import zarr  # noqa: E402
 
-from eoforge.methane.detector.bank import bank_settings, open_bank, render_background  # noqa: E402
-from eoforge.methane.detector.bank_stream import BankBatches, make_inputs  # noqa: E402
-from eoforge.methane.detector.train import DetectorConfig  # noqa: E402
+from eoforge.methane.detector.training.bank import bank_settings, open_bank, render_background  # noqa: E402
+from eoforge.methane.detector.training.bank_stream import BankBatches, make_inputs  # noqa: E402
+from eoforge.methane.detector.training.config import DetectorConfig  # noqa: E402
 
 
 def _stream(cfg: DetectorConfig, root: Path, device: str):

@@ -21,7 +21,8 @@ import torch
 import eoforge
 from eoforge.curation.dynamic import CurationConfig
 from eoforge.curation.hierarchy import hierarchical_kmeans
-from eoforge.methane.detector.train import DetectorConfig, train_detector
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.run import train_detector
 from eoforge.sar.wv import synth_wv
 from eoforge.ssl.export import export_encoder
 from eoforge.ssl.pretrain import SSLConfig, pretrain

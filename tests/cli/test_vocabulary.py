@@ -65,7 +65,7 @@ def _shown(path, option):
 def test_shown_defaults_are_the_configs_defaults():
     from eoforge.curation.dynamic import CurationConfig
     from eoforge.diffusion.config import DiffusionConfig
-    from eoforge.methane.detector.train import DetectorConfig
+    from eoforge.methane.detector.training.config import DetectorConfig
     from eoforge.ssl.pretrain import SSLConfig
 
     ssl, cur = SSLConfig(), CurationConfig()

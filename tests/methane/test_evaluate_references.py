@@ -15,7 +15,8 @@ from eoforge.methane.detector import infer, load_default_detector
 from eoforge.methane.detector.features import channel_names
 from eoforge.methane.detector.model import insert_input_channel
 from eoforge.methane.detector.rates import calibrate_detector_rates
-from eoforge.methane.detector.train import DetectorConfig, DetectorModule
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.module import DetectorModule
 from eoforge.methane.detector.weights import default_weights_path, save_detector
 from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector
 from eoforge.methane.revisit_scenes import revisit_references

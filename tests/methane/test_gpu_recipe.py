@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from eoforge.methane.detector.model import n_parameters
-from eoforge.methane.detector.train import DetectorConfig, DetectorModule
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.module import DetectorModule
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_detector_gpu.sh"

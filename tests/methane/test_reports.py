@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from eoforge.methane.detector.train_report import read_loss_log, write_train_report
+from eoforge.methane.detector.training.report import read_loss_log, write_train_report
 from eoforge.methane.pair_files import simulate_to_files
 
 torch.set_num_threads(1)

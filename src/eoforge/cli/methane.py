@@ -270,8 +270,9 @@ def train(
     ] = None,
 ) -> None:
     """Train the detector on scene pairs simulated on the fly; writes OUT/detector.safetensors."""
-    from eoforge.methane.detector.train import OPTIONS as TRAIN_OPTIONS
-    from eoforge.methane.detector.train import DetectorConfig, train_detector
+    from eoforge.methane.detector.training.config import OPTIONS as TRAIN_OPTIONS
+    from eoforge.methane.detector.training.config import DetectorConfig
+    from eoforge.methane.detector.training.run import train_detector
 
     cfg = DetectorConfig.load(config) if config is not None else DetectorConfig()
     size = either(size, patch, "--size", "--patch")

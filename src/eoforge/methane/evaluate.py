@@ -4,7 +4,7 @@ Protocol (Orbio Project Eucalyptus' detection-threshold test, notes section 5, o
 own simulator):
 
 1. ``n_negative`` plume-free pairs and ``n_per_rate`` pairs per emission rate are simulated with
-   scene seeds >= 2^30, never used in training (:data:`~.detector.train.TRAIN_SEED_LIMIT`), on
+   scene seeds >= 2^30, never used in training (:data:`~eoforge.methane.detector.training.config.TRAIN_SEED_LIMIT`), on
    every surface type, random wind; plain scenes by default, or with 0..``confounders_max``
    confounders and (in ``cloud_prob`` of the scenes) clouds, as in training: harder negatives.
    With K = ``references`` > 1 reference dates (default: the detector's K) each scene's target
@@ -57,7 +57,7 @@ from eoforge.methane.context_veto import (
 )
 from eoforge.methane.detection_stats import fp_bootstrap, wilson_interval
 from eoforge.methane.detector.infer import predict_references, reference_constants
-from eoforge.methane.detector.train import TRAIN_SEED_LIMIT
+from eoforge.methane.detector.training.config import TRAIN_SEED_LIMIT
 from eoforge.methane.detector.weights import Detector, load_default_detector, load_detector
 from eoforge.methane.physics import air_mass_factor
 from eoforge.methane.retrievals import mbmp, retrieve_column

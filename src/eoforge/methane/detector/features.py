@@ -71,8 +71,14 @@ def channel_names(
     noise: bool = False,
     reference_dates: int = 1,
 ) -> list[str]:
-    """Names of the input channels for the given context bands and number of reference dates
-    (module docstring)."""
+    """Names of the input channels for these context bands and reference dates (module docstring).
+
+    Args:
+        context: Context bands whose temporal change is a channel.
+        smooth: Sigma of the smoothed MBMP column channel (0: no such channel).
+        noise: With the MBMP noise-level channel.
+        reference_dates: K; K > 1 adds the reference-stack channels.
+    """
     stack = ["mbmp_stack", "spread_stack", *(f"d{b}_stack" for b in context)]
     return (
         ["lnB11_t", "lnB12_t", "lnB11_r", "lnB12_r", "dB11", "dB12", "mbsp", "mbmp",
@@ -91,7 +97,7 @@ def n_channels(
     noise: bool = False,
     reference_dates: int = 1,
 ) -> int:
-    """Number of input channels C."""
+    """Number of input channels C (the arguments of :func:`channel_names`)."""
     return len(channel_names(context, smooth, noise, reference_dates))
 
 
@@ -107,7 +113,7 @@ class SceneConstants:
     amf: float
     noise: float = 0.0
     valid_fraction: float = 1.0
-    stack: dict | None = None
+    stack: dict[str, list[float] | list[list[float]]] | None = None
     """With several reference dates: the :data:`.features_torch.STACK_KEYS` as lists."""
 
 
@@ -157,9 +163,14 @@ def _subsample(
     bands: Sequence[str],
     step: int,
 ) -> tuple[torch.Tensor, ...]:
-    """(1, nb, h, w) subsamples of both dates (every ``step`` rows and columns) and the
-    (1, 2, h, wn) SWIR right neighbours of their first wn columns (the noise pairs), in the
-    bands' common dtype (the constants are fitted in float64, converted exactly from it)."""
+    """Regular subsamples of both dates and the SWIR right neighbours of their pixels.
+
+    Returns:
+        (t, r, t_right, r_right): (1, nb, h, w) subsamples of both dates (every ``step`` rows
+        and columns) and the (1, 2, h, wn) SWIR right neighbours of their first wn columns
+        (the noise pairs), in the bands' common dtype (the constants are fitted in float64,
+        converted exactly from it).
+    """
     w = np.shape(target["B11"])[1]
     right = np.arange(0, w - 1, step) + 1
     every = slice(None, None, step)
@@ -167,7 +178,9 @@ def _subsample(
             _grab(target, SWIR, right, step), _grab(reference, SWIR, right, step))  # fmt: skip
 
 
-def _grab(d: Mapping[str, np.ndarray], names: Sequence[str], cols, step: int) -> torch.Tensor:
+def _grab(
+    d: Mapping[str, np.ndarray], names: Sequence[str], cols: slice | np.ndarray, step: int
+) -> torch.Tensor:
     """(1, nb, h, w) bands ``names`` of every ``step``-th row at columns ``cols``."""
     out = np.stack([np.asarray(d[b][::step][:, cols]) for b in names])[None]
     return torch.from_numpy(out if out.dtype in (np.float32, np.float64) else
@@ -182,9 +195,18 @@ def scene_constants(
     context: Sequence[str] = DEFAULT_CONTEXT,
     references: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> SceneConstants:
-    """Fit the scene-wide constants c_t, c_r and the medians on a subsample of valid pixels
-    (:func:`.features_torch.scene_constants` on a batch of one, on the CPU), and with several
-    ``references`` (K > 1 dates, the first being ``reference``) their stack constants.
+    """Fit the scene-wide constants c_t, c_r and the medians on a subsample of valid pixels.
+
+    :func:`.features_torch.scene_constants` on a batch of one, on the CPU; with several
+    ``references`` (K > 1 dates, the first being ``reference``) their stack constants too.
+
+    Args:
+        target: Target-date bands, band name -> (H, W) reflectance.
+        reference: Reference-date bands on the same grid.
+        sza: Solar zenith angle (degrees).
+        vza: Viewing zenith angle (degrees).
+        context: Context bands.
+        references: K > 1 reference dates (the first being ``reference``).
 
     Raises:
         InputError: If fewer than 100 sampled pixels are valid in both dates.
@@ -208,11 +230,13 @@ def scene_constants(
         every = slice(None, None, step)
         refs = torch.stack([_grab(d, bands, every, step)[0] for d in references])[None]
         stack = {k: v[0].tolist() for k, v in ft.stack_constants(t, refs, c["c_t"]).items()}
-    c = {k: v[0].tolist() for k, v in c.items()}
+    one = {k: v[0] for k, v in c.items()}  # the batch's one item
     return SceneConstants(
-        c_t=c["c_t"], c_r=c["c_r"], med_mbsp=c["med_mbsp"], med_mbmp=c["med_mbmp"],
-        med_change=dict(zip(bands, c["med_change"], strict=True)), amf=c["amf"],
-        noise=c["noise"], valid_fraction=c["valid_fraction"], stack=stack,
+        c_t=float(one["c_t"]), c_r=float(one["c_r"]), med_mbsp=float(one["med_mbsp"]),
+        med_mbmp=float(one["med_mbmp"]),
+        med_change=dict(zip(bands, one["med_change"].tolist(), strict=True)),
+        amf=float(one["amf"]), noise=float(one["noise"]),
+        valid_fraction=float(one["valid_fraction"]), stack=stack,
     )  # fmt: skip
 
 
@@ -239,13 +263,22 @@ def compute_features(
     noise: bool = False,
     references: Sequence[Mapping[str, np.ndarray]] | None = None,
 ) -> np.ndarray:
-    """Features (C, h, w) float32 of ``window`` (default: whole grid) given the scene constants
-    (:func:`.features_torch.features` on a batch of one, on the CPU); with K > 1
-    ``references`` (the first being ``reference``; ``const`` then has their stack constants)
-    the stack channels too.
+    """Features (C, h, w) float32 of ``window`` (default: whole grid) given the scene constants.
 
-    The smoothed channel sees only the window, so it differs from the whole-image one within
-    ~3 ``smooth`` pixels of the window edges, where tiled inference gives zero weight anyway.
+    :func:`.features_torch.features` on a batch of one, on the CPU. The smoothed channel sees
+    only the window, so it differs from the whole-image one within ~3 ``smooth`` pixels of the
+    window edges, where tiled inference gives zero weight anyway.
+
+    Args:
+        target: Target-date bands, band name -> (H, W) reflectance.
+        reference: Reference-date bands on the same grid.
+        const: The scene constants (:func:`scene_constants`).
+        window: (rows, cols) slices of the grid.
+        context: Context bands.
+        smooth: Sigma of the smoothed MBMP column channel (0: none).
+        noise: Add the MBMP noise-level channel.
+        references: K > 1 reference dates (the first being ``reference``; ``const`` then has
+            their stack constants): adds the stack channels.
     """
     win = (slice(None), slice(None)) if window is None else window
     bands = list(SWIR) + list(context)

@@ -13,7 +13,7 @@ Scene constants, per item b of the batch, over the valid pixels V_b of its subsa
 
 ``detect`` passes a regular subsample of at most ~1e6 pixels of the scene as V_b; training
 crops (:func:`crop_constants`) fit c_t, c_r, med_b and sigma_MBMP on the subsample of every
-``fit_step``-th row and column of the crop (at most ``CROP_FIT_PIXELS`` of :mod:`.bank_stream`)
+``fit_step``-th row and column of the crop (at most ``CROP_FIT_PIXELS`` of :mod:`.training.bank_stream`)
 and the MBSP/MBMP medians on all of its pixels.
 
 Medians are NumPy's (the mean of the two middle values for an even count). The scene constants
@@ -57,15 +57,37 @@ STACK_KEYS = ("c_r_k", "med_change_k", "med_stack")
 
 def valid_pixels(*dates: torch.Tensor) -> torch.Tensor:
     """(B, H, W) bool: finite and positive in every band of every (B, nb, H, W) date."""
-    ok = None
-    for d in dates:  # NaN fails both tests; +inf fails the second
-        v = (d.amin(dim=1) > 0) & (d.amax(dim=1) < torch.inf)
-        ok = v if ok is None else ok & v
+
+    def positive_finite(d: torch.Tensor) -> torch.Tensor:  # NaN fails both tests, +inf the 2nd
+        return (d.amin(dim=1) > 0) & (d.amax(dim=1) < torch.inf)
+
+    ok = positive_finite(dates[0])
+    for d in dates[1:]:
+        ok = ok & positive_finite(d)
     return ok
 
 
-def _mbmp_noise(t_right, r_right, t_left, r_left, c_t, c_r) -> torch.Tensor:
-    """sigma_MBMP from horizontally adjacent pixel pairs, (B,); 0 with fewer than 100 pairs."""
+def _mbmp_noise(
+    t_right: torch.Tensor,
+    r_right: torch.Tensor,
+    t_left: torch.Tensor,
+    r_left: torch.Tensor,
+    c_t: torch.Tensor,
+    c_r: torch.Tensor,
+) -> torch.Tensor:
+    """The noise level sigma_MBMP (B,) from horizontally adjacent pixel pairs.
+
+    Args:
+        t_right: (B, 2, h, w) target B11, B12 of the right pixel of each pair.
+        r_right: (B, 2, h, w) reference B11, B12 of the right pixel.
+        t_left: (B, 2, h, w) target of the left pixel.
+        r_left: (B, 2, h, w) reference of the left pixel.
+        c_t: (B,) target band scale.
+        c_r: (B,) reference band scale.
+
+    Returns:
+        (B,) float64, 0 where fewer than 100 pairs are valid.
+    """
 
     def mbmp(t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         ok = valid_pixels(t, r)  # in the input dtype (cheaper), then float64
@@ -132,8 +154,11 @@ def scene_constants(
 
 
 def fit_step(h: int, w: int, max_pixels: int) -> int:
-    """Stride of the regular subsample (every ``step`` rows and columns) of an h x w grid that
-    keeps at most ~``max_pixels`` pixels: ceil(sqrt(h w / max_pixels)), at least 1."""
+    """Stride of a regular subsample of an h x w grid that keeps at most ~``max_pixels`` pixels.
+
+    The subsample takes every ``step`` rows and columns, step = max(1, ceil(sqrt(h w /
+    max_pixels))).
+    """
     return max(1, math.ceil(math.sqrt(h * w / max_pixels)))
 
 
@@ -144,10 +169,16 @@ def crop_constants(
     max_fit_pixels: int | None = None,
     refs: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """:func:`scene_constants` of (B, nb, H, W) training crops, its subsample constants fitted
-    on the regular subsample of at most ~``max_fit_pixels`` pixels per item (:func:`fit_step`;
-    None: every pixel), with the :func:`stack_constants` of a (B, K, nb, H, W) ``refs`` stack
-    when given."""
+    """:func:`scene_constants` of training crops, fitted on a regular subsample of each crop.
+
+    Args:
+        t: (B, nb, H, W) target dates.
+        r: (B, nb, H, W) reference dates.
+        amf: (B,) air-mass factors.
+        max_fit_pixels: The subsample constants use at most ~this many pixels per item
+            (:func:`fit_step`); None: every pixel.
+        refs: (B, K, nb, H, W) reference stack: adds its :func:`stack_constants`.
+    """
     h, w = t.shape[-2:]
     step = 1 if max_fit_pixels is None else fit_step(h, w, max_fit_pixels)
     const = scene_constants(t, r, t[:, :2, :, 1:], r[:, :2, :, 1:], amf, step)
@@ -157,8 +188,12 @@ def crop_constants(
 
 
 def stack_ratios(refs: torch.Tensor, c_r_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-date reference ratios rho_k (B, K, H, W) in float32 (1 where date k is invalid) and
-    their validity (B, K, H, W) of a (B, K, nb, H, W) stack (module docstring)."""
+    """Per-date reference ratios rho_k of a (B, K, nb, H, W) stack and their validity.
+
+    Returns:
+        (rho, ok): rho_k = c_r,k R12'_k / R11'_k (B, K, H, W), float32 for a float32 stack
+        (c_r,k rounded to float32; 1 where date k is invalid), and the validity (B, K, H, W).
+    """
     b, k = refs.shape[:2]
     ok = valid_pixels(refs.flatten(0, 1)).view(b, k, *refs.shape[-2:])
     s = torch.where(ok[:, :, None], refs, 1.0)
@@ -167,9 +202,11 @@ def stack_ratios(refs: torch.Tensor, c_r_k: torch.Tensor) -> tuple[torch.Tensor,
 
 
 def median_over_dates(x: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-    """NumPy median over the date axis 1 of (B, K, ...) values where ``ok`` (NaN if none):
-    the mean of the two middle valid values of each pixel's dates sorted (invalid ones last),
-    batched in torch on any device (few dates, many pixels)."""
+    """NumPy median over the date axis 1 of (B, K, ...) values where ``ok`` (NaN if none).
+
+    The mean of the two middle valid values of each pixel's dates sorted (invalid ones last),
+    batched in torch on any device (few dates, many pixels).
+    """
     s = torch.where(ok, x, torch.inf).sort(dim=1).values
     n = ok.sum(1, keepdim=True)
     lo = s.gather(1, (n - 1).clamp_min(0) // 2)
@@ -213,8 +250,10 @@ def stack_constants(
 def stack_channels(
     t: torch.Tensor, refs: torch.Tensor, const: dict[str, torch.Tensor], ratio_t: torch.Tensor
 ) -> list[torch.Tensor]:
-    """The reference-stack channels (module docstring), unclipped, (B, H, W) each:
-    20 MBMP_stack, 20 spread, 20 D_b,stack of each context band; 0 where no date is valid."""
+    """The reference-stack channels (module docstring), unclipped, (B, H, W) each.
+
+    20 MBMP_stack, 20 spread, 20 D_b,stack of each context band; 0 where no date is valid.
+    """
     rho, ok = stack_ratios(refs, const["c_r_k"])
     some = ok.any(1)
     med = median_over_dates(rho, ok)
@@ -229,9 +268,11 @@ def stack_channels(
 
 
 def gaussian_smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian filter of (B, H, W) with edge replication, radius int(4 sigma + 1/2): SciPy's
-    ``gaussian_filter(mode="nearest")`` itself on the CPU (~5x faster there), else
-    :func:`smooth_torch`."""
+    """Gaussian filter of (B, H, W) with edge replication, radius int(4 sigma + 1/2).
+
+    SciPy's ``gaussian_filter(mode="nearest")`` itself on the CPU (~5x faster there), else
+    :func:`smooth_torch`.
+    """
     if x.device.type != "cpu":
         return smooth_torch(x, sigma)
     out = gaussian_filter(x.detach().numpy(), sigma=(0.0, sigma, sigma), mode="nearest")

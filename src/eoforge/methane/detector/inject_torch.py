@@ -36,8 +36,10 @@ from eoforge.methane.scenes.spectra import S2_BANDS, noise_coefficient
 
 
 class Grid(NamedTuple):
-    """A piecewise-linear table (nodes ``xp`` increasing, values ``fp``) with a uniform bucket
-    index over its nodes (:func:`make_grid`, :func:`interp_grid`)."""
+    """A piecewise-linear table with a uniform bucket index over its nodes.
+
+    Nodes ``xp`` increasing, values ``fp`` (:func:`make_grid`, :func:`interp_grid`).
+    """
 
     xp: torch.Tensor  # (n,)
     fp: torch.Tensor  # (n,)
@@ -50,9 +52,12 @@ class Grid(NamedTuple):
 
 
 def make_grid(xp: np.ndarray, fp: np.ndarray, device: str, dtype: torch.dtype) -> Grid:
-    """Bucket index of a table: M buckets of width h = the smallest node spacing from xp[0];
-    bucket b starts at the segment of xp[0] + (b - 1) h (one bucket of slack for the rounding
-    of the bucket number), and ``steps`` is the most nodes any value may lie beyond it."""
+    """The table (xp, fp) with its bucket index, as tensors of ``dtype`` on ``device``.
+
+    M buckets of width h = the smallest node spacing from xp[0]; bucket b starts at the segment
+    of xp[0] + (b - 1) h (one bucket of slack for the rounding of the bucket number), and
+    ``steps`` is the most nodes any value may lie beyond it.
+    """
     xp, fp = np.array(xp, np.float64), np.array(fp, np.float64)  # copies: positive strides
     h = float(np.diff(xp).min())
     m = int(np.ceil((xp[-1] - xp[0]) / h)) + 2
@@ -65,7 +70,7 @@ def make_grid(xp: np.ndarray, fp: np.ndarray, device: str, dtype: torch.dtype) -
     steps = int((segment(edges + 2 * h) - start).max())
     nxt = np.append(xp[1:-1], np.inf)
 
-    def dev(a: np.ndarray, dt=dtype) -> torch.Tensor:
+    def dev(a: np.ndarray, dt: torch.dtype = dtype) -> torch.Tensor:
         return torch.as_tensor(a, dtype=dt, device=device)
 
     return Grid(dev(xp), dev(fp), dev(np.diff(fp) / np.diff(xp)), dev(nxt),
@@ -73,10 +78,13 @@ def make_grid(xp: np.ndarray, fp: np.ndarray, device: str, dtype: torch.dtype) -
 
 
 def interp_grid(x: torch.Tensor, grid: Grid) -> torch.Tensor:
-    """Piecewise-linear interpolation of the table at x, extended by the end slopes (NaN stays
-    NaN), in the dtype of the grid, on any device: the segment j with xp[j] <= x < xp[j + 1]
-    is found from the bucket of x and at most ``steps`` comparisons (no search, no host sync);
-    then fp[j] + slope[j] (x - xp[j]), which is also the extrapolation outside the nodes."""
+    """Piecewise-linear interpolation of the table at x, extended by the end slopes.
+
+    NaN stays NaN; the result has the dtype of the grid, on any device. The segment j with
+    xp[j] <= x < xp[j + 1] is found from the bucket of x and at most ``steps`` comparisons (no
+    search, no host sync); then fp[j] + slope[j] (x - xp[j]), which is also the extrapolation
+    outside the nodes.
+    """
     v = x.reshape(-1)
     u = ((v - grid.x0) * grid.inv_h).nan_to_num_(0.0, 0.0, 0.0)
     j = grid.start.index_select(0, u.clamp_(0, grid.start.numel() - 1).long())
@@ -89,7 +97,7 @@ def interp_grid(x: torch.Tensor, grid: Grid) -> torch.Tensor:
 
 @lru_cache(maxsize=32)
 def _table(band: str, satellite: str, device: str, dtype: torch.dtype) -> Grid:
-    """ln T_b on the slant-column nodes, as a :class:`Grid`."""
+    """The log transmittance ln T_b on the slant-column nodes, as a :class:`Grid`."""
     t = band_table(band, satellite)
     return make_grid(t.x, t.ln_t, device, dtype)
 
@@ -102,12 +110,18 @@ def _retrieval(satellite: str, device: str, dtype: torch.dtype) -> Grid:
 
 
 def ln_transmittance(slant: torch.Tensor, band: str, satellite: str = "S2A") -> torch.Tensor:
-    """ln T_b at slant columns x = AMF * dOmega (mol/m2), in the dtype of ``slant``."""
+    """The log transmittance ln T_b at slant columns x = AMF * dOmega (mol/m2).
+
+    Args:
+        slant: Slant columns x (mol/m2), any shape; the result has its dtype and device.
+        band: Sentinel-2 band name.
+        satellite: ``"S2A"`` or ``"S2B"``.
+    """
     return interp_grid(slant, _table(band, satellite, str(slant.device), slant.dtype))
 
 
 def fractional_signal(slant: torch.Tensor, satellite: str = "S2A") -> torch.Tensor:
-    """m = T_B12 / T_B11 - 1 at slant columns x (module docstring)."""
+    """The fractional signal m = T_B12 / T_B11 - 1 at slant columns x (module docstring)."""
     return torch.expm1(ln_transmittance(slant, "B12", satellite)
                        - ln_transmittance(slant, "B11", satellite))  # fmt: skip
 
@@ -115,7 +129,7 @@ def fractional_signal(slant: torch.Tensor, satellite: str = "S2A") -> torch.Tens
 def retrieve_column(
     delta_r: torch.Tensor, amf: torch.Tensor, satellite: str = "S2A"
 ) -> torch.Tensor:
-    """dOmega (mol/m2) whose signal m equals ``delta_r`` (NaN where dR <= -1 or NaN).
+    """The column dOmega (mol/m2) whose signal m equals ``delta_r`` (NaN where dR <= -1 or NaN).
 
     Args:
         delta_r: (B, ...) fractional signal (float32 or float64: the dtype of the result).

@@ -102,6 +102,7 @@ class ChannelLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised (B, C, H, W) tensor."""
         # x: (B, C, H, W) -> (B, H, W, C) for the fused layer_norm kernel, and back.
         y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
         return y.permute(0, 3, 1, 2)
@@ -126,17 +127,20 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
+        first = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        last = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        nn.init.zeros_(last.weight)
         self.body = nn.Sequential(
             ChannelLayerNorm(channels),
             nn.SiLU(),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            first,
             ChannelLayerNorm(channels),
             nn.SiLU(),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            last,
         )
-        nn.init.zeros_(self.body[-1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual sum h + body(h), (B, C, H, W)."""
         return x + self.body(x)  # (B, C, H, W)
 
 
@@ -190,6 +194,13 @@ def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """The bias of a convolution made with one (torch types ``Conv2d.bias`` as optional)."""
+    if conv.bias is None:
+        raise ValueError("the convolution has no bias: build it with bias=True.")
+    return conv.bias
+
+
 class PlumeUNet(nn.Module):
     """U-Net with a plume-logit head and a column head (module docstring).
 
@@ -214,17 +225,17 @@ class PlumeUNet(nn.Module):
         self.head_column = nn.Conv2d(w[0], 1, 1)
         self.shortcut = nn.Conv2d(spec.in_channels, 2, 1)
         nn.init.zeros_(self.shortcut.weight)
-        nn.init.zeros_(self.shortcut.bias)
+        nn.init.zeros_(_bias(self.shortcut))
         # Start from a low plume prior (p ~ 1 %), which stabilises the first steps of training.
-        nn.init.constant_(self.head_logit.bias, -4.6)
+        nn.init.constant_(_bias(self.head_logit), -4.6)
         if spec.prior_channel is not None:
             if not 0 <= spec.prior_channel < spec.in_channels:
                 raise bad_value("prior_channel", spec.prior_channel, "an input channel index")
             with torch.no_grad():
                 self.shortcut.weight[0, spec.prior_channel] = 10.0
-                self.shortcut.bias[0] = -4.5
+                _bias(self.shortcut)[0] = -4.5
                 self.shortcut.weight[1, spec.prior_channel] = 1.0
-                self.head_logit.bias.zero_()
+                _bias(self.head_logit).zero_()
 
     @property
     def multiple(self) -> int:

@@ -30,10 +30,12 @@ MAD_TO_SIGMA = 1.4826
 
 
 def masked_median(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """NumPy median of ``x[mask]`` along the last dimension (NaN where no value is selected);
+    """NumPy median of ``x[mask]`` along the last dimension (NaN where no value is selected).
+
     ``x`` must be finite where ``mask`` is set. On the CPU each row is NumPy's own median of its
     selected values (introselect on the compacted row, faster than torch's CPU kernels);
-    elsewhere one batched selection per row (:func:`masked_median_torch`)."""
+    elsewhere one batched selection per row (:func:`masked_median_torch`).
+    """
     if x.device.type != "cpu":
         return masked_median_torch(x, mask)
     xs = x.detach().reshape(-1, x.shape[-1]).numpy()
@@ -48,8 +50,11 @@ def masked_median(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_median_torch(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """:func:`masked_median` in batched torch: the lower middle value by a selection (masked
-    values as NaN), the upper one as the smallest value above it (or itself when tied)."""
+    """:func:`masked_median` in batched torch, one selection per row.
+
+    The lower middle value comes from a selection (masked values as NaN), the upper one is the
+    smallest value above it (or itself when tied).
+    """
     lo = torch.nanmedian(torch.where(mask, x, torch.nan), dim=-1).values  # rank (n - 1) // 2
     n = mask.sum(-1)
     ties = (mask & (x <= lo[..., None])).sum(-1) >= (n - 1) // 2 + 2
@@ -59,8 +64,10 @@ def masked_median_torch(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _sort_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows sorted ascending and the sorting indices (NumPy's SIMD argsort on the CPU, about
-    twice as fast as torch's there; torch.sort elsewhere)."""
+    """Rows sorted ascending and the sorting indices.
+
+    NumPy's SIMD argsort on the CPU (about twice as fast as torch's there), torch.sort elsewhere.
+    """
     if x.device.type != "cpu":
         return torch.sort(x, dim=1)
     order = torch.from_numpy(np.argsort(x.numpy(), axis=1))
@@ -72,7 +79,9 @@ def _at(r: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
     return r.gather(1, i.clamp(0, r.shape[1] - 1)[:, None])[:, 0]
 
 
-def _kth_deviation(r, a, b, med, k) -> torch.Tensor:
+def _kth_deviation(
+    r: torch.Tensor, a: torch.Tensor, b: torch.Tensor, med: torch.Tensor, k: torch.Tensor
+) -> torch.Tensor:
     """k-th smallest (0-based) |r_j - med| over j in [a, b) of rows sorted ascending, (B,)."""
     size = k + 1  # the size + 1 nearest points form a window [lo, lo + size) of the sorted row
     lo, hi = a.clone(), b - size

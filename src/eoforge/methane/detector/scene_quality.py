@@ -17,6 +17,8 @@ pairs where its output should not be trusted as is:
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 from eoforge.methane.detector.features import SceneConstants
 
 TRAINED_NOISE_RANGE = (0.003, 0.029)
@@ -28,9 +30,18 @@ NOISE_WARN = 0.03
 MIN_VALID_FRACTION = 0.5
 
 
-def scene_report(const: SceneConstants) -> dict:
+class SceneReport(TypedDict):
+    """The checks of a scene pair (``detect`` writes them into its outputs)."""
+
+    mbmp_noise: float
+    valid_fraction: float
+    warnings: list[str]
+    per_reference: NotRequired[list[SceneReport]]
+
+
+def scene_report(const: SceneConstants) -> SceneReport:
     """``{"mbmp_noise": sigma, "valid_fraction": f, "warnings": [...]}`` of one scene pair."""
-    warnings = []
+    warnings: list[str] = []
     lo, hi = TRAINED_NOISE_RANGE
     if const.noise > NOISE_WARN:
         warnings.append(
@@ -51,10 +62,13 @@ def scene_report(const: SceneConstants) -> dict:
     }
 
 
-def combine_reports(reports: list[dict]) -> dict:
-    """One report for a target checked against several reference dates: the worst MBMP scatter,
-    the smallest valid fraction, every warning (prefixed by its reference's number), and the
-    per-reference reports under ``"per_reference"``; a single report is returned as is."""
+def combine_reports(reports: list[SceneReport]) -> SceneReport:
+    """One report for a target checked against several reference dates.
+
+    It holds the worst MBMP scatter, the smallest valid fraction, every warning (prefixed by its
+    reference's number) and the per-reference reports under ``"per_reference"``; a single report
+    is returned as is.
+    """
     if len(reports) == 1:
         return reports[0]
     warnings = [f"reference {k + 1}: {w}" for k, r in enumerate(reports) for w in r["warnings"]]

@@ -5,12 +5,11 @@ import torch
 
 from eoforge.core.errors import ConfigError
 from eoforge.methane.detector import load_detector, n_channels
-from eoforge.methane.detector.train import (
-    DetectorConfig,
-    SimulatedPairs,
-    detector_loss,
-    train_detector,
-)
+from eoforge.methane.detector.training import simulate
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.loss import detector_loss
+from eoforge.methane.detector.training.run import train_detector
+from eoforge.methane.detector.training.simulate import SimulatedPairs
 
 torch.set_num_threads(1)
 
@@ -56,17 +55,15 @@ def test_loss_is_small_for_the_truth_and_large_for_its_opposite():
 
 
 def test_noise_range_is_drawn_per_scene_and_checked(monkeypatch):
-    from eoforge.methane import scenes
-
     seen = []
     for name in ("simulate_pair", "simulate_plume_pair"):
-        real = getattr(scenes, name)
+        real = getattr(simulate, name)
 
         def spy(*args, _real=real, **kwargs):
             seen.append(kwargs.get("noise_scale"))
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(scenes, name, spy)
+        monkeypatch.setattr(simulate, name, spy)
     cfg = DetectorConfig(patch=32, noise_min=0.4, noise_max=0.6)
     list(zip(range(6), SimulatedPairs(cfg, seed=3), strict=False))
     assert len(seen) == 6 and all(0.4 <= v <= 0.6 for v in seen) and len(set(seen)) == 6

@@ -7,8 +7,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from eoforge.methane.detector.train import DetectorConfig, DetectorModule, detector_loss
-from eoforge.methane.detector.train import train_detector as train
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.loss import detector_loss
+from eoforge.methane.detector.training.module import DetectorModule
+from eoforge.methane.detector.training.run import train_detector as train
 from eoforge.nn.lightning_strategy import (
     CpuSpawnDDP,
     resolve_precision,
@@ -24,6 +26,7 @@ torch.set_num_threads(1)
 #: logging and loops. The data stream (bank, features) is counted by its own tests.
 COUNTED = ("/methane/detector/model.py", "/lightning/")
 COUNTED_FUNCTIONS = ("training_step", "detector_loss", "configure_optimizers", "setup")
+TRAINING_STEP_FILES = ("/methane/detector/training/module.py", "/methane/detector/training/loss.py")
 
 
 def _tiny(steps: int, **kw) -> DetectorConfig:
@@ -37,7 +40,7 @@ def _tiny(steps: int, **kw) -> DetectorConfig:
 def _counted(code) -> bool:
     path = path_of(code)
     return any(p in path for p in COUNTED) or (
-        path.endswith("/methane/detector/train.py") and code.co_name in COUNTED_FUNCTIONS
+        path.endswith(TRAINING_STEP_FILES) and code.co_name in COUNTED_FUNCTIONS
     )
 
 

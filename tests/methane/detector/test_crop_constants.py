@@ -9,10 +9,10 @@ import torch
 
 from eoforge.methane.detector import features_torch as ft
 from eoforge.methane.detector import robust_torch
-from eoforge.methane.detector.bank import bank_settings, open_bank
-from eoforge.methane.detector.bank_stream import CROP_FIT_PIXELS, BankBatches
 from eoforge.methane.detector.inject_torch import add_noise, inject
-from eoforge.methane.detector.train import DetectorConfig
+from eoforge.methane.detector.training.bank import bank_settings, open_bank
+from eoforge.methane.detector.training.bank_stream import CROP_FIT_PIXELS, BankBatches
+from eoforge.methane.detector.training.config import DetectorConfig
 from eoforge.methane.retrievals import fit_band_scale
 
 torch.set_num_threads(1)

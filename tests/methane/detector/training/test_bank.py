@@ -11,10 +11,10 @@ from eoforge.core.errors import InputError
 from eoforge.methane import scenes
 from eoforge.methane.detector import features, infer
 from eoforge.methane.detector import features_torch as ft
-from eoforge.methane.detector.bank import bank_settings, open_bank
-from eoforge.methane.detector.bank_stream import BankBatches, make_inputs
 from eoforge.methane.detector.inject_torch import add_noise, inject
-from eoforge.methane.detector.train import DetectorConfig
+from eoforge.methane.detector.training.bank import bank_settings, open_bank
+from eoforge.methane.detector.training.bank_stream import BankBatches, make_inputs
+from eoforge.methane.detector.training.config import DetectorConfig
 from eoforge.methane.physics import _interp_extrap, band_table, inject_plume
 from tests.methane import numpy_features_reference as ref
 
@@ -233,7 +233,7 @@ def test_config_checks_the_bank_options():
 
 
 def test_runs_share_a_bank_and_one_with_other_settings_is_refused(tmp_path):
-    from eoforge.methane.detector.train import train_detector
+    from eoforge.methane.detector.training.run import train_detector
 
     shared = tmp_path / "shared.zarr"
     cfg = DetectorConfig(steps=2, batch_size=2, patch=32, widths=(4, 8), threads=1, bank_items=2,

@@ -34,15 +34,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import zarr
+from numpy.typing import NDArray
 
 from eoforge.core.errors import InputError
+from eoforge.methane.detector.training.config import DetectorConfig
 from eoforge.methane.plumes import gaussian_puffs, psf_blur
-from eoforge.methane.scenes import simulate_pair
+from eoforge.methane.scenes import ScenePair, simulate_pair
 from eoforge.methane.scenes.spectra import PATH_REFLECTANCE, S2_BANDS
 
 BANK_FORMAT = 1
@@ -57,11 +60,30 @@ SETTING_OPTIONS = {
 }  # fmt: skip
 
 
-def bank_settings(cfg) -> dict:
-    """The settings a bank is made with, from a ``DetectorConfig`` (JSON-friendly values)."""
+class BankSettings(TypedDict):
+    """The settings a bank is made with (stored in the bank, compared when it is reused)."""
+
+    reference_dates: NotRequired[int]  # K, only when K > 1 (the K = 1 banks are unchanged)
+    seed: int
+    items: int
+    size: int
+    plumes: int
+    canvas: int
+    bands: list[str]
+    surfaces: list[str]
+    cloud_prob: float
+    cloud_max: float
+    confounders_max: int
+    time_gap_max: float
+    wind_min: float
+    wind_max: float
+    format: int
+
+
+def bank_settings(cfg: DetectorConfig) -> BankSettings:
+    """The settings a bank is made with, from a training configuration (JSON-friendly values)."""
     size = int(cfg.bank_size) if cfg.bank_size is not None else 2 * int(cfg.patch)
-    k = {"reference_dates": int(cfg.reference_dates)} if cfg.reference_dates > 1 else {}
-    return k | {
+    settings: BankSettings = {
         "seed": int(cfg.bank_seed), "items": int(cfg.bank_items), "size": size,
         "plumes": int(cfg.plume_pool), "canvas": 2 * int(cfg.patch),
         "bands": ["B11", "B12", *cfg.context], "surfaces": list(cfg.surfaces),
@@ -69,11 +91,18 @@ def bank_settings(cfg) -> dict:
         "confounders_max": int(cfg.confounders_max), "time_gap_max": float(cfg.time_gap_max),
         "wind_min": float(cfg.wind_min), "wind_max": float(cfg.wind_max), "format": BANK_FORMAT,
     }  # fmt: skip
+    if cfg.reference_dates > 1:  # first, as the banks made so far store it
+        settings = {"reference_dates": int(cfg.reference_dates), **settings}
+    return settings
 
 
-def render_background(settings: dict, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Item ``i``: dates (1 + K, nb, S, S) float32, clear (S, S) bool, scalars (2 + nb,)
-    float32."""
+#: An item of the bank: dates (1 + K, nb, S, S) float32, clear (S, S) bool, scalars (2 + nb,)
+#: float32 (sza, vza, path reflectance per band).
+BankItem = tuple[NDArray[np.float32], NDArray[np.bool_], NDArray[np.float32]]
+
+
+def render_background(settings: BankSettings, i: int) -> BankItem:
+    """Item ``i`` of the bank (module docstring), drawn from ``SeedSequence([seed, 0, i])``."""
     rng = np.random.default_rng(np.random.SeedSequence([settings["seed"], 0, int(i)]))
     surface = str(rng.choice(settings["surfaces"]))
     seed = int(rng.integers(0, 2**30))
@@ -92,7 +121,9 @@ def render_background(settings: dict, i: int) -> tuple[np.ndarray, np.ndarray, n
     return dates, *_target_info(pair, settings)
 
 
-def _target_info(pair, settings: dict) -> tuple[np.ndarray, np.ndarray]:
+def _target_info(
+    pair: ScenePair, settings: BankSettings
+) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
     """Clear land (S, S) of the pair's target and its scalars (sza, vza, path per band)."""
     m = pair.masks
     clear = ~(m["cloud_target"] | m["shadow_target"] | m["water"])
@@ -101,7 +132,9 @@ def _target_info(pair, settings: dict) -> tuple[np.ndarray, np.ndarray]:
     return clear, np.array([pair.sza, pair.vza, *path], dtype=np.float32)
 
 
-def _render_revisits(settings: dict, rng: np.random.Generator, surface: str, seed: int):
+def _render_revisits(
+    settings: BankSettings, rng: np.random.Generator, surface: str, seed: int
+) -> BankItem:
     """A K-reference item: revisits 0..K of site ``seed`` (module docstring)."""
     bands = [b for b in S2_BANDS if b in settings["bands"]]
 
@@ -109,7 +142,7 @@ def _render_revisits(settings: dict, rng: np.random.Generator, surface: str, see
         cloudy = rng.random() < settings["cloud_prob"]
         return float(rng.uniform(0.0, settings["cloud_max"])) if cloudy else 0.0
 
-    def revisit(k: int, target_cover: float, n_conf: int):
+    def revisit(k: int, target_cover: float, n_conf: int) -> ScenePair:
         return simulate_pair(
             (settings["size"],) * 2, surface, seed, cloud_fraction=(target_cover, cover()),
             confounders=n_conf, date_seed=k, noise_scale=0.0, quantize=False, bands=bands,
@@ -118,7 +151,7 @@ def _render_revisits(settings: dict, rng: np.random.Generator, surface: str, see
 
     first = revisit(0, cover(), int(rng.integers(0, settings["confounders_max"] + 1)))
     scenes = [first.target]
-    for k in range(1, settings["reference_dates"] + 1):
+    for k in range(1, settings.get("reference_dates", 1) + 1):
         changed = rng.random() < 1.0 / 3.0
         n_conf = int(rng.integers(1, max(1, settings["confounders_max"]) + 1)) if changed else 0
         pair = revisit(k, cover() if changed else 0.0, n_conf)
@@ -127,7 +160,7 @@ def _render_revisits(settings: dict, rng: np.random.Generator, surface: str, see
     return dates.astype(np.float32), *_target_info(first, settings)
 
 
-def render_plume(settings: dict, j: int) -> tuple[np.ndarray, float]:
+def render_plume(settings: BankSettings, j: int) -> tuple[NDArray[np.float32], float]:
     """Plume ``j``: (2P, 2P) float32 dOmega at Q = 1 kg/h with its source near the centre."""
     rng = np.random.default_rng(np.random.SeedSequence([settings["seed"], 1, int(j)]))
     n = settings["canvas"]
@@ -138,13 +171,15 @@ def render_plume(settings: dict, j: int) -> tuple[np.ndarray, float]:
     return psf_blur(col, 0.52).astype(np.float32), wind
 
 
-def _differences(found: dict, wanted: dict) -> list[str]:
+def _differences(found: Mapping[str, object], wanted: Mapping[str, object]) -> list[str]:
+    """Each setting that differs between the bank found and the one asked, named for the user."""
     keys = sorted(set(found) | set(wanted))
     return [f"{SETTING_OPTIONS.get(k, k)}: bank {found.get(k)!r}, asked {wanted.get(k)!r}"
             for k in keys if found.get(k) != wanted.get(k)]  # fmt: skip
 
 
-def _write(path: Path, settings: dict, progress: Callable[[int, int], None] | None) -> None:
+def _write(path: Path, settings: BankSettings, progress: Callable[[int, int], None] | None) -> None:
+    """Render every item and plume into a new Zarr store at ``path`` (layout: module docstring)."""
     n, s, nb, m, c = (settings["items"], settings["size"], len(settings["bands"]),
                       settings["plumes"], settings["canvas"])  # fmt: skip
     g = zarr.open_group(str(path), mode="w")
@@ -165,12 +200,13 @@ def _write(path: Path, settings: dict, progress: Callable[[int, int], None] | No
         if progress is not None:
             progress(n + j + 1, n + m)
     scal[:], winds[:] = rows, w
-    g.attrs["settings"] = settings
+    # A TypedDict of str, int, float and list values is JSON, which zarr's JSON alias cannot see.
+    g.attrs["settings"] = settings  # type: ignore[assignment]
 
 
 def open_bank(
     path: str | os.PathLike[str],
-    settings: dict,
+    settings: BankSettings,
     rebuild: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> zarr.Group:
@@ -191,8 +227,8 @@ def open_bank(
     """
     path = Path(path)
     if path.exists():
-        diff = _differences(dict(zarr.open_group(str(path), mode="r").attrs.get("settings", {})),
-                            settings)  # fmt: skip
+        found = zarr.open_group(str(path), mode="r").attrs.get("settings", {})
+        diff = _differences(found if isinstance(found, Mapping) else {}, settings)
         if not diff:
             return zarr.open_group(str(path), mode="r")
         if not rebuild:

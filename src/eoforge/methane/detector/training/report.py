@@ -1,5 +1,8 @@
-"""``report.html`` of ``eoforge methane train``: the training loss curve (from the CSV log that
-Lightning writes into ``RUN/logs``), the final metrics and the configuration."""
+"""``report.html`` of ``eoforge methane train``: the loss curve, final metrics and configuration.
+
+The loss curve comes from the CSV log that Lightning writes into ``RUN/logs``: the total loss
+and its BCE, Dice and Huber column parts (:mod:`.loss`) per logged step.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,16 @@ import csv
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import yaml
 
+from eoforge.core.atomic import atomic_write_bytes
 from eoforge.core.report import Report, figure_png
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PARTS = {
     "loss": "total",
@@ -41,8 +50,9 @@ def read_loss_log(run_path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def _loss_figure(log: dict[str, np.ndarray]):
-    import matplotlib
+def _loss_figure(log: dict[str, np.ndarray]) -> Figure:
+    """The logged losses against the optimiser step (log scale when all are positive)."""
+    import matplotlib  # deferred: the Agg backend is chosen only when a figure is drawn
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -66,13 +76,11 @@ def write_train_report(run_path: str | os.PathLike[str]) -> Path:
     """Write ``RUN/report.html`` (and ``RUN/figures/training_loss.png``) for a training run.
 
     Args:
-        run_path: The run folder of :func:`~eoforge.methane.detector.train.train_detector`.
+        run_path: The run folder of :func:`~eoforge.methane.detector.training.run.train_detector`.
 
     Returns:
         The report's path.
     """
-    from eoforge.core.atomic import atomic_write_bytes
-
     run = Path(run_path)
     log = read_loss_log(run)
     report = Report("eoforge methane train", f"run {run}")
@@ -84,7 +92,7 @@ def write_train_report(run_path: str | os.PathLike[str]) -> Path:
             png,
             f"Training loss per logged step ({len(log['step'])} points, steps "
             f"{log['step'][0]}-{log['step'][-1]}): total = BCE + Dice + Huber column term "
-            "(methane/detector/train.py), on simulated scene pairs.",
+            "(methane/detector/training/loss.py), on simulated scene pairs.",
         )
     else:
         report.add_text("No loss was logged (fewer steps than the logging interval of 10).")
@@ -93,7 +101,5 @@ def write_train_report(run_path: str | os.PathLike[str]) -> Path:
         report.section("Final metrics").add_table(json.loads(metrics.read_text()))
     config = run / "config.yaml"
     if config.is_file():
-        import yaml
-
         report.section("Configuration").add_config(yaml.safe_load(config.read_text()))
     return report.write(run / "report.html")

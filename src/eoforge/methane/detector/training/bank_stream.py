@@ -15,14 +15,15 @@ from it, then reads another random block. Per item it draws:
 The device side (:func:`make_inputs`, called by the LightningModule after the batch reaches the
 training device; in the loader workers instead when training on the CPU) injects the plume into the target's clear land, adds fresh sensor noise to all
 dates (the K reference dates of a ``reference_dates`` > 1 bank: their stack channels too) (a generator seeded from the batch's seed, on the device), and computes the features and
-labels with the batched torch code of :mod:`.features_torch`; the label is the scene generator's
+labels with the batched torch code of :mod:`~eoforge.methane.detector.features_torch`; the label is the scene generator's
 rule |m(AMF dOmega)| > 1e-3 on clear land, restricted to dOmega >= ``label_min_column``.
 
-The scene constants of a crop come from :func:`.features_torch.crop_constants`: the band scales
+The scene constants of a crop come from
+:func:`~eoforge.methane.detector.features_torch.crop_constants`: the band scales
 c_t, c_r, the log-change medians and the noise level on the regular subsample of at most
 ``CROP_FIT_PIXELS`` pixels (every 2nd row and column of a 128 px crop: 4x fewer sorted and
 selected values), the MBSP/MBMP medians on every pixel. Against the fit on every pixel (128 px
-bank crops, tests/methane/test_detector_crop_constants.py) the band scales move by ~7e-4 rms, ~10x
+bank crops, tests/methane/detector/test_crop_constants.py) the band scales move by ~7e-4 rms, ~10x
 less than the two dates' scales differ (c_t - c_r ~6e-3 rms), and the features by < 1 % of their
 per-pixel spread (the median centring cancels most of a scale error); it is 2-5x the spread of the
 full fit over fresh noise draws of one crop, a jitter far below the per-pixel noise.
@@ -31,14 +32,19 @@ full fit over fresh noise draws of one crop, a jitter far below the per-pixel no
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TypedDict, final
 
 import numpy as np
 import torch
 import zarr
 from torch.utils.data import IterableDataset
 
+from eoforge.core.errors import InputError
 from eoforge.methane.detector import features_torch as ft
 from eoforge.methane.detector.inject_torch import add_noise, fractional_signal, inject
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.loss import TrainBatch
 from eoforge.methane.physics import air_mass_factor
 from eoforge.nn.lightning_strategy import process_rank
 
@@ -47,6 +53,19 @@ MASK_THRESHOLD = 1e-3
 CROP_FIT_PIXELS = 4096
 """Most pixels per crop the band scales c_t, c_r are fitted on (a regular subsample, every
 ``fit_step`` rows and columns: 64 x 64 of a 128 px crop); see the module docstring."""
+
+
+@final  # no other keys: `"bands" in batch` tells it from a TrainBatch
+class RawBatch(TypedDict):
+    """A raw batch of the bank (:meth:`BankBatches.draw`), made into inputs on the device."""
+
+    bands: torch.Tensor  # (B, 1+K, nb, P, P) noise-free dates: target, K references
+    clear: torch.Tensor  # (B, P, P) bool, clear land of the target
+    column: torch.Tensor  # (B, P, P) dOmega of the plume (mol/m2), 0 without one
+    amf: torch.Tensor  # (B,) air-mass factor
+    path: torch.Tensor  # (B, nb) path reflectance of each band
+    noise_scale: torch.Tensor  # (B,) sensor noise scale s
+    seed: int  # seed of the batch's noise generator
 
 
 def _orient(a: np.ndarray, k: int, flip: bool) -> np.ndarray:
@@ -67,7 +86,7 @@ class BankBatches(IterableDataset):
     """
 
     def __init__(
-        self, config, path: str | os.PathLike[str], seed: int, finish: bool = False
+        self, config: DetectorConfig, path: str | os.PathLike[str], seed: int, finish: bool = False
     ) -> None:
         self.config = config
         self.path = str(path)
@@ -82,18 +101,19 @@ class BankBatches(IterableDataset):
 
     def _block(self, g: zarr.Group, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Read a random block of backgrounds and plumes (only their chunks)."""
-        n, m = g["backgrounds"].shape[0], g["plumes"].shape[0]
+        bg, plumes = _array(g, "backgrounds"), _array(g, "plumes")
+        n, m = bg.shape[0], plumes.shape[0]
         k = min(self.config.bank_block, n)
         i = np.sort(rng.choice(n, size=k, replace=False))
         j = np.sort(rng.choice(m, size=min(self.config.bank_block, m), replace=False))
         return {
-            "backgrounds": g["backgrounds"].get_orthogonal_selection((i,)),
-            "clear": g["clear"].get_orthogonal_selection((i,)),
-            "scalars": g["scalars"].get_orthogonal_selection((i,)),
-            "plumes": g["plumes"].get_orthogonal_selection((j,)),
+            "backgrounds": np.asarray(bg.get_orthogonal_selection((i,))),
+            "clear": np.asarray(_array(g, "clear").get_orthogonal_selection((i,))),
+            "scalars": np.asarray(_array(g, "scalars").get_orthogonal_selection((i,))),
+            "plumes": np.asarray(plumes.get_orthogonal_selection((j,))),
         }
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[RawBatch | TrainBatch]:
         g = zarr.open_group(self.path, mode="r")
         rng = self._rng()
         while True:
@@ -102,12 +122,13 @@ class BankBatches(IterableDataset):
                 raw = self.draw(block, rng)
                 yield make_inputs(raw, self.config) if self.finish else raw
 
-    def draw(self, block: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+    def draw(self, block: dict[str, np.ndarray], rng: np.random.Generator) -> RawBatch:
         """One raw batch from a block: crops, plume columns and per-item scalars (CPU tensors)."""
         cfg, p = self.config, self.config.patch
         s, c = block["backgrounds"].shape[-1], block["plumes"].shape[-1] // 2
-        bands, clear, column = [], [], np.zeros((cfg.batch_size, p, p), np.float32)
-        scal, scale = [], np.empty(cfg.batch_size, np.float32)
+        bands, clear = [], []
+        column = np.zeros((cfg.batch_size, p, p), np.float32)
+        rows, scale = [], np.empty(cfg.batch_size, np.float32)
         for b in range(cfg.batch_size):
             j = int(rng.integers(len(block["clear"])))
             r0, c0 = (int(v) for v in rng.integers(0, s - p + 1, 2))
@@ -115,7 +136,7 @@ class BankBatches(IterableDataset):
             win = (slice(r0, r0 + p), slice(c0, c0 + p))
             bands.append(_orient(block["backgrounds"][j][..., win[0], win[1]], k, flip))
             clear.append(_orient(block["clear"][j][win], k, flip))
-            scal.append(block["scalars"][j])
+            rows.append(block["scalars"][j])
             if rng.random() >= cfg.negative_fraction:
                 q = np.exp(rng.uniform(np.log(cfg.rate_min), np.log(cfg.rate_max)))
                 pl = _orient(block["plumes"][int(rng.integers(len(block["plumes"])))],
@@ -123,7 +144,7 @@ class BankBatches(IterableDataset):
                 sr, sc = (int(v) for v in rng.integers(int(0.2 * p), int(0.8 * p), 2))
                 column[b] = q * pl[c - sr : c - sr + p, c - sc : c - sc + p]
             scale[b] = rng.uniform(cfg.noise_min, cfg.noise_max)
-        scal = np.stack(scal)  # (B, 2 + nb): sza, vza, path per band
+        scal = np.stack(rows)  # (B, 2 + nb): sza, vza, path per band
         return {
             "bands": torch.from_numpy(np.ascontiguousarray(np.stack(bands))),  # (B, 1+K, nb, P, P)
             "clear": torch.from_numpy(np.ascontiguousarray(np.stack(clear))),  # (B, P, P)
@@ -135,8 +156,28 @@ class BankBatches(IterableDataset):
         }
 
 
-def make_inputs(raw: dict, cfg) -> dict[str, torch.Tensor]:
-    """Training batch {x, mask, column, valid} from a raw batch, on the raw batch's device."""
+def _array(g: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of the bank's group."""
+    a = g[name]
+    if not isinstance(a, zarr.Array):
+        raise InputError(
+            f"the training bank {g.store_path} has no array {name!r}: rebuild it "
+            "(bank_rebuild=true, --rebuild-bank)."
+        )
+    return a
+
+
+def make_inputs(raw: RawBatch, cfg: DetectorConfig) -> TrainBatch:
+    """Training batch {x, mask, column, valid} from a raw batch, on the raw batch's device.
+
+    Args:
+        raw: A batch of :meth:`BankBatches.draw`, on the training device.
+        cfg: The training configuration (context bands, features, label threshold).
+
+    Returns:
+        ``x`` (B, C, P, P) inputs, ``mask`` (B, P, P) plume labels, ``column`` (B, P, P) true
+        dOmega (mol/m2), ``valid`` (B, P, P).
+    """
     names = ["B11", "B12", *cfg.context]
     bands, column, clear = raw["bands"], raw["column"], raw["clear"]
     gen = torch.Generator(device=bands.device)

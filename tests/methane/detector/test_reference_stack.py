@@ -15,9 +15,10 @@ from eoforge.core.errors import InputError
 from eoforge.io.raster import GeoInfo
 from eoforge.methane.detect import detect
 from eoforge.methane.detector import infer
-from eoforge.methane.detector.bank import bank_settings, open_bank
 from eoforge.methane.detector.features import build_inputs, channel_names, n_channels
-from eoforge.methane.detector.train import DetectorConfig, train_detector
+from eoforge.methane.detector.training.bank import bank_settings, open_bank
+from eoforge.methane.detector.training.config import DetectorConfig
+from eoforge.methane.detector.training.run import train_detector
 from eoforge.methane.detector.weights import load_detector
 from eoforge.methane.pair_files import simulate_to_files
 from eoforge.methane.scenes import simulate_pair

@@ -10,7 +10,7 @@ import torch
 from eoforge.core.errors import ConfigError, InputError, ShapeError
 from eoforge.methane.detector import Detector, PlumeUNet, UNetSpec, load_detector, save_detector
 from eoforge.methane.detector.model import insert_input_channel, n_parameters
-from eoforge.methane.detector.train import OPTIONS, DetectorConfig
+from eoforge.methane.detector.training.config import OPTIONS, DetectorConfig
 from eoforge.methane.detector.weights import default_weights_path, load_default_detector
 
 torch.set_num_threads(1)
