@@ -37,7 +37,7 @@ t0 = time.perf_counter()
 if mode == "detector":
     # the whole detect pipeline: tiled network, components, context veto, emission rates
     from eoforge.io.raster import GeoInfo
-    from eoforge.methane.detect import detect
+    from eoforge.methane.detect.pipeline import detect
     from eoforge.methane.detector import load_default_detector, load_detector
     det = load_default_detector() if weights == "-" else load_detector(weights)
     geo = GeoInfo.from_bounds(west=600000.0, north=3500000.0, resolution=20.0, crs="EPSG:32631")
@@ -115,7 +115,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from eoforge.methane.detector import load_default_detector, load_detector
-    from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector, fixed_threshold
+    from eoforge.methane.evaluate.benchmark import evaluate_detector
+    from eoforge.methane.evaluate.config import EvaluateConfig, fixed_threshold
 
     if args.tile_only:
         _print_tile(args.weights)

@@ -1,4 +1,4 @@
-"""CPU time of ``eoforge.methane.detect.detect`` now vs an older checkout, interleaved.
+"""CPU time of ``eoforge.methane.detect.pipeline.detect`` now vs an older checkout, interleaved.
 
 Each round runs one subprocess per source tree (``PYTHONPATH=<src>``, 1 thread: torch, OpenMP
 and BLAS), alternating, on the same simulated desert pair (``--size`` px, plume 4000 kg/h, 10 %
@@ -28,7 +28,7 @@ import json, pickle, sys, time
 import torch
 torch.set_num_threads(1)
 from eoforge.io.raster import GeoInfo
-from eoforge.methane.detect import detect
+from eoforge.methane.detect.pipeline import detect
 from eoforge.methane.detector import features
 pair = pickle.load(open(sys.argv[1], "rb"))
 geo = GeoInfo.from_bounds(west=700000.0, north=3700000.0, resolution=20.0, crs="EPSG:3857")

@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from eoforge.methane.detect import detect
-from eoforge.methane.detection_stats import wilson_interval
+from eoforge.methane.detect.pipeline import detect
 from eoforge.methane.detector.weights import load_default_detector
-from eoforge.methane.real_surfaces_eval import (
+from eoforge.methane.evaluate.real_surfaces import (
     fp_rate_interval,
     patch_from_simulation,
     score_injection,
 )
+from eoforge.methane.evaluate.stats import wilson_interval
 from eoforge.methane.scenes import SURFACES, simulate_pair
 from eoforge.methane.scenes.real_surfaces import list_patches, make_pair, read_patch
 from eoforge.methane.scenes.realism import radial_spectrum, texture_stats

@@ -61,7 +61,7 @@ def _time_detect(size: int, rounds: int) -> None:
     from rasterio.crs import CRS
 
     from eoforge.io.raster import GeoInfo
-    from eoforge.methane.detect import detect
+    from eoforge.methane.detect.pipeline import detect
     from eoforge.methane.detector.features import channel_names
     from eoforge.methane.detector.model import PlumeUNet
     from eoforge.methane.detector.weights import load_default_detector

@@ -5,7 +5,7 @@ Each site is one seed of the scene simulator (surfaces cycling desert, semi-arid
 urban; 256 x 256 px at 20 m = 26.2 km2; MSI requirement noise). Its K = 3 reference dates are
 the *reference* scenes of three revisits (``date_seed`` 1, 2, 3: one surface change against the
 target, independent radiometry, water vapour, misregistration and noise; drawn by
-:func:`eoforge.methane.revisit_scenes.revisit_references`, as ``evaluate`` and ``calibrate`` draw
+:func:`eoforge.methane.scenes.revisits.revisit_references`, as ``evaluate`` and ``calibrate`` draw
 them); the target is revisit 0 without a plume and with a plume of Q = 1200, 2000, 3000 kg/h.
 Rules ``one``, ``all``, ``majority``: the shipped single-date detector (v11) against the first
 reference, the minimum and the majority of its per-reference probabilities, at its threshold;
@@ -52,9 +52,9 @@ def _geo():
 def run_site(site: int, detectors: dict, geo) -> list[dict]:
     """Rows (rule, rate, found, false plumes, rate found) of one simulated site, for each rule
     of ``detectors`` (rule -> its detector)."""
-    from eoforge.methane.detect import detect
-    from eoforge.methane.revisit_scenes import TARGET_DATE, revisit_references
+    from eoforge.methane.detect.pipeline import detect
     from eoforge.methane.scenes import simulate_pair, simulate_plume_pair
+    from eoforge.methane.scenes.revisits import TARGET_DATE, revisit_references
 
     surface, seed = SURFACES[site % 4], 1000 + site
     refs = revisit_references((SIZE, SIZE), surface, seed, 3)

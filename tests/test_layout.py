@@ -16,19 +16,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "eoforge"
 MAX_MODULES = 15
 
 #: Circles still being removed (issue 18). Empty an entry when its circle is gone.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # methane/ is regrouped later today: rates.py holds rate maths and a calibration loop.
-    frozenset(
-        {
-            "eoforge.methane.detector.infer",
-            "eoforge.methane.detector.rates",
-            "eoforge.methane.detector.weights",
-        }
-    ),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
-#: Folders still flat (issue 18): diffusion/ and methane/ are regrouped later today.
-KNOWN_CROWDED = {"eoforge/diffusion", "eoforge/methane"}
+#: Folders still flat (issue 18): diffusion/ is regrouped later today.
+KNOWN_CROWDED = {"eoforge/diffusion"}
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:

@@ -46,7 +46,7 @@ def test_simulate_writes_a_tagged_pair_and_truth(scene):
 def test_detect_end_to_end(scene, tmp_path):
     """CLI pipeline with a deterministic detector (MBMP prior only) saved as weights files."""
     from eoforge.methane.detector import save_detector
-    from tests.methane.test_detect import prior_detector
+    from tests.methane.detect.test_pipeline import prior_detector
 
     weights = save_detector(prior_detector(), tmp_path / "prior")
     out = tmp_path / "det"

@@ -123,7 +123,7 @@ def test_a_10_m_pair_is_averaged_to_20_m_and_gives_the_20_m_result(sim, tmp_path
     """Each 20 m pixel repeated 2 x 2 at 10 m: the 2 x 2 mean restores the 20 m pair exactly, so
     the detection (and the rates, which depend on the pixel area) must be the 20 m one."""
     from eoforge.methane.detector import save_detector
-    from tests.methane.test_detect import prior_detector
+    from tests.methane.detect.test_pipeline import prior_detector
 
     weights = save_detector(prior_detector(), tmp_path / "prior")
 

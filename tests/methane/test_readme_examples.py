@@ -103,7 +103,7 @@ def test_python_detect_block_runs_as_written(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("marker", "output_marker"),
     [("import numpy as np\nfrom eoforge.methane.scenes", "```\n['B02'"),
-     ("from eoforge.methane.quantification_calibration", "```\nU_eff"),
+     ("from eoforge.methane.calibration.effective_wind", "```\nU_eff"),
      ("from eoforge.io.raster import GeoInfo", "```\n['B11'")],
 )  # fmt: skip
 def test_python_blocks_print_their_documented_output(marker, output_marker, tmp_path, monkeypatch,
@@ -127,7 +127,7 @@ def test_safe_block_names_real_functions():
 @pytest.fixture
 def small_evaluations(monkeypatch):
     """Record each evaluation's config and run it on 1 plume-free + 1 plume 64 px scene."""
-    from eoforge.methane import evaluate as ev
+    from eoforge.methane.evaluate import benchmark as ev
 
     real, seen = ev.evaluate_detector, []
 
@@ -177,7 +177,7 @@ def test_gpu_recipe_names_the_script_and_its_variables():
 
 
 def test_calibrate_commands_run_as_written(tmp_path, monkeypatch, small_evaluations):
-    from eoforge.methane import calibrate as cal
+    from eoforge.methane.calibration import detector as cal
 
     real, real_rates, seen = cal.calibrate_detector, cal.calibrate_detector_rates, []
 

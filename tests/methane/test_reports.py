@@ -43,7 +43,7 @@ def table_column(html: str, header: str) -> list[str]:
 
 def test_detect_writes_a_report_with_the_maps_and_the_plume_table(tmp_path):
     from eoforge.methane.detector import save_detector
-    from tests.methane.test_detect import prior_detector
+    from tests.methane.detect.test_pipeline import prior_detector
 
     sim = tmp_path / "sim"
     simulate_to_files(sim, rate_kg_h=8000.0, seed=11, shape=96, wind_speed=2.5)
@@ -66,7 +66,7 @@ def test_detect_writes_a_report_with_the_maps_and_the_plume_table(tmp_path):
 
 
 def test_evaluate_report_puts_each_true_rate_beside_its_estimate(tmp_path):
-    from eoforge.methane.evaluate import evaluate_to
+    from eoforge.methane.evaluate.benchmark import evaluate_to
 
     out = tmp_path / "eval"
     evaluate_to(out, n_negative=1, n_per_rate=2, shape=64, rates=(2500.0, 8000.0), threshold=0.5)

@@ -11,7 +11,7 @@ import typer
 from eoforge.cli._common import fail_on_error, named_as_typed
 from eoforge.cli._options import Device, Devices, Workers, either, int_list, precision_option
 from eoforge.core.progress import progress_bar
-from eoforge.methane.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
+from eoforge.methane.detect.context_veto import DEFAULT_MAX_CONTEXT_CHANGE
 
 if TYPE_CHECKING:
     from eoforge.methane.detector import Detector
@@ -112,8 +112,8 @@ def detect(
     The files must be on a projected grid in metres at 20 m; 10 m (or 20/k m) grids are
     averaged k x k to 20 m (said on stderr and in plumes.geojson), other grids are refused.
     """
-    from eoforge.methane.detect import detect as run_detect
-    from eoforge.methane.detect_outputs import write_outputs
+    from eoforge.methane.detect.outputs import write_outputs
+    from eoforge.methane.detect.pipeline import detect as run_detect
     from eoforge.methane.pair_files import load_pair, load_reference
 
     names = {"min_area_px": "--min-area", "wind_speed": "--wind-speed", "tile": "--tile",
@@ -326,7 +326,8 @@ def evaluate(
     references: References = None,
 ) -> None:
     """POD vs emission rate at a fixed false-positive budget, against the MBMP baseline."""
-    from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector, fixed_threshold
+    from eoforge.methane.evaluate.benchmark import evaluate_detector
+    from eoforge.methane.evaluate.config import EvaluateConfig, fixed_threshold
 
     model = _detector(weights)
     fixed = fixed_threshold(threshold, model)
@@ -365,7 +366,7 @@ def calibrate(
 
     Rewrites WEIGHTS' JSON in place; validate afterwards with 'eoforge methane evaluate'.
     """
-    from eoforge.methane.calibrate import calibrate_file
+    from eoforge.methane.calibration.detector import calibrate_file
 
     names = {"n_negative": "--n-negative", "size": "--size", "fp_budget": "--fp-budget",
              "n_rate_cases": "--n-rate-cases", "grow_px": "--grow", "threshold": "--threshold",

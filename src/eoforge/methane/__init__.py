@@ -1,7 +1,13 @@
 """Methane plume detection in Sentinel-2 (Rouet-Leduc, Kerdreux et al., arXiv 2308.11003).
 
 Physics core: band transmittance of a CH4 enhancement (:mod:`.physics`), the classical Varon et al.
-(2021) retrievals (:mod:`.retrievals`) and synthetic plumes (:mod:`.plumes`).
+(2021) retrievals (:mod:`.retrievals`) and synthetic plumes (:mod:`.plumes`); the IME emission
+rate (:mod:`.quantification`); pairs on disk (:mod:`.pair_files`).
+
+By role: :mod:`.scenes` (simulated pairs and their revisits), :mod:`.detector` (the network, its
+training, tiled inference, weights), :mod:`.detect` (a pair -> plumes with rates),
+:mod:`.evaluate` (benchmarks), :mod:`.calibration` (thresholds and effective winds fitted on
+simulated plumes), :mod:`.monitor` (archives of revisits).
 """
 
 from eoforge.methane.physics import (

@@ -11,11 +11,12 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import rasterio
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.methane.detect import detect
-from eoforge.methane.detect_outputs import write_outputs
+from eoforge.methane.detect.outputs import write_outputs
+from eoforge.methane.detect.pipeline import detect
 from eoforge.methane.pair_files import load_pair, simulate_to_files
 
 RATE_KG_H = 1750.0
@@ -31,8 +32,6 @@ def stage(run: RunDir, report: Report, seed: int) -> dict:
     t, r, geo, sza, vza = load_pair(paths["target"], paths["reference"])
     result = detect(t, r, geo, sza, vza, wind_speed=WIND_SPEED)
     write_outputs(result, root / "detection")
-
-    import rasterio
 
     with rasterio.open(paths["truth_column"]) as src:
         true_col = src.read(1)

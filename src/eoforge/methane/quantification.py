@@ -13,7 +13,7 @@ U_eff is an effective wind speed that absorbs the plume-shape and masking effect
 calibrated for the masking used. Varon et al. (2021, AMT 14:2771) calibrated U_eff = 0.33 U10 +
 0.45 m/s for Sentinel-2 [MEM, per the notes: not re-read]. The defaults :data:`U_EFF_A`,
 :data:`U_EFF_B` are this project's own calibration, ``calibrate_effective_wind()`` of
-:mod:`.quantification_calibration` with its default arguments: 96 simulated puff plumes (seeds
+:mod:`.calibration.effective_wind` with its default arguments: 96 simulated puff plumes (seeds
 1000-1095 = :data:`CALIBRATION_SEEDS`; desert and semi-arid scenes of 192 x 192 px with sensor
 noise and surface change; rates log-uniform in 300-10000 kg/h; U10 uniform in 1.5-7 m/s; masks of
 clear pixels whose true column exceeds 0.1 mol/m2; the 47 detectable cases kept, >= 10 pixels and

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from eoforge.cli.main import app
 from eoforge.core.errors import InputError
 from eoforge.io.raster import GeoInfo
-from eoforge.methane.detect import detect
+from eoforge.methane.detect.pipeline import detect
 from eoforge.methane.detector import infer
 from eoforge.methane.detector.features import build_inputs, channel_names, n_channels
 from eoforge.methane.detector.training.bank import bank_settings, open_bank

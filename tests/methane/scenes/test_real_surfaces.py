@@ -36,7 +36,7 @@ def detector():
 
 
 def _detect(pair, det):
-    from eoforge.methane.detect import detect
+    from eoforge.methane.detect.pipeline import detect
 
     return detect(pair.target, pair.reference, pair.geo, pair.sza, pair.vza, model=det, threads=1)
 
@@ -109,7 +109,7 @@ def test_detector_on_plume_free_real_pairs_at_inflight_noise(detector):
 def test_injected_plume_detected_with_rate(detector):
     """A 6000 kg/h plume injected into the real pasture patch is found; its rate is within
     -50/+50 % (benchmark, all patches at in-flight noise: median estimate/true 0.7x)."""
-    from eoforge.methane.real_surfaces_eval import score_injection, truth_mask
+    from eoforge.methane.evaluate.real_surfaces import score_injection, truth_mask
 
     pair = make_pair(read_patch(PASTURE), 20_000, noise_scale=0.5, emission_rate_kg_h=6000.0)
     assert truth_mask(pair).sum() > 50

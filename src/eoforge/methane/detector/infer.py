@@ -35,9 +35,12 @@ from eoforge.methane.detector.weights import Detector, load_default_detector, se
 
 
 def _windows(n: int, tile: int, step: int, mult: int) -> list[tuple[int, int]]:
-    """(start, stop) of windows along one axis; starts are multiples of ``mult`` so that every
-    window sees the same pooling grid as the whole image (the U-Net is equivariant only to
-    shifts by multiples of 2^(levels - 1)); the last window runs to the end of the axis."""
+    """(start, stop) of the windows along one axis.
+
+    Starts are multiples of ``mult`` so that every window sees the same pooling grid as the
+    whole image (the U-Net is equivariant only to shifts by multiples of 2^(levels - 1)); the
+    last window runs to the end of the axis.
+    """
     if n <= tile + mult:
         return [(0, n)]
     step = max(mult, step - step % mult)
@@ -188,8 +191,11 @@ def reference_constants(
     vza: float,
     det: Detector,
 ) -> list[SceneConstants]:
-    """The scene constants of the target against each reference; for a K-date detector the
-    first one also holds the stack constants of all K (what :func:`predict_references` needs)."""
+    """The scene constants of the target against each reference.
+
+    For a K-date detector the first one also holds the stack constants of all K (what
+    :func:`predict_references` needs).
+    """
     stack = refs if det.reference_dates > 1 else None
     return [scene_constants(target, ref, sza, vza, det.context, stack if k == 0 else None)
             for k, ref in enumerate(refs)]  # fmt: skip
@@ -218,22 +224,24 @@ def predict_references(
     if det.reference_dates > 1:
         return predict(target, refs, sza, vza, model=det, tile=tile, overlap=overlap,
                        threads=threads, progress=progress, constants=consts[0])  # fmt: skip
-    probs = None
+    n = len(refs)
+    probs = np.empty((0,), dtype=np.float32)  # (n, H, W) once the first date's map is known
+    column = np.empty((0,), dtype=np.float32)
     for k, (ref, const) in enumerate(zip(refs, consts, strict=True)):
 
         def step(done: int, total: int, k: int = k) -> None:
             if progress is not None:
-                progress(k * total + done, len(refs) * total)
+                progress(k * total + done, n * total)
 
         p_k, c_k = predict(target, ref, sza, vza, model=det, tile=tile, overlap=overlap,
                            threads=threads, progress=step, constants=const)  # fmt: skip
-        if probs is None:
-            probs = np.empty((len(refs), *p_k.shape), dtype=np.float32)
+        if k == 0:
+            probs = np.empty((n, *p_k.shape), dtype=np.float32)
             column = c_k
         else:
             column += c_k
         probs[k] = p_k
-    i = majority_index(len(refs)) if rule == "majority" else 0
-    prob = probs[0] if len(refs) == 1 else np.partition(probs, i, axis=0)[i]
+    i = majority_index(n) if rule == "majority" else 0
+    prob = probs[0] if n == 1 else np.partition(probs, i, axis=0)[i]
     column /= len(refs)
     return prob, column

@@ -1,4 +1,4 @@
-"""Emission rates of detected plumes, and the calibration of U_eff for the detector's masks.
+"""Emission rates of detected plumes: the IME of a grown component and Q = U_eff IME / L.
 
 The IME method (:mod:`eoforge.methane.quantification`) needs an effective wind calibrated for
 the mask and column it is applied to (Varon et al. 2018). For a detected plume the detector gives
@@ -8,41 +8,36 @@ the mask used for the IME is the component grown by ``grow_px`` pixels (binary d
 never into another detected plume; the detector's column is close to 0 off the plume, so the
 growth adds the edges and little noise (no background is subtracted).
 
-:func:`calibrate_detector_rates` fits U_eff = a U10 + b on simulated plumes of known rate as the
-detector sees them: for each case (seeded; 192 x 192 px scenes of all four surface types;
-rate log-uniform in ``rate_range`` kg/h; U10 uniform in ``wind_range``; random wind direction)
-the detector's components that overlap the true plume are quantified and the wind that gives the
-true rate, U_req = Q L / IME, is collected; plumes the detector misses are skipped. With K > 1
-reference dates (``references``) each case's references are its site's revisits
-(:mod:`eoforge.methane.revisit_scenes`). The fit and
-its relative scatter are saved with the detector (``rate_calibration`` in its JSON) and used by
-:func:`eoforge.methane.detect.detect`. Measured on held-out seeds in benchmarks/RESULTS.md.
+The fit of U_eff = a U10 + b for these masks on simulated plumes of known rate is
+:func:`eoforge.methane.calibration.detector_rates.calibrate_detector_rates`; its result, a
+:class:`RateCalibration`, is saved with the detector (``rate_calibration`` in its JSON) and used
+by :func:`eoforge.methane.detect.pipeline.detect`. This module holds only the maths applied to
+one map, so that inference, detection and the calibration loop all import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import ndimage
 
 from eoforge.core.errors import InputError, bad_value
-from eoforge.core.progress import ProgressCallback
-from eoforge.methane.physics import SECONDS_PER_HOUR
 from eoforge.methane.quantification import (
     U_EFF_A,
     U_EFF_B,
     U_EFF_REL_STD,
     PlumeRate,
-    fit_effective_wind,
     integrated_mass,
     quantify_plume,
 )
 
 _EIGHT = np.ones((3, 3), dtype=bool)
-DETECTOR_CALIBRATION_SEEDS = tuple(range(1000, 1200))
-"""Default seeds of :func:`calibrate_detector_rates` (held-out checks use others)."""
+Ids = Sequence[int] | NDArray[np.integer[Any]]
+"""Component ids of one plume (a list, or the array ``np.unique`` gives)."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +58,17 @@ class RateCalibration:
     grow_px: int = 0
     n: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, float | int]:
+        """The fields as a plain dict (``rate_calibration`` in the detector's JSON)."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> RateCalibration:
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RateCalibration:
+        """Read :meth:`to_dict`'s form; None or empty gives the generic calibration.
+
+        Raises:
+            InputError: If a field is missing or not a number.
+        """
         if not data:
             return cls()
         try:
@@ -77,7 +78,7 @@ class RateCalibration:
             raise InputError(f"rate_calibration {data!r} is malformed ({err}).") from None
 
 
-def plume_region(labels: np.ndarray, ids: Sequence[int], grow_px: int) -> np.ndarray:
+def plume_region(labels: np.ndarray, ids: Ids, grow_px: int) -> np.ndarray:
     """Pixels of components ``ids`` of ``labels`` grown by ``grow_px`` (not into other plumes)."""
     if int(grow_px) != grow_px or grow_px < 0:
         raise bad_value("grow_px", grow_px, "an int >= 0")
@@ -88,7 +89,9 @@ def plume_region(labels: np.ndarray, ids: Sequence[int], grow_px: int) -> np.nda
     return grown & ((labels == 0) | comp)
 
 
-def _region_column(column, labels, ids, grow_px) -> tuple[np.ndarray, np.ndarray]:
+def _region_column(
+    column: np.ndarray, labels: np.ndarray, ids: Ids, grow_px: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The grown region and the detector's column clipped at 0 inside it (0 elsewhere)."""
     region = plume_region(labels, ids, grow_px)
     return region, np.where(region, np.clip(np.nan_to_num(column, nan=0.0), 0.0, None), 0.0)
@@ -97,7 +100,7 @@ def _region_column(column, labels, ids, grow_px) -> tuple[np.ndarray, np.ndarray
 def detection_ime(
     column: np.ndarray,
     labels: np.ndarray,
-    ids: Sequence[int],
+    ids: Ids,
     grow_px: int,
     pixel_size: float = 20.0,
 ) -> tuple[np.ndarray, float, float, int]:
@@ -120,7 +123,7 @@ def background_std(column: np.ndarray, labels: np.ndarray) -> float:
 def quantify_detection(
     column: np.ndarray,
     labels: np.ndarray,
-    ids: Sequence[int],
+    ids: Ids,
     wind_speed: float,
     calibration: RateCalibration,
     pixel_size: float = 20.0,
@@ -143,86 +146,8 @@ def quantify_detection(
     region, col = _region_column(column, labels, ids, calibration.grow_px)
     if noise_std is None:
         noise_std = background_std(column, labels)
-    kwargs = {} if wind_speed_std is None else {"wind_speed_std": wind_speed_std}
     return quantify_plume(
         col, region, wind_speed, pixel_size=pixel_size, a=calibration.a, b=calibration.b,
-        calibration_rel_std=calibration.rel_std, background="none", background_std=noise_std,
-        noise="independent", **kwargs,
+        wind_speed_std=wind_speed_std, calibration_rel_std=calibration.rel_std,
+        background="none", background_std=noise_std, noise="independent",
     )  # fmt: skip
-
-
-def _case(detector, seed: int, threshold: float, grow_px: int, rate_range, wind_range, k: int):
-    from eoforge.methane import scenes
-    from eoforge.methane.detector.infer import predict_references, reference_constants
-    from eoforge.methane.revisit_scenes import site_references, target_date
-
-    rng = np.random.default_rng([int(seed), 20241124])
-    rate = float(np.exp(rng.uniform(np.log(rate_range[0]), np.log(rate_range[1]))))
-    wind = float(rng.uniform(*wind_range))
-    surface = scenes.SURFACES[int(seed) % len(scenes.SURFACES)]
-    pair, _, truth, _ = scenes.simulate_plume_pair(
-        (192, 192), surface, int(seed), emission_rate_kg_h=rate, wind_speed=wind,
-        wind_direction=float(rng.uniform(0.0, 360.0)), date_seed=target_date(k),
-    )  # fmt: skip
-    refs = site_references(pair.reference, (192, 192), surface, int(seed), k)
-    consts = reference_constants(pair.target, refs, pair.sza, pair.vza, detector)
-    prob, column = predict_references(pair.target, refs, consts, pair.sza, pair.vza, detector,
-                                      tile=192, overlap=32)  # fmt: skip
-    labels, _ = ndimage.label(prob > threshold, structure=_EIGHT)
-    ids = np.unique(labels[np.asarray(truth, dtype=bool) & (labels > 0)])
-    if len(ids) == 0:
-        return None
-    _, ime, length, _ = detection_ime(column, labels, ids, grow_px)
-    if ime <= 0:
-        return None
-    return wind, rate / SECONDS_PER_HOUR * length / ime
-
-
-def calibrate_detector_rates(
-    detector,
-    seeds: Sequence[int] = DETECTOR_CALIBRATION_SEEDS,
-    threshold: float | None = None,
-    grow_px: int = 3,
-    rate_range: tuple[float, float] = (800.0, 10000.0),
-    wind_range: tuple[float, float] = (1.5, 7.0),
-    progress: ProgressCallback | None = None,
-    references: int | None = None,
-) -> RateCalibration:
-    """Fit U_eff = a U10 + b for ``detector``'s masks on simulated plumes (module docstring).
-
-    Args:
-        detector: A :class:`~eoforge.methane.detector.weights.Detector`.
-        seeds: Case seeds (use other seeds to validate).
-        threshold: Probability threshold of the masks (default: the detector's).
-        grow_px: Growth of each detected component before the IME.
-        rate_range: Emission rates (kg/h), drawn log-uniformly.
-        wind_range: 10 m wind speeds (m/s), drawn uniformly.
-        progress: Optional ``progress(done, total)`` callback.
-        references: Reference dates per case (:mod:`eoforge.methane.revisit_scenes`; a
-            single-date detector keeps the majority probability); default: the detector's K.
-
-    Raises:
-        InputError: If fewer than 3 simulated plumes are detected, or ``references`` disagrees
-            with a K-date detector.
-    """
-    from eoforge.methane.revisit_scenes import reference_count
-
-    if not 0 < rate_range[0] <= rate_range[1]:
-        raise bad_value("rate_range", rate_range, "(low, high) with 0 < low <= high kg/h")
-    n_refs = reference_count(references, detector.reference_dates)
-    thr = detector.threshold if threshold is None else float(threshold)
-    u10, u_req = [], []
-    for k, seed in enumerate(seeds):
-        case = _case(detector, int(seed), thr, grow_px, rate_range, wind_range, n_refs)
-        if case is not None:
-            u10.append(case[0])
-            u_req.append(case[1])
-        if progress is not None:
-            progress(k + 1, len(seeds))
-    if len(u10) < 3:
-        raise InputError(
-            f"the detector found {len(u10)} of {len(seeds)} simulated plumes at threshold "
-            f"{thr:.3g}: too few to calibrate; pass more seeds or higher rates."
-        )
-    fit = fit_effective_wind(u10, u_req)
-    return RateCalibration(fit.a, fit.b, fit.rel_std, int(grow_px), fit.n)

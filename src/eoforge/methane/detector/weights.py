@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from eoforge.core.atomic import atomic_path, atomic_write_json
 from eoforge.core.errors import DataNotFoundError, InputError
@@ -31,9 +32,10 @@ class Detector:
         context: Context bands of its input features.
         config: The training configuration (a plain dict), for provenance.
         smooth: Sigma of the smoothed MBMP column channel (0: none); see :mod:`.features`.
-        threshold: Default plume-probability threshold of :func:`eoforge.methane.detect.detect`:
-            the one that meets the false-positive budget on held-out plume-free scenes
-            (``eoforge methane calibrate`` sets it), 0.5 when never calibrated.
+        threshold: Default plume-probability threshold of
+            :func:`eoforge.methane.detect.pipeline.detect`: the one that meets the
+            false-positive budget on held-out plume-free scenes (``eoforge methane calibrate``
+            sets it), 0.5 when never calibrated.
         rate_calibration: U_eff = a U10 + b and the mask growth for emission rates from this
             detector's masks (:mod:`.rates`; ``eoforge methane calibrate`` sets it); the
             generic IME calibration with no growth when never calibrated.
@@ -56,8 +58,6 @@ class Detector:
 
 def save_detector(detector: Detector, path: str | os.PathLike[str]) -> Path:
     """Write ``PATH.safetensors`` and ``PATH.json`` atomically; returns the safetensors path."""
-    from safetensors.torch import save_file
-
     base = Path(path).with_suffix("")
     tensors = {k: v.detach().cpu().contiguous() for k, v in detector.model.state_dict().items()}
     st = base.with_suffix(".safetensors")
@@ -86,8 +86,6 @@ def load_detector(path: str | os.PathLike[str]) -> Detector:
         DataNotFoundError: If either file is missing.
         InputError: If the files do not describe a detector.
     """
-    from safetensors.torch import load_file
-
     base = (
         Path(path).with_suffix("") if Path(path).suffix in (".json", ".safetensors") else Path(path)
     )

@@ -23,8 +23,8 @@ from eoforge.core.errors import InputError
 from eoforge.io.raster import GeoInfo
 from eoforge.io.sentinel2 import check_same_grid, read_s2_safe
 from eoforge.io.sentinel2_safe import safe_metadata
-from eoforge.methane.detect import DetectionResult, detect
-from eoforge.methane.detect_outputs import plumes_geojson, write_outputs
+from eoforge.methane.detect.outputs import plumes_geojson, write_outputs
+from eoforge.methane.detect.pipeline import DetectionResult, detect
 from eoforge.methane.detector.weights import (
     Detector,
     default_weights_path,

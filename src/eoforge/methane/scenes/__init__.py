@@ -11,6 +11,8 @@ Where things go:
   confounder tables), :mod:`.fields` (random spatial fields and shifts), :mod:`.effects` (water,
   clouds, confounders, noise): a new scene effect goes in :mod:`.effects` and is applied by
   :mod:`.render`;
+- :mod:`.revisits`: several reference dates of a simulated site (the reference scenes of its
+  revisits), as ``evaluate`` and ``calibrate`` draw them;
 - :mod:`.real_surfaces`: real Sentinel-2 patches made into pairs with the simulator's physics;
   :mod:`.realism`: texture and spectral statistics comparing simulated and real surfaces.
 """

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from eoforge.core.errors import bad_value
-from eoforge.methane.scenes import simulate_pair
+from eoforge.methane.scenes.simulate import simulate_pair
 
 TARGET_DATE = 0
 """``date_seed`` of the target scene when a site is seen with K > 1 reference dates."""
@@ -59,8 +59,11 @@ def site_references(
     k: int,
     **options: Any,
 ) -> list[Mapping[str, np.ndarray]]:
-    """K reference dates of a simulated target: the pair's own reference for K = 1, else
-    :func:`revisit_references` (the target then being drawn with :func:`target_date`)."""
+    """K reference dates of a simulated target.
+
+    They are the pair's own reference for K = 1, else :func:`revisit_references` (the target
+    then being drawn with :func:`target_date`).
+    """
     if k == 1:
         return [pair_reference]
     return revisit_references(shape, surface, seed, k, **options)

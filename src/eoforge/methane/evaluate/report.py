@@ -1,5 +1,8 @@
-"""``report.html`` of ``eoforge methane evaluate``: the POD curve, the operating point and, for
-each simulated plume, its true emission rate beside the detector's estimate."""
+"""``report.html`` of ``eoforge methane evaluate``.
+
+It shows the POD curve, the operating point and, for each simulated plume, its true emission
+rate beside the detector's estimate.
+"""
 
 from __future__ import annotations
 

@@ -1,30 +1,24 @@
-"""Evaluation protocol: component counting, Q50 interpolation, FP budget and equal-recall logic."""
+"""Evaluation protocol: Q50 interpolation, FP budget and equal-recall logic."""
 
 import numpy as np
 import pytest
 import torch
 
-from eoforge.methane.detection_stats import fp_bootstrap, wilson_interval
 from eoforge.methane.detector import load_default_detector
-from eoforge.methane.evaluate import EvaluateConfig, _components, _rate_at, evaluate_detector
+from eoforge.methane.evaluate import heldout
+from eoforge.methane.evaluate.benchmark import evaluate_detector
+from eoforge.methane.evaluate.config import EvaluateConfig
+from eoforge.methane.evaluate.scan import rate_at
+from eoforge.methane.evaluate.stats import fp_bootstrap, wilson_interval
 
 torch.set_num_threads(1)
 
 
-def test_components_drop_small_blobs_and_use_8_connectivity():
-    b = np.zeros((10, 10), dtype=bool)
-    b[1, 1] = b[2, 2] = b[3, 3] = True  # diagonal: one 8-connected component of 3 px
-    b[7:9, 7:9] = True  # 4 px
-    b[0, 9] = True  # 1 px, dropped
-    labels, n = _components(b, min_area=3)
-    assert n == 2 and labels[0, 9] == 0 and labels[1, 1] == labels[3, 3] > 0
-
-
 def test_rate_at_interpolates_log_linearly():
     rates = np.array([100.0, 1000.0, 10000.0])
-    assert _rate_at(np.array([0.0, 1.0, 1.0]), rates) == pytest.approx(np.sqrt(100 * 1000))
-    assert _rate_at(np.array([0.6, 1.0, 1.0]), rates) == 100.0
-    assert _rate_at(np.array([0.0, 0.1, 0.2]), rates) is None
+    assert rate_at(np.array([0.0, 1.0, 1.0]), rates) == pytest.approx(np.sqrt(100 * 1000))
+    assert rate_at(np.array([0.6, 1.0, 1.0]), rates) == 100.0
+    assert rate_at(np.array([0.0, 0.1, 0.2]), rates) is None
 
 
 def test_small_evaluation_respects_the_budget_and_equal_recall(tmp_path):
@@ -64,17 +58,15 @@ def test_fp_bootstrap_resamples_scenes_not_plumes():
 
 
 def test_scene_options_reach_every_simulated_scene(monkeypatch):
-    from eoforge.methane import scenes
-
     seen = []
     for name in ("simulate_pair", "simulate_plume_pair"):
-        real = getattr(scenes, name)
+        real = getattr(heldout, name)
 
         def spy(*args, _real=real, **kwargs):
             seen.append(kwargs)
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(scenes, name, spy)
+        monkeypatch.setattr(heldout, name, spy)
     det = load_default_detector()
     cfg = EvaluateConfig(n_negative=1, n_per_rate=1, rates=(3000.0,), shape=64, noise_scale=0.5)
     evaluate_detector(cfg, model=det)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from eoforge.methane.context_veto import context_changes, veto
+from eoforge.methane.detect.context_veto import context_changes, veto
 from eoforge.methane.detector.features import SceneConstants
 
 

@@ -72,9 +72,12 @@ def veto(labels: np.ndarray, changes: Sequence[np.ndarray], max_change: float) -
 def veto_every(
     labels: np.ndarray, changes: Sequence[Sequence[np.ndarray]], max_change: float
 ) -> np.ndarray:
-    """Ids (sorted) vetoed against every reference date: ``changes[k]`` holds date k's
-    :func:`context_changes`, and a component goes only if the rule vetoes it on all of them
-    (a surface change against one date that the others do not show is no reason to drop it)."""
+    """Ids (sorted) of the components vetoed against every reference date.
+
+    ``changes[k]`` holds date k's :func:`context_changes`, and a component goes only if the rule
+    vetoes it on all of them (a surface change against one date that the others do not show is
+    no reason to drop it).
+    """
     ids = veto(labels, changes[0], max_change)
     for per_date in changes[1:]:
         ids = np.intersect1d(ids, veto(labels, per_date, max_change))

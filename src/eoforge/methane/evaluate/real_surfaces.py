@@ -1,9 +1,12 @@
-"""Scoring the detector on real-surface pairs (:mod:`.real_surfaces`): hits, rates, FP rates.
+"""Scoring the detector on real-surface pairs: hits, rates, FP rates.
+
+The pairs are those of :mod:`eoforge.methane.scenes.real_surfaces`.
 
 - A plume injected into a real patch is detected when a detected plume (after the context veto,
-  as :func:`eoforge.methane.detect.detect` returns them) overlaps its true mask, the simulator's
-  label rule |T_B12 / T_B11 - 1| > 1e-3 on valid pixels; its estimated rate is the detector's
-  IME rate over the union of the overlapping plumes (as ``eoforge methane evaluate`` scores).
+  as :func:`eoforge.methane.detect.pipeline.detect` returns them) overlaps its true mask, the
+  simulator's label rule |T_B12 / T_B11 - 1| > 1e-3 on valid pixels; its estimated rate is the
+  detector's IME rate over the union of the overlapping plumes (as ``eoforge methane evaluate``
+  scores).
 - False plumes per 100 km2 on plume-free pairs, with an interval from a bootstrap over patches:
   the pairs of one patch share its surface, so they are not independent draws of the world.
 - A control patch made from a simulated surface goes through the same pair builder, so a
@@ -15,9 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from eoforge.io.raster import GeoInfo
-from eoforge.methane.detection_stats import fp_bootstrap
+from eoforge.methane.detect.pipeline import DetectionResult
+from eoforge.methane.detector.rates import quantify_detection
+from eoforge.methane.detector.weights import Detector
+from eoforge.methane.evaluate.stats import fp_bootstrap
 from eoforge.methane.physics import fractional_signal
 from eoforge.methane.scenes.real_surfaces import PAIR_BANDS, RealPair, RealPatch
+from eoforge.methane.scenes.simulate import simulate_pair
 
 
 def truth_mask(pair: RealPair, threshold: float = 1e-3) -> np.ndarray:
@@ -29,10 +36,19 @@ def truth_mask(pair: RealPair, threshold: float = 1e-3) -> np.ndarray:
     return (frac > threshold) & np.isfinite(pair.target["B11"])
 
 
-def score_injection(pair: RealPair, result, model) -> tuple[bool, float | None, int]:
-    """(detected, estimated rate in kg/h or None, number of other (false) plumes)."""
-    from eoforge.methane.detector.rates import quantify_detection
+def score_injection(
+    pair: RealPair, result: DetectionResult, model: Detector
+) -> tuple[bool, float | None, int]:
+    """Score the detection of an injected plume.
 
+    Args:
+        pair: The injected pair.
+        result: :func:`~eoforge.methane.detect.pipeline.detect` on it.
+        model: The detector (its rate calibration).
+
+    Returns:
+        (detected, estimated rate in kg/h or None, number of other (false) plumes).
+    """
     truth = truth_mask(pair)
     ids = sorted({int(i) for i in np.unique(result.labels[truth]) if i > 0})
     n_other = len(result.plumes) - len(ids)
@@ -50,8 +66,11 @@ def fp_rate_interval(
     seed: int = 0,
     confidence: float = 0.9,
 ) -> tuple[float, float, float]:
-    """False plumes per 100 km2 (total count / total area) and its ``confidence`` interval from
-    a bootstrap that resamples whole patches (each keeping its count and area)."""
+    """False plumes per 100 km2 (total count / total area) and its ``confidence`` interval.
+
+    The interval comes from a bootstrap that resamples whole patches (each keeping its count
+    and area).
+    """
     counts = np.asarray(counts_per_patch, dtype=float)
     area = np.asarray(area_km2_per_patch, dtype=float)
     both = np.stack([counts, area], axis=1)  # (n_patches, 2)
@@ -64,10 +83,11 @@ def fp_rate_interval(
 def patch_from_simulation(
     surface: str, shape: tuple[int, int], seed: int, sza: float = 45.0
 ) -> RealPatch:
-    """A noise-free simulated surface (target date of :func:`.scenes.simulate_pair`, no water)
-    wrapped as a patch, for controls through the same pair builder."""
-    from eoforge.methane.scenes import simulate_pair
+    """A noise-free simulated surface wrapped as a patch, for controls.
 
+    It is the target date of :func:`~eoforge.methane.scenes.simulate_pair` without water, and
+    goes through the same pair builder as the real patches.
+    """
     sim = simulate_pair(shape, surface, seed, noise_scale=0.0, water_fraction=0.0, sza=sza,
                         misregistration_px=0.0, atmosphere_std=0.0)  # fmt: skip
     geo = GeoInfo.from_bounds(500000.0, 4000000.0, 20.0, crs="EPSG:32631")

@@ -9,8 +9,8 @@ import torch
 
 from eoforge.core.errors import InputError, ShapeError
 from eoforge.io.raster import GeoInfo
-from eoforge.methane.detect import detect
-from eoforge.methane.detect_outputs import plumes_geojson, write_outputs
+from eoforge.methane.detect.outputs import plumes_geojson, write_outputs
+from eoforge.methane.detect.pipeline import detect
 from eoforge.methane.detector import (
     Detector,
     PlumeUNet,

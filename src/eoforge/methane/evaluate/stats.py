@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import norm
 
 from eoforge.core.seeding import as_generator
 
 
 def wilson_interval(hits: int, n: int, confidence: float = 0.9) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion hits / n (two-sided ``confidence``)."""
-    from scipy.stats import norm
-
     if n <= 0:
         return (0.0, 1.0)
     z = float(norm.ppf(0.5 + confidence / 2.0))
@@ -28,8 +27,10 @@ def wilson_interval(hits: int, n: int, confidence: float = 0.9) -> tuple[float, 
 
 
 def fp_bootstrap(counts: np.ndarray, seed: int, n_boot: int = 2000) -> np.ndarray:
-    """Bootstrap totals (n_boot, T) of per-scene false-plume counts (n_scenes, T): scenes are
-    resampled with replacement, each keeping its counts at every threshold."""
+    """Bootstrap totals (n_boot, T) of per-scene false-plume counts (n_scenes, T).
+
+    Scenes are resampled with replacement, each keeping its counts at every threshold.
+    """
     counts = np.asarray(counts)
     idx = as_generator(seed).integers(0, counts.shape[0], size=(n_boot, counts.shape[0]))
     return np.stack([counts[row].sum(axis=0) for row in idx])

@@ -9,18 +9,19 @@ from typer.testing import CliRunner
 
 from eoforge.cli.main import app
 from eoforge.core.errors import InputError
-from eoforge.methane.calibrate import calibrate_detector
-from eoforge.methane.context_veto import veto, veto_every
+from eoforge.methane.calibration.detector import calibrate_detector
+from eoforge.methane.calibration.detector_rates import calibrate_detector_rates
+from eoforge.methane.detect.context_veto import veto, veto_every
 from eoforge.methane.detector import infer, load_default_detector
 from eoforge.methane.detector.features import channel_names
 from eoforge.methane.detector.model import insert_input_channel
-from eoforge.methane.detector.rates import calibrate_detector_rates
 from eoforge.methane.detector.training.config import DetectorConfig
 from eoforge.methane.detector.training.module import DetectorModule
 from eoforge.methane.detector.weights import default_weights_path, save_detector
-from eoforge.methane.evaluate import EvaluateConfig, evaluate_detector
-from eoforge.methane.revisit_scenes import revisit_references
+from eoforge.methane.evaluate.benchmark import evaluate_detector
+from eoforge.methane.evaluate.config import EvaluateConfig
 from eoforge.methane.scenes import simulate_pair
+from eoforge.methane.scenes.revisits import revisit_references
 
 torch.set_num_threads(1)
 

@@ -12,18 +12,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+from rasterio.warp import transform_geom
 
 from eoforge.core.atomic import atomic_write_bytes, atomic_write_json
 from eoforge.core.errors import InputError
-from eoforge.core.report import figure_png
+from eoforge.core.report import Report, figure_png
 from eoforge.io.raster import GeoInfo, write_geotiff
-from eoforge.methane.detect import DetectionResult
+from eoforge.methane.detect.pipeline import DetectionResult
 
 
 def plumes_geojson(result: DetectionResult) -> dict:
     """GeoJSON FeatureCollection of the plumes (EPSG:4326 if possible, else the raster CRS)."""
-    from rasterio.warp import transform_geom
-
     geo = result.geo
     to_wgs84 = all(p.lon is not None for p in result.plumes) and geo.crs is not None
     feats = []
@@ -46,7 +45,7 @@ def plumes_geojson(result: DetectionResult) -> dict:
 
 
 def _figure_png(result: DetectionResult) -> bytes:
-    import matplotlib
+    import matplotlib  # deferred: the Agg backend is chosen before pyplot loads
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -58,7 +57,7 @@ def _figure_png(result: DetectionResult) -> bytes:
     im1 = axes[1].imshow(result.column, vmin=0, vmax=vmax, cmap="viridis")
     fig.colorbar(im1, ax=axes[1], label="column enhancement (mol/m2)")
     for ax in axes:
-        if result.labels is not None and result.plumes:
+        if result.plumes:
             ax.contour(result.labels > 0, levels=[0.5], colors="w", linewidths=0.7)
         for p in result.plumes:
             ax.annotate(f"{p.id}: {p.rate_kg_h:.0f}±{p.sigma_kg_h:.0f} kg/h", (p.col, p.row),
@@ -69,8 +68,10 @@ def _figure_png(result: DetectionResult) -> bytes:
 
 
 def write_outputs(result: DetectionResult, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write probability.tif, column.tif, plumes.geojson, detection.png and report.html
-    (:func:`write_report`) into ``out_dir``.
+    """Write the files of a detection into ``out_dir``.
+
+    They are probability.tif, column.tif, plumes.geojson, detection.png and report.html
+    (:func:`write_report`).
 
     Returns:
         Mapping output kind -> path.
@@ -96,10 +97,16 @@ def write_outputs(result: DetectionResult, out_dir: str | os.PathLike[str]) -> d
 
 
 def write_report(result: DetectionResult, path: str | os.PathLike[str], png: bytes) -> Path:
-    """``report.html``: the maps (``png``, from the detection figure), the plume table with
-    units, and the scene checks."""
-    from eoforge.core.report import Report
+    """Write ``report.html``: the maps, the plume table with units, and the scene checks.
 
+    Args:
+        result: The detection.
+        path: Output HTML file.
+        png: The detection figure (PNG bytes).
+
+    Returns:
+        The path.
+    """
     n = len(result.plumes)
     report = Report("eoforge methane detect",
                     f"{n} plume(s) at probability threshold {result.threshold:g}, "
