@@ -80,5 +80,8 @@ def veto_every(
     """
     ids = veto(labels, changes[0], max_change)
     for per_date in changes[1:]:
-        ids = np.intersect1d(ids, veto(labels, per_date, max_change))
+        if ids.size == 0:
+            break
+        # only the components still vetoed are looked at again (the medians are the cost)
+        ids = veto(np.where(np.isin(labels, ids), labels, 0), per_date, max_change)
     return ids
