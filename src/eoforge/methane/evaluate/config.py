@@ -51,7 +51,7 @@ class EvaluateConfig(RunConfig):
         "of the FP rate (e.g. 0.9) instead of its point estimate."
     )  # fmt: skip
     references: int | None = Field(
-        None, ge=1, description="Reference dates per scene (revisit_scenes): 1 = the pair's own "
+        None, ge=1, description="Reference dates per scene (scenes.revisits): 1 = the pair's own "
         "reference; K > 1: a K-date detector sees them in one pass, a single-date one keeps the "
         "majority probability. Default: the detector's K."
     )  # fmt: skip
