@@ -9,7 +9,8 @@ target, independent radiometry, water vapour, misregistration and noise; drawn b
 them); the target is revisit 0 without a plume and with a plume of Q = 1200, 2000, 3000 kg/h.
 Rules ``one``, ``all``, ``majority``: the shipped single-date detector (v11) against the first
 reference, the minimum and the majority of its per-reference probabilities, at its threshold;
-``k3net``: a 3-date detector (``--k3-weights``, at the threshold saved with it) in one pass. Per rule: the share of plumes
+``k3net``: a 3-date detector (``--k3-weights``, at the threshold saved with it or
+``--k3-threshold``) in one pass. Per rule: the share of plumes
 found (a detection overlapping the planted plume mask), the median relative rate error of the
 found ones, and false plumes (detections off the mask) per scene and per 100 km2, with 95 %
 bootstrap intervals over sites and the paired (same site) differences majority - all and
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import numpy as np
 
@@ -137,6 +139,7 @@ def main() -> None:
     ap.add_argument("--rows-in", default=None, help="saved rows to add (e.g. another rule's)")
     ap.add_argument("--rules", default="one,all,majority", help="rules to run, comma-separated")
     ap.add_argument("--k3-weights", default=None, help="3-date detector of rule k3net")
+    ap.add_argument("--k3-threshold", type=float, default=None, help="k3net's threshold")
     args = ap.parse_args()
 
     import torch
@@ -154,6 +157,8 @@ def main() -> None:
         if name == "k3net" and args.k3_weights is None:
             raise SystemExit("--rules k3net needs --k3-weights (a 3-date detector)")
         detectors[name] = load_detector(args.k3_weights) if name == "k3net" else v11
+    if "k3net" in detectors and args.k3_threshold is not None:
+        detectors["k3net"] = replace(detectors["k3net"], threshold=args.k3_threshold)
     rows = []
     for site in range(args.first, args.last):
         rows += run_site(site, detectors, geo)
