@@ -113,7 +113,7 @@ def _analytic_case(
 
 def analytic(args: argparse.Namespace) -> None:
     kinds = [args.kind] if args.kind else ["sar", "insar"]
-    for schedule_name in ("cosine", "linear"):
+    for schedule_name in args.schedules:
         sched = getattr(NoiseSchedule, schedule_name)(1000)
         configs = args.configs or _valid_configs(schedule_name)
         for kind in kinds:
@@ -254,6 +254,7 @@ def trained(args: argparse.Namespace) -> None:
         if args.train_only:
             continue
         rows = _compare_run(kind, run, ref, scale, args)
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"rows_{kind}_seed{args.seed}.json").write_text(json.dumps(rows, indent=1))
         _report(f"trained {kind} model seed {args.seed}", rows, args.out)
 
@@ -297,6 +298,12 @@ def main() -> None:
         default=None,
         metavar="A,B",
         help="time two fresh training runs of A and B steps (default config) and stop",
+    )
+    ap.add_argument(
+        "--schedules",
+        type=lambda v: v.split(","),
+        default=["cosine", "linear"],
+        help="schedules of the --analytic mode, e.g. cosine",
     )
     ap.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto")
     ap.add_argument("--channels-last", action="store_true")
