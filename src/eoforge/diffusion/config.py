@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import torch
 from pydantic import Field
 
 from eoforge.core.config import RunConfig
 from eoforge.core.errors import ConfigError
 from eoforge.diffusion.model import DiffusionUNet, UNetConfig
 from eoforge.diffusion.schedules import NoiseSchedule
+from eoforge.nn.training import seeded
 
 # Keys that may differ between a run and its resumption (everything else must match).
 RESUMABLE_CHANGES = (
@@ -91,6 +91,5 @@ class DiffusionConfig(RunConfig):
 
 def build_model(config: DiffusionConfig) -> DiffusionUNet:
     """The U-Net with weights initialised from ``config.seed`` (global RNG left untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         return DiffusionUNet(config.unet)

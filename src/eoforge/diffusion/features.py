@@ -30,8 +30,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_value
+from eoforge.nn import frozen
+from eoforge.nn.frozen import eval_view, load_encoder, load_run_encoder
+from eoforge.sar.normalise import DbNormaliser
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]
 #: What the ``features=`` arguments accept (see :func:`resolve_features`).
@@ -65,11 +71,10 @@ class RandomConvFeatures:
         self.width = int(width)
         self.seed = int(seed)
         self.batch_size = int(batch_size)
-        self._weights: dict[int, list] = {}
+        self._weights: dict[int, list[torch.Tensor]] = {}
 
-    def _layers(self, in_ch: int) -> list:
-        import torch
-
+    def _layers(self, in_ch: int) -> list[torch.Tensor]:
+        """The three weight tensors for ``in_ch`` input channels (drawn once, then cached)."""
         if in_ch not in self._weights:
             gen = torch.Generator().manual_seed(self.seed * 1009 + in_ch)
             chans = [in_ch, self.width, 2 * self.width, 4 * self.width]
@@ -81,9 +86,7 @@ class RandomConvFeatures:
         return self._weights[in_ch]
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        import torch
-        import torch.nn.functional as F
-
+        """Features ``(N, C, H, W)`` or ``(N, H, W)`` -> ``(N, 14 width)`` float64."""
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 3:
             x = x[:, None]
@@ -155,17 +158,15 @@ class SSLFeatures:
 
     def __init__(
         self,
-        encoder: Any,
-        normaliser: Any = None,
+        encoder: nn.Module,
+        normaliser: DbNormaliser | None = None,
         eval_size: int | None = None,
         *,
         resize: Literal["eval", "crop"] = "eval",
         batch_size: int = 256,
-        device: Any = None,
+        device: str | torch.device | None = None,
         source: str = "",
     ) -> None:
-        import torch
-
         if resize not in ("eval", "crop"):
             raise bad_value("resize", resize, "'eval' or 'crop'")
         if resize == "eval" and (eval_size is None or int(eval_size) < 1):
@@ -194,18 +195,14 @@ class SSLFeatures:
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], **kwargs: Any) -> SSLFeatures:
         """The teacher of a pre-training run folder (:func:`eoforge.nn.frozen.load_run_encoder`)."""
-        from eoforge.nn.frozen import load_run_encoder
-
-        encoder, normaliser, info = load_run_encoder(run)
+        encoder, normaliser, info = load_run_encoder(run, DbNormaliser.from_dict)
         kwargs.setdefault("source", f"run {run}")
         return cls(encoder, normaliser, info["eval_size"], **kwargs)
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike[str], **kwargs: Any) -> SSLFeatures:
         """An exported encoder pair (:func:`eoforge.nn.frozen.load_encoder`)."""
-        from eoforge.nn.frozen import load_encoder
-
-        encoder, normaliser, info = load_encoder(path)
+        encoder, normaliser, info = load_encoder(path, DbNormaliser.from_dict)
         kwargs.setdefault("source", f"weights {path}")
         return cls(encoder, normaliser, info["eval_size"], **kwargs)
 
@@ -216,9 +213,7 @@ class SSLFeatures:
         Raises:
             DataNotFoundError: The weights file is not installed.
         """
-        from eoforge.nn import frozen
-
-        path = frozen.SHIPPED_ENCODER
+        path = frozen.SHIPPED_ENCODER  # read at call time (tests point it elsewhere)
         if not path.is_file():
             raise DataNotFoundError(
                 f"the shipped FID encoder {str(path)!r} is missing: create it with "
@@ -229,7 +224,7 @@ class SSLFeatures:
 
     # -- applying -------------------------------------------------------------------------
     def standardise_db(self, db: np.ndarray) -> np.ndarray:
-        """dB images -> the encoder's input domain ``(max(db, 10 log10 floor) - mean_db) / std_db``.
+        """Map dB images to the encoder's input ``(max(db, 10 log10 floor) - mean_db) / std_db``.
 
         Equal to the run normaliser's ``transform`` of the linear intensities ``10^(db/10)``.
         """
@@ -240,11 +235,9 @@ class SSLFeatures:
         x = np.maximum(np.asarray(db, dtype=np.float64), floor_db)
         return ((x - n.mean_db_) / n.std_db_).astype(np.float32)
 
-    def _view(self, x: Any) -> Any:
+    def _view(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) -> the view the encoder takes (see the class docstring)."""
-        from eoforge.nn.frozen import eval_view
-
-        if self.resize == "eval":
+        if self.eval_size is not None and self.resize == "eval":  # __init__ requires the size
             return eval_view(x, self.eval_size)
         p = self.patch_size
         H, W = x.shape[-2:]
@@ -259,8 +252,6 @@ class SSLFeatures:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Features ``(N, H, W)`` / ``(N, C, H, W)`` -> ``(N, C D)`` float64."""
-        import torch
-
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 3:
             x = x[:, None]
@@ -292,8 +283,6 @@ class SSLFeatures:
 
 def shipped_available() -> bool:
     """Whether the shipped encoder's weights file exists."""
-    from eoforge.nn import frozen
-
     return frozen.SHIPPED_ENCODER.is_file()
 
 
@@ -311,8 +300,6 @@ def resolve_features(features: FeatureSpec = None) -> FeatureFn:
     if features is None:
         if shipped_available():
             return SSLFeatures.shipped()
-        from eoforge.nn import frozen
-
         warnings.warn(
             f"shipped FID encoder {frozen.SHIPPED_ENCODER} is missing; using the weak "
             f"RandomConvFeatures (create it with {TRAIN_SCRIPT}).",

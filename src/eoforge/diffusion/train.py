@@ -45,7 +45,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from eoforge.core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from eoforge.core.atomic import atomic_write_json, atomic_write_text
 from eoforge.core.errors import ConfigError, ShapeError
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import check_resume, data_fingerprint, record_fingerprint
@@ -64,6 +64,7 @@ from eoforge.diffusion.module import (
 from eoforge.diffusion.train_report import write_train_report
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_quiet import quiet_lightning
+from eoforge.nn.training import LAST_CHECKPOINT, resume_checkpoint, save_weights, seeded
 
 __all__ = [
     "RESUMABLE_CHANGES",
@@ -74,16 +75,6 @@ __all__ = [
     "run_train",
     "train",
 ]
-
-
-def save_weights(module: torch.nn.Module, path: Path) -> Path:
-    """State dict as safetensors, written atomically."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
-    return path
 
 
 #: Command-line option of each config key (named in resume errors).
@@ -131,12 +122,12 @@ def train(
     precision = config.precision
     if precision == "auto":
         precision = "bf16-mixed" if cuda and torch.cuda.is_bf16_supported() else "32-true"
-    ckpt = run_path / "checkpoints" / "last.ckpt"
     data = data_fingerprint(images, labels)
     same = resume and check_resume(
         run_path, config, data, allowed=RESUMABLE_CHANGES, options=OPTIONS
     )
-    resuming = same and ckpt.is_file()
+    ckpt = resume_checkpoint(run_path / "checkpoints") if same else None
+    resuming = ckpt is not None
     normaliser = None
     if resuming:
         saved = json.loads((run_path / "normaliser.json").read_text())
@@ -148,8 +139,7 @@ def train(
     atomic_write_json(run.file("normaliser.json"), normaliser.to_dict())
 
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), quiet_lightning():
-        torch.manual_seed(config.seed)
+    with seeded(config.seed), quiet_lightning():
         module = DiffusionModule(config, dataset)
         trainer = pl.Trainer(
             accelerator="gpu" if cuda else "cpu", devices=1,
@@ -164,8 +154,8 @@ def train(
         loader = torch.utils.data.DataLoader(
             StepStream(), batch_size=None, generator=torch.Generator().manual_seed(0)
         )
-        trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if resuming else None)
-        trainer.save_checkpoint(run.checkpoints / "last.ckpt")
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt)
+        trainer.save_checkpoint(run.checkpoints / LAST_CHECKPOINT)
     seconds = time.perf_counter() - start
 
     save_weights(module.ema.module, run.file("ema.safetensors"))

@@ -65,19 +65,6 @@ class EncoderInfo(TypedDict):
 NormaliserFromDict = Callable[[dict[str, Any]], Any]
 
 
-def _normaliser_builder(normaliser: NormaliserFromDict | None) -> NormaliserFromDict:
-    """``normaliser``, or SAR's ``DbNormaliser.from_dict`` while a caller still omits it.
-
-    Transitional (issue 18): the fallback and its import leave once ``eoforge.diffusion.features``
-    passes ``DbNormaliser.from_dict`` like the SSL wing does.
-    """
-    if normaliser is not None:
-        return normaliser
-    from eoforge.sar.normalise import DbNormaliser  # transitional, see the docstring
-
-    return DbNormaliser.from_dict
-
-
 def eval_view(x: torch.Tensor, size: int) -> torch.Tensor:
     """Deterministic evaluation view: the whole image resized to ``size`` (area/bilinear).
 
@@ -92,7 +79,7 @@ def eval_view(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def load_run_encoder(
-    run: str | os.PathLike[str], normaliser: NormaliserFromDict | None = None
+    run: str | os.PathLike[str], normaliser: NormaliserFromDict
 ) -> tuple[nn.Module, Any, EncoderInfo]:
     """The teacher backbone of a run (eval mode), its normaliser and its ``encoder.json``.
 
@@ -117,7 +104,7 @@ def load_run_encoder(
     encoder.load_state_dict(load_file(str(root / "teacher_backbone.safetensors")))
     encoder.eval()
     state = json.loads((root / "normaliser.json").read_text())
-    return encoder, _normaliser_builder(normaliser)(state), info
+    return encoder, normaliser(state), info
 
 
 def encoder_pair(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -137,7 +124,7 @@ def file_sha256(path: Path) -> str:
 
 
 def load_encoder(
-    path: str | os.PathLike[str], normaliser: NormaliserFromDict | None = None
+    path: str | os.PathLike[str], normaliser: NormaliserFromDict
 ) -> tuple[nn.Module, Any, EncoderInfo]:
     """The encoder (eval mode, no gradients), its normaliser and its ``encoder`` info.
 
@@ -173,4 +160,4 @@ def load_encoder(
     encoder = build_encoder(**info["build_kwargs"])
     encoder.load_state_dict(load_file(str(weights)))
     encoder.eval().requires_grad_(False)
-    return encoder, _normaliser_builder(normaliser)(doc["normaliser"]), info
+    return encoder, normaliser(doc["normaliser"]), info
