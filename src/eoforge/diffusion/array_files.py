@@ -2,7 +2,7 @@
 
 numpy and zarr raise many kinds of exceptions on a damaged file (``BadZipFile``, ``EOFError``,
 ``ValueError`` about pickled data or mmap lengths, ``GroupNotFoundError``, codec
-``RuntimeError``\\ s). Every reader here turns them into one :class:`InputError` or
+``RuntimeError`` errors). Every reader here turns them into one :class:`InputError` or
 :class:`DataNotFoundError` that names the file, what is wrong with it and how to write it again,
 so that a command given a broken file prints one line and exits with code 2.
 """

@@ -40,8 +40,9 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.diffusion.compare_report import format_table, plot_quality_vs_nfe, report_tables
-from eoforge.diffusion.evaluate import KINDS, evaluate
+from eoforge.diffusion.evaluate import KINDS, evaluate, load_images
 from eoforge.diffusion.features import FeatureSpec, resolve_features
+from eoforge.diffusion.run_io import load_run
 from eoforge.diffusion.samplers import SAMPLERS, sample
 from eoforge.diffusion.schedules import NoiseSchedule, check_sample_steps
 
@@ -189,6 +190,35 @@ def compare_samplers(
         ``seconds_per_sample``, every metric of ``evaluate``, ``rel_err_<metric>`` against the
         first row, and ``max_rel_err`` over :data:`STAT_KEYS`.
     """
+    configs = _checked_request(schedule, configs, kind, n, batch_size)
+    fn = resolve_features(features) if feature_space else None
+    rows: list[dict[str, Any]] = []
+    for i, config in enumerate(configs):
+        x, nfe, sec = draw_samples(
+            model, schedule, config, n=n, shape=tuple(shape), seed=seed,
+            batch_size=batch_size, sample_kwargs=sample_kwargs,
+        )  # fmt: skip
+        phys = np.asarray(x if inverse is None else inverse(x), dtype=np.float64)
+        metrics = evaluate(
+            phys, reference, kind, fn, feature_space=feature_space, random_state=seed
+        )
+        cost = {"sampler": str(config[0]), "steps": int(config[1]), "nfe": nfe}
+        rows.append({**cost, "seconds_per_sample": sec, **metrics})
+        if progress is not None:
+            progress(i + 1, len(configs))
+    _relative_errors(rows, STAT_KEYS[kind])
+    return rows
+
+
+def _checked_request(
+    schedule: NoiseSchedule, configs: Sequence[Config] | None, kind: str, n: int, batch_size: int
+) -> Sequence[Config]:
+    """The configurations to run (default: :func:`default_configs` of T), every input checked.
+
+    Raises:
+        InputError: Unknown kind or sampler, no configuration, steps outside [1, T], ``n < 2``
+            or a batch size below 1.
+    """
     if kind not in KINDS:
         raise bad_value("kind", kind, f"one of {KINDS}")
     if configs is None:
@@ -201,29 +231,7 @@ def compare_samplers(
         raise bad_value("n", n, "an int >= 2")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise bad_value("batch_size", batch_size, "a positive int")
-    fn = resolve_features(features) if feature_space else None
-    rows: list[dict[str, Any]] = []
-    for i, config in enumerate(configs):
-        x, nfe, sec = draw_samples(
-            model, schedule, config, n=n, shape=tuple(shape), seed=seed,
-            batch_size=batch_size, sample_kwargs=sample_kwargs,
-        )  # fmt: skip
-        phys = np.asarray(x if inverse is None else inverse(x), dtype=np.float64)
-        metrics = evaluate(
-            phys, reference, kind, fn, feature_space=feature_space, random_state=seed
-        )
-        row: dict[str, Any] = {
-            "sampler": str(config[0]),
-            "steps": int(config[1]),
-            "nfe": nfe,
-            "seconds_per_sample": sec,
-            **metrics,
-        }
-        rows.append(row)
-        if progress is not None:
-            progress(i + 1, len(configs))
-    _relative_errors(rows, STAT_KEYS[kind])
-    return rows
+    return configs
 
 
 def _relative_errors(rows: list[dict[str, Any]], stat_keys: tuple[str, ...]) -> None:
@@ -272,9 +280,6 @@ def run_compare(
     trained on SAR intensity and ``"insar"`` otherwise (identity normaliser: phase data).
     Class-conditional models are not supported here.
     """
-    from eoforge.diffusion.evaluate import load_images
-    from eoforge.diffusion.run_io import load_run
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, schedule, normaliser, train_cfg = load_run(
         config.run, weights=config.weights, device=device
@@ -302,6 +307,15 @@ def run_compare(
         progress=progress,
     )  # fmt: skip
     run = RunDir(out, config)
+    _write_outputs(run, config, rows, kind)
+    run.write_manifest(device=device)
+    return rows
+
+
+def _write_outputs(
+    run: RunDir, config: CompareConfig, rows: list[dict[str, Any]], kind: str
+) -> None:
+    """``rows.json``, ``table.md``, the quality-versus-NFE figure and ``report.html``."""
     atomic_write_json(run.file("rows.json"), rows)
     table = format_table(rows)
     atomic_write_text(run.file("table.md"), table + "\n")
@@ -316,10 +330,8 @@ def run_compare(
         "statistics": f"{kind} statistics of the samples and distances to the reference images",
         "features": "feature-space metrics against the reference images",
     }
-    for topic, table in report_tables(rows):
-        report.add_table(table, caption=captions[topic])
+    for topic, topic_rows in report_tables(rows):
+        report.add_table(topic_rows, caption=captions[topic])
     report.add_image_file(fig_path, "metrics against the number of function evaluations")
     report.section("Configuration").add_config(config)
     report.write(run.file("report.html"))
-    run.write_manifest(device=device)
-    return rows

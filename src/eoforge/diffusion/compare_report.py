@@ -75,7 +75,6 @@ def plot_quality_vs_nfe(
     The reference row (the first) is drawn as a dashed horizontal line. When ``path`` is given
     the PNG is written atomically there and the figure closed; else the figure is returned.
     """
-
     import matplotlib
 
     matplotlib.use("Agg", force=False)

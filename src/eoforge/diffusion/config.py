@@ -73,6 +73,7 @@ class DiffusionConfig(RunConfig):
     compile: bool = False
 
     def model_post_init(self, __context: Any) -> None:
+        """Check the settings that involve two fields (``sample_steps``, ``clip_denoised``)."""
         # one-field ranges are Field constraints above: their errors name the key (or option)
         if self.clip_denoised is not None and self.clip_denoised <= 0:
             raise ConfigError(f"clip_denoised={self.clip_denoised} must be None or > 0.")

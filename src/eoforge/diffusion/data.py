@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
+from eoforge.diffusion.array_files import existing, read_npy, read_npz, read_zarr
 from eoforge.sar.insar import from_cos_sin, to_cos_sin
+from eoforge.sar.normalise import DbNormaliser
 
 KINDS: tuple[str, ...] = ("sar", "identity")
 
@@ -57,8 +59,6 @@ class IdentityNormaliser:
 def make_normaliser(kind: str) -> Any:
     """An unfitted normaliser for ``kind`` (``"sar"``: DbNormaliser, ``"identity"``)."""
     if kind == "sar":
-        from eoforge.sar.normalise import DbNormaliser
-
         return DbNormaliser()
     if kind == "identity":
         return IdentityNormaliser()
@@ -74,8 +74,6 @@ def normaliser_from_dict(d: dict[str, Any]) -> Any:
     """Rebuild a normaliser saved with :func:`normaliser_to_dict`."""
     kind = d.get("kind") if isinstance(d, dict) else None
     if kind == "db":
-        from eoforge.sar.normalise import DbNormaliser
-
         return DbNormaliser.from_dict(d)
     if kind == "identity":
         return IdentityNormaliser.from_dict(d)
@@ -181,16 +179,16 @@ def make_dataset(
 
 
 def load_arrays(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read images (and labels) from ``.npy`` (images), ``.npz`` or ``.zarr`` (``images``,
-    optional ``labels``).
+    """Read images (and labels) from ``.npy``, ``.npz`` or ``.zarr``.
+
+    A ``.npy`` file holds the images; ``.npz`` and ``.zarr`` hold ``images`` and optional
+    ``labels``.
 
     Raises:
         DataNotFoundError: No such file, or no ``images`` array / zarr metadata in it.
         InputError: An unsupported suffix, or a damaged file (truncated, garbage, corrupt
             chunks), named in one line (see :mod:`eoforge.diffusion.array_files`).
     """
-    from eoforge.diffusion.array_files import existing, read_npy, read_npz, read_zarr
-
     p = existing(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":

@@ -16,10 +16,12 @@ import numpy as np
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
+from eoforge.diffusion.evaluate import evaluate
 from eoforge.diffusion.generate import sample_model
 from eoforge.diffusion.model import UNetConfig
 from eoforge.diffusion.run_io import load_run
 from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.sar.wv import synth_wv
 
 SIZE = 16
 N_TRAIN = 512
@@ -69,8 +71,6 @@ def _figure(real: np.ndarray, ddpm: np.ndarray, dpm: np.ndarray) -> Any:
 
 def stage(run: RunDir, report: Report, seed: int, steps: int = 400) -> dict:
     """Train, sample and compare; writes ``run.path / "diffusion"`` and a report section."""
-    from eoforge.sar.wv import synth_wv
-
     root = run.path / "diffusion"
     real = synth_wv(N_TRAIN, size=SIZE, seed=seed).images[:, None]  # (N, 1, H, W) linear
     config = demo_config(seed, steps)
@@ -90,15 +90,10 @@ def stage(run: RunDir, report: Report, seed: int, steps: int = 400) -> dict:
         results[name] = x
         rows.append(_row(f"{sampler} {k} steps", x, nfe, seconds))
     metrics: dict[str, Any] = {"train_seconds": round(train_seconds, 1), "table": rows}
-    try:
-        from eoforge.diffusion.evaluate import evaluate
-    except ImportError:  # pragma: no cover - evaluation is optional here
-        evaluate = None
-    if evaluate is not None:
-        keys = ("enl_ratio", "log_hist_w1_db", "psd_distance")
-        for name, x in results.items():
-            ev = evaluate(x, real[:256], "sar", feature_space=False, enl_window=None)
-            metrics[f"eval_{name}"] = {k: ev[k] for k in keys if k in ev}
+    keys = ("enl_ratio", "log_hist_w1_db", "psd_distance")
+    for name, x in results.items():
+        ev = evaluate(x, real[:256], "sar", feature_space=False, enl_window=None)
+        metrics[f"eval_{name}"] = {k: ev[k] for k in keys if k in ev}
 
     report.section("Diffusion models for SAR images")
     report.add_text(

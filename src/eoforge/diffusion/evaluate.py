@@ -37,6 +37,7 @@ from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_v
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import RandomState
+from eoforge.diffusion.array_files import read_npy, read_npz, read_zarr
 from eoforge.diffusion.features import FeatureFn, FeatureSpec, resolve_features
 from eoforge.diffusion.metrics import feature_metrics, memorisation
 from eoforge.sar import stats
@@ -122,15 +123,7 @@ def evaluate(
     Returns:
         Flat dict of floats, plus ``n_samples`` and ``n_reference``.
     """
-    if kind not in KINDS:
-        raise bad_value("kind", kind, f"one of {KINDS}")
-    s, s_unw = _prepare(samples, kind, "samples")
-    r, r_unw = _prepare(reference, kind, "reference")
-    if s.shape[1:] != r.shape[1:]:
-        raise ShapeError(
-            f"samples have images of {s.shape[1:]} and reference of {r.shape[1:]}: use the same "
-            "image size (crop the reference)."
-        )
+    (s, s_unw), (r, r_unw) = _prepared_pair(samples, reference, kind)
     out: dict[str, float] = {"n_samples": float(len(s)), "n_reference": float(len(r))}
     if kind == "sar":
         out.update(_sar_stats(s, r, enl_window))
@@ -149,6 +142,22 @@ def evaluate(
         memo = memorisation(s, t)
         out.update({f"memo_{k}": v for k, v in memo.items()})
     return out
+
+
+def _prepared_pair(
+    samples: np.ndarray, reference: np.ndarray, kind: str
+) -> tuple[tuple[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]:
+    """:func:`_prepare` of both sets, which must hold images of one size."""
+    if kind not in KINDS:
+        raise bad_value("kind", kind, f"one of {KINDS}")
+    s = _prepare(samples, kind, "samples")
+    r = _prepare(reference, kind, "reference")
+    if s[0].shape[1:] != r[0].shape[1:]:
+        raise ShapeError(
+            f"samples have images of {s[0].shape[1:]} and reference of {r[0].shape[1:]}: use "
+            "the same image size (crop the reference)."
+        )
+    return s, r
 
 
 def feature_inputs(
@@ -263,8 +272,8 @@ def plot_evaluation(
     if kind not in KINDS:
         raise bad_value("kind", kind, f"one of {KINDS}")
     sets = [_prepare(x, kind, name) for x, name in ((samples, "samples"), (reference, "reference"))]
-    unwrapped = all(u is not None for _, u in sets)
-    n_panels = 3 if kind == "insar" and unwrapped else 2
+    unwrapped = [u for _, u in sets if u is not None]
+    n_panels = 3 if kind == "insar" and len(unwrapped) == len(sets) else 2
     fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 3.4))
     xlabel = "10 log10 intensity (dB)" if kind == "sar" else "phase (rad)"
     for (x, _), label in zip(sets, labels, strict=True):
@@ -279,7 +288,7 @@ def plot_evaluation(
     axes[1].set_ylabel(f"radially averaged PSD ({unit} pixel²)")
     if n_panels == 3:
         h = default_lags(min(sets[0][0].shape[1:])) if lags is None else np.asarray(lags)
-        for (_, u), label in zip(sets, labels, strict=True):
+        for u, label in zip(unwrapped, labels, strict=True):
             axes[2].loglog(h, stats.semivariogram(u, h), "o-", label=label)
         axes[2].set_xlabel("lag (pixels)")
         axes[2].set_ylabel("semivariogram (rad²)")
@@ -291,16 +300,15 @@ def plot_evaluation(
 
 
 def load_images(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an image stack from ``.npy``, ``.npz`` (key ``samples``, ``images`` or the first) or
-    a ``.zarr`` store (array ``images`` or ``samples``: e.g. ``eoforge sar synth-wv`` or
-    ``eoforge diffusion sample --out X.zarr``).
+    """Load an image stack from ``.npy``, ``.npz`` or a ``.zarr`` store.
+
+    In ``.npz`` the key ``samples``, ``images`` or the first; in ``.zarr`` the array ``images``
+    or ``samples`` (e.g. ``eoforge sar synth-wv`` or ``eoforge diffusion sample --out X.zarr``).
 
     Raises:
         DataNotFoundError: Missing file.
         InputError: Unsupported format, or a damaged file (one line naming it).
     """
-    from eoforge.diffusion.array_files import read_npy, read_npz, read_zarr
-
     p = Path(path)
     if not p.exists():
         raise DataNotFoundError(f"image file {str(p)!r} does not exist; check the path.")

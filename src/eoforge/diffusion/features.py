@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError, bad_value
 from eoforge.nn import frozen
+from eoforge.nn.encoders import embed_dim
 from eoforge.nn.frozen import eval_view, load_encoder, load_run_encoder
 from eoforge.sar.normalise import DbNormaliser
 
@@ -187,7 +188,7 @@ class SSLFeatures:
         self.eval_size = None if eval_size is None else int(eval_size)
         self.resize = resize
         self.batch_size = int(batch_size)
-        self.embed_dim = int(encoder.embed_dim)
+        self.embed_dim = embed_dim(encoder)
         self.patch_size = int(getattr(encoder, "patch_size", 1))
         self.source = source
 

@@ -47,8 +47,10 @@ class StationaryGaussianDenoiser:
         white_var: float = 0.4,
         mean: float = 0.0,
     ) -> StationaryGaussianDenoiser:
-        """Spectrum ``white_var + c |k|^-beta`` (c so that the power-law part has variance
-        ``texture_var``): a speckle-like white component plus correlated texture."""
+        """The oracle of the spectrum ``white_var + c |k|^-beta``: speckle-like white plus texture.
+
+        ``c`` makes the power-law part's variance ``texture_var``.
+        """
         k = np.sqrt(np.fft.fftfreq(size)[:, None] ** 2 + np.fft.fftfreq(size)[None, :] ** 2)
         law = np.zeros_like(k)
         law[k > 0] = k[k > 0] ** -beta
@@ -64,6 +66,7 @@ class StationaryGaussianDenoiser:
         return (self.mean + np.fft.ifft2(f, norm="ortho").real)[:, None]
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, **_: Any) -> torch.Tensor:
+        """The exact noise prediction ``E[eps | x_t]`` (B, C, H, W), in ``x``'s dtype and device."""
         a = self.abar[t.cpu()].reshape(-1, 1, 1, 1)  # (B, 1, 1, 1) float64
         xd = x.to(torch.float64).cpu() - a.sqrt() * self.mean  # (B, C, H, W)
         f = torch.fft.fft2(xd, norm="ortho") / (a * self.spectrum + 1.0 - a)

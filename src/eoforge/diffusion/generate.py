@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from eoforge.core.atomic import atomic_path, atomic_write_json
+from eoforge.core.atomic import atomic_path, atomic_write_bytes, atomic_write_json
 from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
+from eoforge.core.report import figure_png
 from eoforge.diffusion.config import DiffusionConfig
 from eoforge.diffusion.model import DiffusionUNet
 from eoforge.diffusion.module import grid_figure
@@ -139,16 +140,20 @@ def generate(
     images = np.asarray(normaliser.inverse_transform(z), dtype=np.float32)
     if out is not None:
         _save(Path(out), images, labels, z)
-        atomic_write_json(
-            Path(out).with_suffix(".json"),
-            {"run": str(run), "n": n, "sampler": sampler, "steps": steps, "nfe": nfe,
-             "seed": seed, "seconds_per_sample": seconds / n, "device": str(device),
-             "units": "linear intensity" if config.kind == "sar" else "model domain",
-             "grid_png": f"first channel of the first {min(n, 64)} samples in the model domain "
-             f"({'standardised dB' if config.kind == 'sar' else 'as trained'}), grey scale "
-             "from the 1st to the 99th percentile"},
-        )  # fmt: skip
+        meta = {"run": str(run), "n": n, "sampler": sampler, "steps": steps, "nfe": nfe,
+                "seed": seed, "seconds_per_sample": seconds / n, "device": str(device)}  # fmt: skip
+        atomic_write_json(Path(out).with_suffix(".json"), {**meta, **_units(config.kind, n)})
     return images
+
+
+def _units(kind: str, n: int) -> dict[str, str]:
+    """What ``OUT.json`` says of the units of ``OUT`` and of the grid ``OUT.png``."""
+    return {
+        "units": "linear intensity" if kind == "sar" else "model domain",
+        "grid_png": f"first channel of the first {min(n, 64)} samples in the model domain "
+        f"({'standardised dB' if kind == 'sar' else 'as trained'}), grey scale "
+        "from the 1st to the 99th percentile",
+    }
 
 
 def _save(out: Path, images: np.ndarray, labels: np.ndarray | None, z: np.ndarray) -> None:
@@ -163,8 +168,5 @@ def _save(out: Path, images: np.ndarray, labels: np.ndarray | None, z: np.ndarra
             group.create_array("images", data=images)
             if labels is not None:
                 group.create_array("labels", data=labels)
-    from eoforge.core.atomic import atomic_write_bytes
-    from eoforge.core.report import figure_png
-
     fig = grid_figure(z[:64])  # what it shows is in OUT.json (no title over the images)
     atomic_write_bytes(out.with_suffix(".png"), figure_png(fig, dpi=100))

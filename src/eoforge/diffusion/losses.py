@@ -53,8 +53,10 @@ _LN2 = math.log(2.0)
 def _gather(
     schedule: NoiseSchedule, name: str, t: torch.Tensor, like: torch.Tensor
 ) -> torch.Tensor:
-    """``schedule.table(name)[t]`` (float64 table) shaped (B, 1, 1, 1) in the dtype/device of
-    ``like``, gathered on the device of ``t`` from the schedule's cached copy (no host sync)."""
+    """``schedule.table(name)[t]`` (float64 table) shaped (B, 1, 1, 1), in ``like``'s dtype/device.
+
+    Gathered on the device of ``t`` from the schedule's cached copy (no host sync).
+    """
     return schedule._coef(name, t, like)
 
 
@@ -210,7 +212,9 @@ def diffusion_loss(
     Args:
         output: Model output (B, C or 2C, H, W) (cast to float32 here).
         schedule: The trained schedule.
-        x0, x_t, noise: Clean images, noisy images, the noise used (B, C, H, W).
+        x0: Clean images (B, C, H, W).
+        x_t: Noisy images (B, C, H, W).
+        noise: The noise used (B, C, H, W).
         t: Timesteps (B,).
         prediction: ``"epsilon"`` or ``"v"``.
         learned_variance: Whether ``output`` carries the 2C variance channels.

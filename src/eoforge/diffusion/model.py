@@ -169,8 +169,11 @@ class DiffusionUNet(torch.nn.Module):
         try:  # the embedding refuses a bad class on the CPU (a device assert on a GPU)
             return self.unet(x_t, t, class_labels=class_labels).sample  # (B, C_out, H, W)
         except IndexError:
-            if class_labels is not None and (
-                int(class_labels.min()) < 0 or int(class_labels.max()) >= cfg.num_classes
+            n_classes = cfg.num_classes
+            if (
+                class_labels is not None
+                and n_classes is not None
+                and (int(class_labels.min()) < 0 or int(class_labels.max()) >= n_classes)
             ):
                 raise InputError(
                     f"class_labels must lie in [0, {cfg.num_classes}); got "

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from eoforge.core.atomic import atomic_path
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.runs import RunDir
-from eoforge.diffusion.config import build_model
+from eoforge.diffusion.config import DiffusionConfig, build_model
 from eoforge.diffusion.data import ImageDataset
 from eoforge.diffusion.losses import diffusion_loss, make_timestep_sampler
+from eoforge.diffusion.samplers import sample
 from eoforge.nn.ema import EMA, warmup_decay
-
-if TYPE_CHECKING:
-    from eoforge.diffusion.config import DiffusionConfig
+from eoforge.nn.training import LAST_CHECKPOINT
 
 
 def grid_figure(images: np.ndarray, ncols: int = 8) -> Any:
@@ -99,7 +99,8 @@ class DiffusionModule(pl.LightningModule):
             self._images = images.to(device)
         self._labels = None if labels is None else labels.to(device)
         if self.config.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's typed overloads omit it
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if self.config.compile:  # not a submodule: the state dict keeps the U-Net's names
             self.__dict__["_forward"] = torch.compile(self.model)
 
@@ -119,6 +120,11 @@ class DiffusionModule(pl.LightningModule):
         return x0, labels
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """One micro-batch: draw x_0, t and eps, noise, and return the weighted loss.
+
+        ``batch`` is the step counter of :class:`StepStream` (unused): the data, timesteps and
+        noise come from the module's generator.
+        """
         cfg = self.config
         x0, labels = self._draw_batch()
         gen = self.gen
@@ -141,6 +147,7 @@ class DiffusionModule(pl.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """AdamW over the U-Net's weights (the fused kernel on CUDA)."""
         cfg = self.config
         fused = True if self.device.type == "cuda" else None  # one kernel per step on CUDA
         return torch.optim.AdamW(
@@ -148,6 +155,7 @@ class DiffusionModule(pl.LightningModule):
         )
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's step, then the EMA update and, every ``log_every`` steps, a log row."""
         super().optimizer_step(*args, **kwargs)
         n = int(self.global_step)  # steps done before this one
         decay = self.config.ema_decay
@@ -161,6 +169,7 @@ class DiffusionModule(pl.LightningModule):
             self._acc = []
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Add the generator, sampler history, log rows and global RNG states (exact resume)."""
         checkpoint["eoforge"] = {
             "generator": self.gen.get_state(),
             "generator_device": self.gen.device.type,
@@ -172,6 +181,7 @@ class DiffusionModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore what :meth:`on_save_checkpoint` added (old EMA key names are upgraded)."""
         upgrade_state_dict(checkpoint.get("state_dict", {}))
         state = checkpoint["eoforge"]
         if state.get("generator_device", "cpu") == self.gen.device.type:
@@ -190,18 +200,17 @@ class DiffusionModule(pl.LightningModule):
     @torch.no_grad()
     def sample_images(self, n: int, steps: int, seed: int) -> np.ndarray:
         """``n`` model-domain samples from the EMA weights with DPM-Solver++ (numpy)."""
-        from eoforge.diffusion.samplers import sample
-
         cfg = self.config.unet
         self.ema.eval()
         kwargs = {}
         if cfg.num_classes is not None:
             kwargs["class_labels"] = torch.arange(n, device=self.device) % cfg.num_classes
-        x = sample(
+        x, _ = sample(  # (samples, NFE): the form typed as a tuple
             self.ema.module, self.schedule, (n, cfg.in_channels, cfg.image_size, cfg.image_size),
             sampler="dpm++", steps=steps, generator=torch.Generator().manual_seed(seed),
             variance=self.config.variance, prediction=self.config.prediction,
             model_kwargs=kwargs, device=self.device, clip_denoised=self.config.clip_denoised,
+            return_nfe=True,
         )  # fmt: skip
         return x.float().cpu().numpy()
 
@@ -227,12 +236,13 @@ def upgrade_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:
     return state_dict
 
 
-class AtomicCheckpointIO(pl.plugins.io.TorchCheckpointIO):
+class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoints written to a temporary file and renamed (never half-written)."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
     ) -> None:
+        """``torch.save`` to a temporary file beside ``path``, then rename it to ``path``."""
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
 
@@ -246,6 +256,7 @@ class PeriodicCallback(pl.Callback):
         self._last = -1
 
     def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+        """Once per optimiser step: report progress, checkpoint and draw a grid when due."""
         step = int(trainer.global_step)
         if step == self._last:  # a micro-batch inside an accumulation group
             return
@@ -254,7 +265,7 @@ class PeriodicCallback(pl.Callback):
         if self.progress is not None:
             self.progress(step, cfg.steps)
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            trainer.save_checkpoint(self.run.checkpoints / "last.ckpt")
+            trainer.save_checkpoint(self.run.checkpoints / LAST_CHECKPOINT)
         if cfg.sample_every and step % cfg.sample_every == 0:
             save_sample_grid(module, self.run, step)
 

@@ -20,7 +20,7 @@ reproduces that for benchmarks only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -132,6 +132,10 @@ class NoiseSchedule:
     alphas_cumprod: torch.Tensor
     kind: str = "custom"
     params: tuple[tuple[str, float], ...] = ()
+    #: (name, device) -> cached table (see :meth:`table`).
+    _tables: dict[tuple[str, str], torch.Tensor] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         a = self.alphas_cumprod
@@ -154,7 +158,6 @@ class NoiseSchedule:
                 f"alphas_cumprod[{k + 1}]={a[k + 1].item():.6g} >= alphas_cumprod[{k}]={a[k].item():.6g}."
             )
         object.__setattr__(self, "alphas_cumprod", a)
-        object.__setattr__(self, "_tables", {})  # (name, device) -> cached table (see table())
 
     # ------------------------------------------------------------------ constructors
     @classmethod

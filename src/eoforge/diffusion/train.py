@@ -51,7 +51,14 @@ from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import check_resume, data_fingerprint, record_fingerprint
 from eoforge.core.runs import RunDir
 from eoforge.diffusion.config import RESUMABLE_CHANGES, DiffusionConfig, build_model
-from eoforge.diffusion.data import ImageDataset, make_dataset, normaliser_from_dict
+from eoforge.diffusion.data import (
+    ImageDataset,
+    as_nchw,
+    check_labels,
+    load_arrays,
+    make_dataset,
+    normaliser_from_dict,
+)
 from eoforge.diffusion.model import count_parameters
 from eoforge.diffusion.module import (
     AtomicCheckpointIO,
@@ -64,6 +71,7 @@ from eoforge.diffusion.module import (
 from eoforge.diffusion.train_report import write_train_report
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_quiet import quiet_lightning
+from eoforge.nn.lightning_strategy import trainer_settings
 from eoforge.nn.training import LAST_CHECKPOINT, resume_checkpoint, save_weights, seeded
 
 __all__ = [
@@ -118,46 +126,12 @@ def train(
         The run folder path.
     """
     run_path = Path(out)
-    cuda = resolve_device(config.accelerator, "--device") == "gpu"
-    precision = config.precision
-    if precision == "auto":
-        precision = "bf16-mixed" if cuda and torch.cuda.is_bf16_supported() else "32-true"
-    data = data_fingerprint(images, labels)
-    same = resume and check_resume(
-        run_path, config, data, allowed=RESUMABLE_CHANGES, options=OPTIONS
-    )
-    ckpt = resume_checkpoint(run_path / "checkpoints") if same else None
-    resuming = ckpt is not None
-    normaliser = None
-    if resuming:
-        saved = json.loads((run_path / "normaliser.json").read_text())
-        normaliser = normaliser_from_dict(saved)
-    dataset, normaliser = make_dataset(images, labels, kind=config.kind, normaliser=normaliser)
-    _check_data(config, dataset)
-    run = RunDir(run_path, config)
-    record_fingerprint(run.path, config, data)
-    atomic_write_json(run.file("normaliser.json"), normaliser.to_dict())
-
+    gpu = resolve_device(config.accelerator, "--device") == "gpu"
+    settings = trainer_settings(gpu, precision=config.precision)
+    run, dataset, ckpt = _prepare_run(config, images, labels, run_path, resume)
     start = time.perf_counter()
-    with seeded(config.seed), quiet_lightning():
-        module = DiffusionModule(config, dataset)
-        trainer = pl.Trainer(
-            accelerator="gpu" if cuda else "cpu", devices=1,
-            precision=precision,
-            max_steps=config.steps, accumulate_grad_batches=config.accumulate,
-            gradient_clip_val=config.grad_clip, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-            limit_val_batches=0, deterministic=False, plugins=[AtomicCheckpointIO()],
-            callbacks=[PeriodicCallback(run, progress)], default_root_dir=str(run_path),
-        )  # fmt: skip
-        # its own generator: creating an iterator would otherwise draw from the global RNG
-        loader = torch.utils.data.DataLoader(
-            StepStream(), batch_size=None, generator=torch.Generator().manual_seed(0)
-        )
-        trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt)
-        trainer.save_checkpoint(run.checkpoints / LAST_CHECKPOINT)
+    module, trainer = _fit(config, run, dataset, settings, ckpt, progress)
     seconds = time.perf_counter() - start
-
     save_weights(module.ema.module, run.file("ema.safetensors"))
     save_weights(module.model, run.file("model.safetensors"))
     _write_log(run, module.log_rows)
@@ -168,12 +142,72 @@ def train(
         "steps": int(trainer.global_step), "parameters": count_parameters(module.model),
         "train_seconds_this_session": round(seconds, 3), "final_loss": last.get("loss"),
         "final_mse": last.get("mse"), "final_vlb": last.get("vlb"),
-        "device": "cuda" if cuda else "cpu", "precision": precision,
+        "device": "cuda" if gpu else "cpu", "precision": settings["precision"],
     }  # fmt: skip
     run.save_metrics(metrics)
     write_train_report(run, config, module.log_rows, metrics)
-    run.write_manifest(resumed=resuming)
+    run.write_manifest(resumed=ckpt is not None)
     return run_path
+
+
+def _prepare_run(
+    config: DiffusionConfig, images: Any, labels: Any, run_path: Path, resume: bool
+) -> tuple[RunDir, ImageDataset, str | None]:
+    """Check the resume, build the model-domain data set and open the run folder.
+
+    A resumed run reuses its saved ``normaliser.json`` (the data must map to the same domain);
+    a fresh one fits the normaliser on ``images``.
+
+    Returns:
+        ``(run, dataset, checkpoint to resume from or None)``.
+    """
+    data = data_fingerprint(images, labels)
+    same = resume and check_resume(
+        run_path, config, data, allowed=RESUMABLE_CHANGES, options=OPTIONS
+    )
+    ckpt = resume_checkpoint(run_path / "checkpoints") if same else None
+    normaliser = None
+    if ckpt is not None:
+        saved = json.loads((run_path / "normaliser.json").read_text())
+        normaliser = normaliser_from_dict(saved)
+    dataset, normaliser = make_dataset(images, labels, kind=config.kind, normaliser=normaliser)
+    _check_data(config, dataset)
+    run = RunDir(run_path, config)
+    record_fingerprint(run.path, config, data)
+    atomic_write_json(run.file("normaliser.json"), normaliser.to_dict())
+    return run, dataset, ckpt
+
+
+def _fit(
+    config: DiffusionConfig,
+    run: RunDir,
+    dataset: ImageDataset,
+    settings: dict[str, Any],
+    ckpt: str | None,
+    progress: ProgressCallback | None,
+) -> tuple[DiffusionModule, pl.Trainer]:
+    """Build the seeded module and fit it up to ``config.steps``; the final checkpoint is saved.
+
+    The U-Net's initial weights come from ``config.seed`` (:func:`seeded`); the caller's global
+    RNG is restored afterwards.
+    """
+    with seeded(config.seed), quiet_lightning():
+        module = DiffusionModule(config, dataset)
+        trainer = pl.Trainer(
+            **settings,
+            max_steps=config.steps, accumulate_grad_batches=config.accumulate,
+            gradient_clip_val=config.grad_clip, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            limit_val_batches=0, deterministic=False, plugins=[AtomicCheckpointIO()],
+            callbacks=[PeriodicCallback(run, progress)], default_root_dir=str(run.path),
+        )  # fmt: skip
+        # its own generator: creating an iterator would otherwise draw from the global RNG
+        loader = torch.utils.data.DataLoader(
+            StepStream(), batch_size=None, generator=torch.Generator().manual_seed(0)
+        )
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=ckpt)
+        trainer.save_checkpoint(run.checkpoints / LAST_CHECKPOINT)
+    return module, trainer
 
 
 def _check_data(config: DiffusionConfig, dataset: ImageDataset) -> None:
@@ -189,7 +223,11 @@ def _check_data(config: DiffusionConfig, dataset: ImageDataset) -> None:
             "class conditioning needs labels and unet.num_classes together: "
             f"num_classes={u.num_classes}, labels {'missing' if dataset.labels is None else 'given'}."
         )
-    if dataset.labels is not None and int(dataset.labels.max()) >= u.num_classes:
+    if (
+        dataset.labels is not None
+        and u.num_classes is not None
+        and int(dataset.labels.max()) >= u.num_classes
+    ):
         raise ConfigError(
             f"labels reach {int(dataset.labels.max())} but unet.num_classes={u.num_classes}."
         )
@@ -223,8 +261,6 @@ def config_for_data(
         learned_variance: Override ``unet.learned_variance``.
         **overrides: Other :class:`DiffusionConfig` fields (``None`` values are ignored).
     """
-    from eoforge.diffusion.data import as_nchw, check_labels
-
     arr = as_nchw(images)
     base = base or DiffusionConfig()
     unet = base.unet.model_dump()
@@ -272,8 +308,6 @@ def run_train(
     ``data`` is a ``.npy`` (images), ``.npz`` or ``.zarr`` (``images``, optional ``labels``)
     file; images larger than ``image_size`` are centre-cropped. Returns ``(run folder, config)``.
     """
-    from eoforge.diffusion.data import as_nchw, load_arrays
-
     images, labels = load_arrays(data)
     arr = as_nchw(images)
     config = config_for_data(

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from eoforge.core.errors import ShapeError
+from eoforge.core.errors import InputError, ShapeError
 
 ModelFn = Callable[..., torch.Tensor]
 ProgressFn = Callable[[int, int], None]
@@ -33,6 +33,19 @@ class Prediction:
     x0: torch.Tensor
     eps: torch.Tensor
     var_values: torch.Tensor | None = None  # raw learned-range output in [-1, 1], or None
+
+    def learned_var_values(self) -> torch.Tensor:
+        """The learned-range values (B, C, ...) in [-1, 1].
+
+        Raises:
+            InputError: The model was called without ``learned_range`` (no variance channels).
+        """
+        if self.var_values is None:
+            raise InputError(
+                "variance='learned_range' needs the model's variance channels: build the "
+                "Denoiser with learned_range=True."
+            )
+        return self.var_values
 
 
 class Denoiser:

@@ -67,7 +67,7 @@ def ddpm_loop(
         if k > 0:
             z = randn(tuple(x.shape), generator, x.device, x.dtype)
             if variance == "learned_range":
-                frac = (pred.var_values + 1.0) / 2.0
+                frac = (pred.learned_var_values() + 1.0) / 2.0
                 log_var = frac * math.log(betas[k]) + (1.0 - frac) * log_small[k]
                 x = mean + torch.exp(0.5 * log_var) * z
             else:

@@ -1,7 +1,35 @@
-"""``sample``: one entry point for every sampler, with input validation."""
+"""``sample``: one entry point for every sampler, with input validation.
+
+Samplers (K = ``steps``):
+
+- ``"ddpm"``: ancestral sampling on ``schedule.respace(K)`` (NFE = K);
+- ``"ddim"``: DDIM with ``eta`` on the same kept steps (NFE = K);
+- ``"dpm++"``: DPM-Solver++(2M) on the same kept steps (NFE = K);
+- ``"heun"``: EDM Heun on K Karras sigmas of the trained range (NFE = 2K - 1).
+
+The first three keep K trained steps (``spacing``) and use the trained alpha-bar there
+(respacing); ``"heun"`` picks its own K trained steps (Karras sigmas). Every sampler ends with the
+denoised estimate (no noise is left).
+
+Spacings (:func:`~eoforge.diffusion.schedules.space_timesteps`): ``"linspace"``
+(improved-diffusion's rule, from T-1 down to 0; default for ``"ddpm"``), ``"trailing"`` (from T-1
+down to T/K-1, then a jump to clean data; default for ``"ddim"`` and ``"dpm++"``), ``"leading"``
+(starts at T-T/K, below the top), ``"logsnr"`` (uniform in log-SNR from T-1 to 0,
+:func:`~eoforge.diffusion.schedules.logsnr_timesteps`), or ``"rebuilt"`` to reproduce the paper
+code's rebuilt schedule (:meth:`NoiseSchedule.rebuilt`; benchmarks only). Why the defaults differ:
+the ancestral chain adds no noise at its last step, so it must end at t=0 (with ``"trailing"`` it
+would return E[x_0 | x_{T/K-1}] and lose the spread of x_0 given x_{T/K-1}); the ODE solvers are
+more accurate with ``"trailing"`` (DPM-Solver++ loses much accuracy to the large last log-SNR step
+of ``"linspace"``, whose last evaluation at t=0 is nearly wasted).
+
+A new sampler is a ``*_loop`` function in its own module beside the others (it receives the
+:class:`~eoforge.diffusion.samplers._common.Denoiser`, the kept trained indices and their
+respaced schedule), a name in :data:`SAMPLERS` and a branch of :func:`_run_loop`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -47,20 +75,9 @@ def sample(
     of *trained* indices in [0, T-1]; it returns eps (``prediction="epsilon"``) or
     ``v = sqrt(abar) eps - sqrt(1-abar) x0`` (``prediction="v"``), of the shape of ``x_t``, or
     with ``variance="learned_range"`` 2C channels on dim 1 (prediction, then the raw variance
-    values in [-1, 1] of Nichol & Dhariwal 2021; only ``"ddpm"`` uses them).
-
-    Samplers (K = ``steps``):
-
-    - ``"ddpm"``: ancestral sampling on ``schedule.respace(K)`` (NFE = K);
-    - ``"ddim"``: DDIM with ``eta`` on the same kept steps (NFE = K);
-    - ``"dpm++"``: DPM-Solver++(2M) on the same kept steps (NFE = K);
-    - ``"heun"``: EDM Heun on K Karras sigmas of the trained range (NFE = 2K - 1).
-
-    The first three keep K trained steps (``spacing``) and use the trained alpha-bar there
-    (respacing); ``"heun"`` picks its own K trained steps (Karras sigmas).
-
-    Every sampler ends with the denoised estimate (no noise is left). Seeded only through
-    ``generator``: with the same generator state the output is identical.
+    values in [-1, 1] of Nichol & Dhariwal 2021; only ``"ddpm"`` uses them). The samplers and
+    spacings are described in the module docstring. Seeded only through ``generator``: with the
+    same generator state the output is identical.
 
     Args:
         model: The network (or any callable), see above.
@@ -73,18 +90,9 @@ def sample(
         variance: ``"fixed_small"`` (beta~), ``"fixed_large"`` (beta) or ``"learned_range"``.
         prediction: ``"epsilon"`` or ``"v"``.
         clip_denoised: Clamp x0_hat to ``[-c, c]`` at every step, or ``None``.
-        spacing: Which trained steps to keep (:func:`space_timesteps`): ``"linspace"``
-            (improved-diffusion's rule, from T-1 down to 0; default for ``"ddpm"``),
-            ``"trailing"`` (from T-1 down to T/K-1, then a jump to clean data; default for
-            ``"ddim"`` and ``"dpm++"``), ``"leading"`` (starts at T-T/K, below the top),
-            ``"logsnr"`` (uniform in log-SNR from T-1 to 0,
-            :func:`~eoforge.diffusion.schedules.logsnr_timesteps`), or ``"rebuilt"`` to reproduce the paper code's rebuilt schedule
-            (:meth:`NoiseSchedule.rebuilt`; benchmarks only). Not used by ``"heun"``.
-            Why the defaults differ: the ancestral chain adds no noise at its last step, so it
-            must end at t=0 (with ``"trailing"`` it would return E[x_0 | x_{T/K-1}] and lose the
-            spread of x_0 given x_{T/K-1}); the ODE solvers are more accurate with
-            ``"trailing"`` (DPM-Solver++ loses much accuracy to the large last log-SNR step of
-            ``"linspace"``, whose last evaluation at t=0 is nearly wasted).
+        spacing: Which trained steps to keep: ``"linspace"``, ``"trailing"``, ``"leading"``,
+            ``"logsnr"`` or ``"rebuilt"`` (module docstring); default ``"linspace"`` for
+            ``"ddpm"``, ``"trailing"`` for ``"ddim"`` and ``"dpm++"``. Not used by ``"heun"``.
         sigma_max: ``"heun"`` only: upper end of the Karras grid, clipped to the trained range
             (EDM's 80 by default; ``None`` for the trained largest sigma).
         noise: Initial noise x_T of shape ``shape`` (drawn from ``generator`` when ``None``).
@@ -106,14 +114,7 @@ def sample(
     if sigma_max is not None and not (isinstance(sigma_max, int | float) and sigma_max > 0):
         raise bad_value("sigma_max", sigma_max, "None or a positive float", "EDM uses 80.")
     gen = _as_generator(generator)
-    if noise is not None:
-        if tuple(noise.shape) != shape:
-            raise ShapeError(f"noise has shape {tuple(noise.shape)}, expected shape={shape}.")
-        device = noise.device if device is None else torch.device(device)
-        x = noise.to(device=device, dtype=dtype)
-    else:
-        device = torch.device("cpu") if device is None else torch.device(device)
-        x = randn(shape, gen, device, dtype)
+    x = _initial_x(shape, noise, gen, device, dtype)
     denoiser = Denoiser(
         model,
         prediction=prediction,
@@ -121,31 +122,74 @@ def sample(
         clip=clip_denoised,
         model_kwargs=model_kwargs,
     )
-    if sampler == "heun":
-        out = heun_loop(denoiser, schedule, x, steps=steps, sigma_max=sigma_max, progress=progress)
-    else:
-        spacing = spacing or ("linspace" if sampler == "ddpm" else "trailing")
-        if spacing == "rebuilt":
-            labels, sched = schedule.rebuilt(steps)
-        else:
-            labels, sched = schedule.respace(steps, spacing)
-        if sampler == "ddpm":
-            out = ddpm_loop(
-                denoiser, labels, sched, x, variance=variance, generator=gen, progress=progress
-            )
-        elif sampler == "ddim":
-            out = ddim_loop(denoiser, labels, sched, x, eta=eta, generator=gen, progress=progress)
-        else:
-            out = dpmpp_2m_loop(denoiser, labels, sched, x, progress=progress)
+    out = _run_loop(
+        denoiser, schedule, x, sampler, steps, spacing=spacing, eta=eta, variance=variance,
+        sigma_max=sigma_max, generator=gen, progress=progress,
+    )  # fmt: skip
     return (out, denoiser.nfe) if return_nfe else out
 
 
+def _run_loop(
+    denoiser: Denoiser,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    sampler: str,
+    steps: int,
+    *,
+    spacing: str | None,
+    eta: float,
+    variance: str,
+    sigma_max: float | None,
+    generator: torch.Generator,
+    progress: ProgressFn | None,
+) -> torch.Tensor:
+    """Run ``sampler``'s loop from x_T = ``x`` (options already checked by :func:`sample`)."""
+    if sampler == "heun":
+        return heun_loop(denoiser, schedule, x, steps=steps, sigma_max=sigma_max, progress=progress)
+    spacing = spacing or ("linspace" if sampler == "ddpm" else "trailing")
+    if spacing == "rebuilt":
+        labels, sched = schedule.rebuilt(steps)
+    else:
+        labels, sched = schedule.respace(steps, spacing)
+    if sampler == "ddpm":
+        return ddpm_loop(
+            denoiser, labels, sched, x, variance=variance, generator=generator, progress=progress
+        )
+    if sampler == "ddim":
+        return ddim_loop(
+            denoiser, labels, sched, x, eta=eta, generator=generator, progress=progress
+        )
+    return dpmpp_2m_loop(denoiser, labels, sched, x, progress=progress)
+
+
+def _initial_x(
+    shape: tuple[int, ...],
+    noise: torch.Tensor | None,
+    gen: torch.Generator,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    """x_T: ``noise`` (checked against ``shape``) or a draw from ``gen``, on ``device``.
+
+    ``device`` defaults to that of ``noise``, else the CPU.
+    """
+    if noise is not None:
+        if tuple(noise.shape) != shape:
+            raise ShapeError(f"noise has shape {tuple(noise.shape)}, expected shape={shape}.")
+        dev = noise.device if device is None else torch.device(device)
+        return noise.to(device=dev, dtype=dtype)
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    return randn(shape, gen, dev, dtype)
+
+
 def _check_shape(shape: object) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, at least ``(B, C)``, every size positive."""
+    items = tuple(shape) if isinstance(shape, Iterable) else ()
     try:
-        dims = tuple(int(s) for s in shape)  # type: ignore[union-attr]
+        dims = tuple(int(s) for s in items)
     except (TypeError, ValueError):
         dims = ()
-    if len(dims) < 2 or any(d < 1 for d in dims) or dims != tuple(shape):  # type: ignore[arg-type]
+    if len(dims) < 2 or any(d < 1 for d in dims) or dims != items:
         raise ShapeError(
             f"shape={shape!r} is invalid: expected a tuple of positive ints (B, C, ...) with at "
             "least a batch and a channel dimension, e.g. (16, 1, 64, 64)."

@@ -1,5 +1,6 @@
-"""DPM-Solver++(2M): multistep second-order solver of the probability-flow ODE in data-prediction
-form (Lu et al. 2022, arXiv 2211.01095, Algorithm 2).
+"""DPM-Solver++(2M): multistep second-order solver of the probability-flow ODE.
+
+Data-prediction form (Lu et al. 2022, arXiv 2211.01095, Algorithm 2).
 
 With ``alpha = sqrt(abar)``, ``sigma = sqrt(1 - abar)``, ``lambda = log(alpha / sigma)`` and
 ``h_i = lambda_{t_i} - lambda_{t_{i-1}}``, one step from ``t_{i-1}`` to ``t_i`` is

@@ -1,5 +1,6 @@
-"""Heun's second-order solver in sigma space with Karras sigmas (Karras et al. 2022, EDM,
-Algorithm 1 without churn).
+"""Heun's second-order solver in sigma space with Karras sigmas.
+
+Karras et al. 2022 (EDM), Algorithm 1 without churn.
 
 In the variance-exploding view ``x = x_vp / sqrt(abar)`` with ``sigma = sqrt((1 - abar) / abar)``,
 the probability-flow ODE is ``dx/dsigma = (x - D(x; sigma)) / sigma``, where the denoiser is
