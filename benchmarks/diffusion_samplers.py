@@ -15,7 +15,7 @@ Modes:
 - default: trains a small SAR model (synthetic WV imagettes, :func:`eoforge.sar.wv.synth_wv`)
   and a small InSAR model (unwrapped phase of :func:`eoforge.sar.insar.synth_interferograms`,
   divided by its training std s; samples and held-out images are compared in radians,
-  ``phi = s x``, s saved as ``RUN/phase_scale.json``) with :func:`eoforge.diffusion.train.train`,
+  ``phi = s x``, s saved as ``RUN/phase_scale.json``) with :func:`eoforge.diffusion.training.train.train`,
   then compares samplers against held-out images. ``--kind insar-wrapped``: the observed wrapped
   phase as (cos, sin) channels. ``--train-only`` stops after training (``OUT/train_<kind>``,
   ``OUT/reference_<kind>.npy``); ``--checkpoint-every`` lets a long run resume.
@@ -46,13 +46,13 @@ import numpy as np
 import torch
 
 from eoforge.diffusion import NoiseSchedule
-from eoforge.diffusion.compare import (
+from eoforge.diffusion.evaluation.compare import (
     DEFAULT_CONFIGS,
     compare_samplers,
     format_table,
     plot_quality_vs_nfe,
 )
-from eoforge.diffusion.gaussian_oracle import StationaryGaussianDenoiser
+from eoforge.diffusion.evaluation.gaussian_oracle import StationaryGaussianDenoiser
 
 M_DB, S_DB = -8.0, 4.0
 PHASE_SCALE = 3.0  # radians per model unit (InSAR analytic mode)
@@ -155,7 +155,7 @@ def _data(kind: str, args: argparse.Namespace) -> tuple[np.ndarray, float]:
 def _train(kind: str, args: argparse.Namespace) -> tuple[Path, np.ndarray, float]:
     """Train one model; returns (run folder, held-out images in physical units, scale)."""
     from eoforge.diffusion.model import UNetConfig
-    from eoforge.diffusion.train import DiffusionConfig, train
+    from eoforge.diffusion.training.train import DiffusionConfig, train
 
     n_train = args.train_images
     data, scale = _data(kind, args)
@@ -178,7 +178,7 @@ def _compare_run(
     kind: str, run: Path, ref: np.ndarray, scale: float, args: argparse.Namespace
 ) -> list[dict]:
     """Sampler rows of a trained run; InSAR unwrapped samples mapped to radians by ``scale``."""
-    from eoforge.diffusion.compare import compare_samplers, default_configs
+    from eoforge.diffusion.evaluation.compare import compare_samplers, default_configs
     from eoforge.diffusion.run_io import load_run
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -197,7 +197,7 @@ def _compare_run(
 def _speed_run(args: argparse.Namespace, steps: int, out: Path) -> float:
     """Seconds of one fresh training run of ``steps`` steps of the default U-Net (SAR)."""
     from eoforge.diffusion.model import UNetConfig
-    from eoforge.diffusion.train import DiffusionConfig, train
+    from eoforge.diffusion.training.train import DiffusionConfig, train
     from eoforge.sar.wv import synth_wv
 
     images = synth_wv(args.train_images, size=args.size, seed=args.seed).images

@@ -25,12 +25,12 @@ import torch
 
 import eoforge
 from eoforge.diffusion import RandomConvFeatures, SSLFeatures, compare_samplers, load_run
-from eoforge.diffusion.config import DiffusionConfig, build_model
-from eoforge.diffusion.evaluate import evaluate
-from eoforge.diffusion.features import resolve_features
+from eoforge.diffusion.evaluation.evaluate import evaluate
+from eoforge.diffusion.evaluation.features import resolve_features
 from eoforge.diffusion.generate import generate
 from eoforge.diffusion.model import UNetConfig
-from eoforge.diffusion.train import train
+from eoforge.diffusion.training.config import DiffusionConfig, build_model
+from eoforge.diffusion.training.train import train
 from eoforge.nn.frozen import SHIPPED_ENCODER
 
 

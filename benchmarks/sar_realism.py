@@ -8,7 +8,7 @@ about 85 m) in ``tests/data/pyrate-small``. Prints four tables:
 
 1. speckle and texture (``eoforge.sar.realism.speckle_statistics``) of the real patches and of
    ``synth_wv`` imagettes of the same size at 1, 4 (the ENL of IW GRDH) and 16 looks;
-2. the SAR metrics of ``eoforge.diffusion.evaluate`` on 30 x 30 tiles: real vs real (other
+2. the SAR metrics of ``eoforge.diffusion.evaluation.evaluate`` on 30 x 30 tiles: real vs real (other
    scenes, same scenes) against planted changes and the generator (a reading scale for a
    generated-vs-real score);
 3. phase statistics (``insar_statistics``) of the real interferograms against
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from eoforge.diffusion.evaluate import evaluate
+from eoforge.diffusion.evaluation.evaluate import evaluate
 from eoforge.sar import gamma, stats
 from eoforge.sar.insar import synth_interferograms
 from eoforge.sar.readers import read_imagette

@@ -18,8 +18,8 @@ MAX_MODULES = 15
 #: Circles still being removed (issue 18). Empty an entry when its circle is gone.
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
-#: Folders still flat (issue 18): diffusion/ is regrouped later today.
-KNOWN_CROWDED = {"eoforge/diffusion"}
+#: Folders still flat (issue 18). Empty an entry when its folder is regrouped.
+KNOWN_CROWDED: set[str] = set()
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:

@@ -38,7 +38,7 @@ def test_train_then_sample(data, tmp_path):
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.output[: res.output.rindex("}") + 1])["steps"] == 3
-    from eoforge.diffusion.train import DiffusionConfig
+    from eoforge.diffusion.training.train import DiffusionConfig
 
     cfg = DiffusionConfig.load(run / "config.yaml")
     assert (cfg.unet.image_size, cfg.unet.num_classes, cfg.unet.learned_variance) == (8, 3, True)

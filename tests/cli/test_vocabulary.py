@@ -64,7 +64,7 @@ def _shown(path, option):
 
 def test_shown_defaults_are_the_configs_defaults():
     from eoforge.curation.dynamic import CurationConfig
-    from eoforge.diffusion.config import DiffusionConfig
+    from eoforge.diffusion.training.config import DiffusionConfig
     from eoforge.methane.detector.training.config import DetectorConfig
     from eoforge.ssl.pretrain import SSLConfig
 

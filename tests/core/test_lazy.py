@@ -17,7 +17,7 @@ def test_lazy_attribute_imports_on_first_use_and_unknown_names_fail():
 
 def test_capability_packages_expose_their_heavy_entry_points_lazily():
     import eoforge.diffusion
-    import eoforge.diffusion.train  # a submodule import must not shadow a lazy export
+    import eoforge.diffusion.training.train  # a submodule import must not shadow a lazy export
     import eoforge.ssl
     import eoforge.ssl.pretrain
 

@@ -10,7 +10,7 @@ from eoforge.core.errors import DataNotFoundError, InputError
 from eoforge.diffusion.generate import generate, sample_model
 from eoforge.diffusion.model import UNetConfig
 from eoforge.diffusion.run_io import load_run
-from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.diffusion.training.train import DiffusionConfig, train
 from eoforge.sar.normalise import DbNormaliser
 
 torch.set_num_threads(1)

@@ -98,7 +98,7 @@ def train(
     there, so no data-loading workers are needed.
     """
     # deferred (here and in `sample`): torch and diffusers load only when a command runs
-    from eoforge.diffusion.train import DiffusionConfig, run_train
+    from eoforge.diffusion.training.train import DiffusionConfig, run_train
 
     if prediction is not None and prediction not in _PREDICTIONS:
         raise bad_value("--prediction", prediction, "eps or v")

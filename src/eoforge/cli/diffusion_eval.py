@@ -1,7 +1,7 @@
 """``eoforge diffusion evaluate`` and ``eoforge diffusion compare-samplers``.
 
 Registered on the diffusion sub-app with :func:`register`; the commands only parse, call
-:func:`eoforge.diffusion.evaluate.run_evaluate` / :func:`eoforge.diffusion.compare.run_compare`
+:func:`eoforge.diffusion.evaluation.evaluate.run_evaluate` / :func:`eoforge.diffusion.evaluation.compare.run_compare`
 and print.
 """
 
@@ -76,7 +76,7 @@ def evaluate(
 ) -> None:
     """SAR/InSAR statistics and FID/KID/precision/recall of SAMPLES against --reference."""
     # deferred (here and in compare_samplers): torch and diffusers load only when it runs
-    from eoforge.diffusion.evaluate import run_evaluate
+    from eoforge.diffusion.evaluation.evaluate import run_evaluate
 
     metrics = run_evaluate(
         samples, reference, out, kind=kind, training=training, features=features, seed=seed
@@ -112,7 +112,7 @@ def compare_samplers(
     seed: Seed = 0,
 ) -> None:
     """Quality versus NFE of several samplers on one trained model (table and plot)."""
-    from eoforge.diffusion.compare import CompareConfig, format_table, run_compare
+    from eoforge.diffusion.evaluation.compare import CompareConfig, format_table, run_compare
 
     fields: dict[str, Any] = dict(run=str(run), reference=str(reference), kind=kind, n=n,
                   batch_size=batch_size, feature_space=not no_features, features=features,

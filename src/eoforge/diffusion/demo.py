@@ -16,11 +16,11 @@ import numpy as np
 
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.diffusion.evaluate import evaluate
+from eoforge.diffusion.evaluation.evaluate import evaluate
 from eoforge.diffusion.generate import sample_model
 from eoforge.diffusion.model import UNetConfig
 from eoforge.diffusion.run_io import load_run
-from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.diffusion.training.train import DiffusionConfig, train
 from eoforge.sar.wv import synth_wv
 
 SIZE = 16
@@ -110,7 +110,7 @@ def stage(run: RunDir, report: Report, seed: int, steps: int = 400) -> dict:
             ev = metrics[f"eval_{name}"]
             report.add_table(
                 {k.replace("_", " "): v for k, v in ev.items()},
-                caption=f"{name} vs the synthetic training data (eoforge.diffusion.evaluate; "
+                caption=f"{name} vs the synthetic training data (eoforge.diffusion.evaluation.evaluate; "
                 "ENL ratio 1 = same; histogram W1 in dB)",
             )
     report.add_figure(

@@ -19,12 +19,12 @@ from eoforge.core.atomic import atomic_path, atomic_write_bytes, atomic_write_js
 from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.report import figure_png
-from eoforge.diffusion.config import DiffusionConfig
 from eoforge.diffusion.model import DiffusionUNet
-from eoforge.diffusion.module import grid_figure
 from eoforge.diffusion.run_io import load_run
 from eoforge.diffusion.samplers import sample
 from eoforge.diffusion.schedules import NoiseSchedule
+from eoforge.diffusion.training.config import DiffusionConfig
+from eoforge.diffusion.training.module import grid_figure
 
 
 def _labels(class_labels: Any, n: int, num_classes: int | None) -> np.ndarray | None:
@@ -105,7 +105,7 @@ def generate(
     """Sample ``n`` images from the run folder ``run`` and map them to physical units.
 
     Args:
-        run: Run folder written by :func:`eoforge.diffusion.train.train`.
+        run: Run folder written by :func:`eoforge.diffusion.training.train.train`.
         n: Number of images.
         sampler: ``"ddpm"``, ``"ddim"``, ``"dpm++"`` or ``"heun"``.
         steps: Sampling steps (NFE = steps, or 2 steps - 1 for ``"heun"``).

@@ -10,7 +10,7 @@ it with diffusers' ``UNet2DModel``; :class:`DiffusionUNet` wraps it so that
 
 the callable interface the samplers (:func:`eoforge.diffusion.sample`) expect, with
 ``C_out = C`` (eps or v) or ``2C`` (prediction, then the raw learned-range variance values
-``v in [-1, 1]`` of Nichol & Dhariwal, Eq. 15; see :mod:`eoforge.diffusion.losses`).
+``v in [-1, 1]`` of Nichol & Dhariwal, Eq. 15; see :mod:`eoforge.diffusion.training.losses`).
 """
 
 from __future__ import annotations

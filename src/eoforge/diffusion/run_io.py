@@ -10,10 +10,10 @@ from typing import Any
 import torch
 
 from eoforge.core.errors import DataNotFoundError, bad_value
-from eoforge.diffusion.config import DiffusionConfig, build_model
 from eoforge.diffusion.data import normaliser_from_dict
 from eoforge.diffusion.model import DiffusionUNet
 from eoforge.diffusion.schedules import NoiseSchedule
+from eoforge.diffusion.training.config import DiffusionConfig, build_model
 
 WEIGHTS: tuple[str, ...] = ("ema", "model")
 
@@ -21,7 +21,7 @@ WEIGHTS: tuple[str, ...] = ("ema", "model")
 def load_run(
     path: str | os.PathLike[str], *, weights: str = "ema", device: str | torch.device = "cpu"
 ) -> tuple[DiffusionUNet, NoiseSchedule, Any, DiffusionConfig]:
-    """Rebuild what :func:`eoforge.diffusion.train.train` saved.
+    """Rebuild what :func:`eoforge.diffusion.training.train.train` saved.
 
     Args:
         path: The run folder.

@@ -107,7 +107,7 @@ def check_sample_steps(steps: object, num_timesteps: int) -> None:
 
     The single check of a number of sampling steps against the trained schedule, shared by
     :func:`space_timesteps`, :func:`eoforge.diffusion.sample` (``eoforge diffusion sample``)
-    and :mod:`eoforge.diffusion.compare` (``eoforge diffusion compare-samplers``), so that every
+    and :mod:`eoforge.diffusion.evaluation.compare` (``eoforge diffusion compare-samplers``), so that every
     command refuses the same request with the same message.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_timesteps:

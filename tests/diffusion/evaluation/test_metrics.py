@@ -8,7 +8,7 @@ import scipy.linalg
 import torch
 
 from eoforge.core.errors import ShapeError
-from eoforge.diffusion.metrics import (
+from eoforge.diffusion.evaluation.metrics import (
     RandomConvFeatures,
     feature_metrics,
     fid,

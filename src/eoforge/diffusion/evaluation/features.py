@@ -123,7 +123,7 @@ class SSLFeatures:
 
     - ``features(images)`` takes images already in that domain (or any standardised values);
     - :meth:`standardise_db` maps dB images to it with the encoder's own ``mean_db``/``std_db``
-      (and its floor). :func:`eoforge.diffusion.evaluate.evaluate` uses it for ``kind="sar"``:
+      (and its floor). :func:`eoforge.diffusion.evaluation.evaluate.evaluate` uses it for ``kind="sar"``:
       both sets go through the same fixed affine map the encoder was trained with (not the
       reference's mean/std), so absolute brightness differences stay visible and the encoder
       sees the value range it knows. For other data (InSAR phase, cos/sin channels), or an

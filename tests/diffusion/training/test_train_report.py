@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from eoforge.diffusion.model import UNetConfig
-from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.diffusion.training.train import DiffusionConfig, train
 
 torch.set_num_threads(1)
 

@@ -2,7 +2,7 @@
 
 :func:`evaluate` returns one flat dict of numbers (JSON-ready): the physical statistics of
 :mod:`eoforge.sar.stats` for both sets and their distances, plus feature-space FID, KID and
-precision/recall (:mod:`eoforge.diffusion.metrics`). :func:`plot_evaluation` draws the curves
+precision/recall (:mod:`eoforge.diffusion.evaluation.metrics`). :func:`plot_evaluation` draws the curves
 behind them; :func:`run_evaluate` is the job behind ``eoforge diffusion evaluate``.
 
 Input domains (physical units, *not* the model's normalised domain):
@@ -10,7 +10,7 @@ Input domains (physical units, *not* the model's normalised domain):
 - ``kind="sar"``: linear intensity (sigma0 power) ``(N, H, W)`` or ``(N, 1, H, W)``.
   Value distributions and spectra are computed on ``10 log10 I`` (dB), the ENL on linear
   intensity. An SSL feature extractor (one with ``standardise_db``, e.g.
-  :class:`~eoforge.diffusion.features.SSLFeatures`, the default) sees the dB images mapped by
+  :class:`~eoforge.diffusion.evaluation.features.SSLFeatures`, the default) sees the dB images mapped by
   its own training normaliser, ``(dB - mean_db) / std_db``, i.e. exactly what its pre-training
   saw; any other extractor sees the dB images standardised with the reference's mean and std.
 - ``kind="insar"``: unwrapped phase in radians ``(N, H, W)`` / ``(N, 1, H, W)``, or wrapped
@@ -19,7 +19,7 @@ Input domains (physical units, *not* the model's normalised domain):
   statistics (or the cos/sin channels, embedded channel by channel by SSL encoders).
 
 The feature extractor is chosen by ``features=`` (see
-:func:`eoforge.diffusion.features.resolve_features`): by default the SSL encoder shipped with
+:func:`eoforge.diffusion.evaluation.features.resolve_features`): by default the SSL encoder shipped with
 eoforge, or the weak random conv net with a warning when its weights are not installed.
 """
 
@@ -38,8 +38,8 @@ from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
 from eoforge.core.seeding import RandomState
 from eoforge.diffusion.array_files import read_npy, read_npz, read_zarr
-from eoforge.diffusion.features import FeatureFn, FeatureSpec, resolve_features
-from eoforge.diffusion.metrics import feature_metrics, memorisation
+from eoforge.diffusion.evaluation.features import FeatureFn, FeatureSpec, resolve_features
+from eoforge.diffusion.evaluation.metrics import feature_metrics, memorisation
 from eoforge.sar import stats
 from eoforge.sar.insar import from_cos_sin, wrap
 

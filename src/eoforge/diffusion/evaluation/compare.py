@@ -2,7 +2,7 @@
 
 The paper's core experiment (Tuel, Kerdreux et al., arXiv 2308.16847): draw ``n`` samples with
 each sampler configuration from the same initial noise, map them to physical units, and score
-them with :func:`eoforge.diffusion.evaluate.evaluate` against reference images. Each row also
+them with :func:`eoforge.diffusion.evaluation.evaluate.evaluate` against reference images. Each row also
 reports NFE, seconds per sample and the relative error of every statistic against the row of the
 reference sampler (1000-step DDPM by default),
 
@@ -19,7 +19,7 @@ A configuration is ``(sampler, steps)`` with sampler ``"ddpm"``, ``"ddim"``, ``"
 (``spacing="logsnr"``).
 
 Tables and figures of the rows: :mod:`.compare_report`; an exact denoiser to check samplers (and
-this comparison) without training: :class:`eoforge.diffusion.gaussian_oracle.StationaryGaussianDenoiser`.
+this comparison) without training: :class:`eoforge.diffusion.evaluation.gaussian_oracle.StationaryGaussianDenoiser`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,13 @@ from eoforge.core.errors import InputError, bad_value
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.report import Report
 from eoforge.core.runs import RunDir
-from eoforge.diffusion.compare_report import format_table, plot_quality_vs_nfe, report_tables
-from eoforge.diffusion.evaluate import KINDS, evaluate, load_images
-from eoforge.diffusion.features import FeatureSpec, resolve_features
+from eoforge.diffusion.evaluation.compare_report import (
+    format_table,
+    plot_quality_vs_nfe,
+    report_tables,
+)
+from eoforge.diffusion.evaluation.evaluate import KINDS, evaluate, load_images
+from eoforge.diffusion.evaluation.features import FeatureSpec, resolve_features
 from eoforge.diffusion.run_io import load_run
 from eoforge.diffusion.samplers import SAMPLERS, sample
 from eoforge.diffusion.schedules import NoiseSchedule, check_sample_steps
@@ -176,9 +180,9 @@ def compare_samplers(
         seed: Seed of the initial noise (shared by all configurations).
         inverse: Maps model-domain samples ``(n, C, H, W)`` to physical units (e.g. the
             normaliser's ``inverse_transform``); identity when None.
-        kind: ``"sar"`` or ``"insar"`` (see :func:`~eoforge.diffusion.evaluate.evaluate`).
+        kind: ``"sar"`` or ``"insar"`` (see :func:`~eoforge.diffusion.evaluation.evaluate.evaluate`).
         features: Feature extractor for FID/KID/PR, resolved once for all configurations by
-            :func:`~eoforge.diffusion.features.resolve_features` (default: the shipped SSL
+            :func:`~eoforge.diffusion.evaluation.features.resolve_features` (default: the shipped SSL
             encoder, or the random conv net with a warning when it is not installed).
         feature_space: Compute FID/KID/PR.
         batch_size: Samples per sampler call.
@@ -269,7 +273,7 @@ def run_compare(
     *,
     progress: ProgressCallback | None = None,
 ) -> list[dict[str, Any]]:
-    """Compare samplers on a trained run (``eoforge.diffusion.train``) and write a run folder.
+    """Compare samplers on a trained run (``eoforge.diffusion.training.train``) and write a run folder.
 
     Loads the model with ``eoforge.diffusion.run_io.load_run`` (on CUDA when available), maps
     samples to physical units with the run's normaliser, and writes ``OUT/rows.json``,

@@ -2,11 +2,11 @@
 
 Every metric compares two image sets through a feature extractor ``features(images) -> (N, D)``
 that the caller may inject (the ``features=`` argument, resolved by
-:func:`eoforge.diffusion.features.resolve_features`: ``None`` for the default, ``"ssl"``,
+:func:`eoforge.diffusion.evaluation.features.resolve_features`: ``None`` for the default, ``"ssl"``,
 ``"random"``, the path of an SSL run or exported encoder, or any callable). The default is the
-eoforge SSL encoder shipped with the package (:class:`~eoforge.diffusion.features.SSLFeatures`),
+eoforge SSL encoder shipped with the package (:class:`~eoforge.diffusion.evaluation.features.SSLFeatures`),
 or, when its weights file is not installed, the weak fixed-seed
-:class:`~eoforge.diffusion.features.RandomConvFeatures` with a warning. Nothing is downloaded.
+:class:`~eoforge.diffusion.evaluation.features.RandomConvFeatures` with a warning. Nothing is downloaded.
 Numbers are only comparable with the same extractor and the same sample counts.
 
 Metrics on features ``A`` (real, n x D) and ``B`` (generated, m x D):
@@ -28,7 +28,7 @@ import numpy as np
 
 from eoforge.core.errors import InputError, ShapeError, bad_value
 from eoforge.core.seeding import RandomState, as_generator
-from eoforge.diffusion.features import (
+from eoforge.diffusion.evaluation.features import (
     FeatureFn,
     FeatureSpec,
     RandomConvFeatures,

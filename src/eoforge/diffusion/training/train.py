@@ -6,14 +6,14 @@ One optimiser step (Ho et al. 2020, Algorithm 1, with Nichol & Dhariwal 2021's i
     x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps,
     loss = mean_b  w_b L(x_0, x_t, t)_b,   w_b = 1 / (T p_{t_b}),
 
-with ``L = L_simple`` or the hybrid ``L_simple + lambda T L_t`` (:mod:`eoforge.diffusion.losses`);
+with ``L = L_simple`` or the hybrid ``L_simple + lambda T L_t`` (:mod:`eoforge.diffusion.training.losses`);
 the importance sampler's history records the per-image loss ``L`` that the weights multiply
 (what improved-diffusion's training loop records, ``losses["loss"]``): ``p_t ∝ sqrt(E[L_t^2])``
 is the variance-minimising rule for the estimate of the objective being optimised. Recording
 only the VLB term of the hybrid loss chose p_t for another objective: the MSE part then got
 weights ``1 / (T p_t)`` up to ~1000 at large t, and a uniform-t validation MSE 1 % worse than
 with uniform sampling after 330 demo steps (0.847 against 0.838; recording ``L``: 0.839). t = 0
-keeps its uniform share (:class:`~eoforge.diffusion.losses.LossSecondMomentSampler`);
+keeps its uniform share (:class:`~eoforge.diffusion.training.losses.LossSecondMomentSampler`);
 AdamW, gradient clipping, ``accumulate`` micro-batches per step (Lightning divides the loss by their
 number), and an exponential moving average of the weights after every step,
 
@@ -28,9 +28,10 @@ module, not from a DataLoader, so that a checkpoint (model, EMA, optimiser, step
 generator's state, the importance sampler's history, torch's global RNG for dropout) restores
 the run bit for bit. The generator lives on the training device, as do the data set (copied
 once when it fits), the sampler's history, the schedule's tables and the metrics: a step never
-waits for the host (metrics are read every ``log_every`` steps; tests/diffusion/test_host_syncs.py
-counts the host reads). On the CPU the stream is the one of the earlier host-generator loop. Training runs inside ``torch.random.fork_rng``: the caller's global RNG is
-left untouched. bf16-mixed precision is used automatically on CUDA, fp32 on CPU.
+waits for the host (metrics are read every ``log_every`` steps; tests/diffusion/training/test_host_syncs.py
+counts the host reads). On the CPU the stream is the one of the earlier host-generator loop.
+Training runs inside :func:`eoforge.nn.training.seeded` (``torch.random.fork_rng``): the
+caller's global RNG is left untouched. bf16-mixed precision is used automatically on CUDA, fp32 on CPU.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from eoforge.core.errors import ConfigError, ShapeError
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.resume import check_resume, data_fingerprint, record_fingerprint
 from eoforge.core.runs import RunDir
-from eoforge.diffusion.config import RESUMABLE_CHANGES, DiffusionConfig, build_model
 from eoforge.diffusion.data import (
     ImageDataset,
     as_nchw,
@@ -60,7 +60,8 @@ from eoforge.diffusion.data import (
     normaliser_from_dict,
 )
 from eoforge.diffusion.model import count_parameters
-from eoforge.diffusion.module import (
+from eoforge.diffusion.training.config import RESUMABLE_CHANGES, DiffusionConfig, build_model
+from eoforge.diffusion.training.module import (
     AtomicCheckpointIO,
     DiffusionModule,
     PeriodicCallback,
@@ -68,7 +69,7 @@ from eoforge.diffusion.module import (
     grid_figure,
     save_sample_grid,
 )
-from eoforge.diffusion.train_report import write_train_report
+from eoforge.diffusion.training.train_report import write_train_report
 from eoforge.nn.device import resolve_device
 from eoforge.nn.lightning_quiet import quiet_lightning
 from eoforge.nn.lightning_strategy import trainer_settings

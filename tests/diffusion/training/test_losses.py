@@ -9,7 +9,7 @@ from torch.distributions import Normal, kl_divergence
 
 from eoforge.core.errors import InputError, ShapeError
 from eoforge.diffusion import NoiseSchedule
-from eoforge.diffusion.losses import (
+from eoforge.diffusion.training.losses import (
     LossSecondMomentSampler,
     UniformTimestepSampler,
     continuous_gaussian_nll,

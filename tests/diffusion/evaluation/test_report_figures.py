@@ -2,9 +2,13 @@
 
 import numpy as np
 
-from eoforge.diffusion.compare_report import default_columns, plot_quality_vs_nfe, report_tables
-from eoforge.diffusion.evaluate import plot_evaluation
-from eoforge.diffusion.module import grid_figure
+from eoforge.diffusion.evaluation.compare_report import (
+    default_columns,
+    plot_quality_vs_nfe,
+    report_tables,
+)
+from eoforge.diffusion.evaluation.evaluate import plot_evaluation
+from eoforge.diffusion.training.module import grid_figure
 
 KEYS = ("max_rel_err", "psd_distance", "log_hist_w1_db", "semivariogram_distance", "enl_samples",
         "std_db_samples", "fid", "kid", "precision", "recall")  # fmt: skip

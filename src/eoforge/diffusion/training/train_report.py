@@ -1,6 +1,6 @@
 """``report.html`` of a diffusion training run: training curves, sample grids, configuration.
 
-Written by :func:`eoforge.diffusion.train.train` at the end of every session (a resumed run's
+Written by :func:`eoforge.diffusion.training.train.train` at the end of every session (a resumed run's
 report covers the whole run: the log rows are kept in the checkpoint). Figures are saved in
 ``figures/`` and embedded in the report; each caption names its file.
 """
@@ -56,7 +56,7 @@ def write_train_report(
 
     Args:
         run: The run folder.
-        config: The run's :class:`~eoforge.diffusion.config.DiffusionConfig`.
+        config: The run's :class:`~eoforge.diffusion.training.config.DiffusionConfig`.
         rows: The rows of ``train_log.csv`` (``step``, ``loss``, ``mse``, ``vlb``).
         metrics: What ``metrics.json`` holds.
     """

@@ -7,8 +7,8 @@ import torch
 
 from eoforge.core.errors import InputError
 from eoforge.diffusion import NoiseSchedule
-from eoforge.diffusion.compare import compare_samplers
-from eoforge.diffusion.gaussian_oracle import StationaryGaussianDenoiser
+from eoforge.diffusion.evaluation.compare import compare_samplers
+from eoforge.diffusion.evaluation.gaussian_oracle import StationaryGaussianDenoiser
 from eoforge.diffusion.samplers import sample
 from eoforge.diffusion.schedules import logsnr_timesteps
 

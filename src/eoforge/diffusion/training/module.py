@@ -2,7 +2,7 @@
 
 The EMA of the weights is :class:`eoforge.nn.ema.EMA` (``module.ema``, averaged U-Net in
 ``module.ema.module``) with the warm-up decay :func:`eoforge.nn.ema.warmup_decay`. See
-:mod:`eoforge.diffusion.train` for the algorithm and the exact-resume design.
+:mod:`eoforge.diffusion.training.train` for the algorithm and the exact-resume design.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from eoforge.core.atomic import atomic_path
 from eoforge.core.progress import ProgressCallback
 from eoforge.core.runs import RunDir
-from eoforge.diffusion.config import DiffusionConfig, build_model
 from eoforge.diffusion.data import ImageDataset
-from eoforge.diffusion.losses import diffusion_loss, make_timestep_sampler
 from eoforge.diffusion.samplers import sample
+from eoforge.diffusion.training.config import DiffusionConfig, build_model
+from eoforge.diffusion.training.losses import diffusion_loss, make_timestep_sampler
 from eoforge.nn.ema import EMA, warmup_decay
 from eoforge.nn.training import LAST_CHECKPOINT
 

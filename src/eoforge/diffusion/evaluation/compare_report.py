@@ -1,4 +1,4 @@
-"""Tables and figures of a sampler comparison (rows of :func:`eoforge.diffusion.compare.compare_samplers`)."""
+"""Tables and figures of a sampler comparison (rows of :func:`eoforge.diffusion.evaluation.compare.compare_samplers`)."""
 
 from __future__ import annotations
 

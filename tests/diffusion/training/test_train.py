@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from eoforge.core.errors import ConfigError, ShapeError
 from eoforge.diffusion.generate import generate
 from eoforge.diffusion.model import UNetConfig
-from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.diffusion.training.train import DiffusionConfig, train
 
 torch.set_num_threads(1)
 
@@ -111,7 +111,7 @@ def _small_config(steps, **kw):
 
 def test_ema_follows_the_warmup_rule(tmp_path):
     """After one step (n = 0) the EMA is lerp(init, theta_1, 1 - min(d, 1/10)) exactly."""
-    from eoforge.diffusion.config import build_model
+    from eoforge.diffusion.training.config import build_model
 
     cfg = _small_config(1, ema_decay=0.5)
     run = train(cfg, speckle(16), out=tmp_path / "run")

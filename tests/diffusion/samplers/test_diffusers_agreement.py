@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from eoforge.diffusion import NoiseSchedule, sample
-from tests.diffusion.test_samplers import GaussianEps
+from tests.diffusion.samplers.test_samplers import GaussianEps
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from eoforge.diffusion.evaluate import evaluate
+from eoforge.diffusion.evaluation.evaluate import evaluate
 from eoforge.sar.readers import read_imagette
 from eoforge.sar.realism import tiles
 
-S1 = Path(__file__).resolve().parents[1] / "data" / "bigearthnet-s1"
+S1 = Path(__file__).resolve().parents[2] / "data" / "bigearthnet-s1"
 
 
 @pytest.mark.realdata

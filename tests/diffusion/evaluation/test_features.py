@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from eoforge.core.errors import DataNotFoundError, InputError, ShapeError
-from eoforge.diffusion.evaluate import evaluate
-from eoforge.diffusion.features import RandomConvFeatures, SSLFeatures, resolve_features
-from eoforge.diffusion.metrics import fid, fid_from_features
+from eoforge.diffusion.evaluation.evaluate import evaluate
+from eoforge.diffusion.evaluation.features import RandomConvFeatures, SSLFeatures, resolve_features
+from eoforge.diffusion.evaluation.metrics import fid, fid_from_features
 from eoforge.nn import frozen
 from eoforge.sar.wv import CLASSES, synth_wv
 from eoforge.ssl import export

@@ -17,13 +17,18 @@ import torch
 
 from eoforge.core.errors import InputError, ShapeError
 from eoforge.diffusion import NoiseSchedule
-from eoforge.diffusion.compare import (
+from eoforge.diffusion.evaluation.compare import (
     compare_samplers,
     format_table,
     plot_quality_vs_nfe,
 )
-from eoforge.diffusion.evaluate import evaluate, load_images, plot_evaluation, run_evaluate
-from eoforge.diffusion.gaussian_oracle import StationaryGaussianDenoiser
+from eoforge.diffusion.evaluation.evaluate import (
+    evaluate,
+    load_images,
+    plot_evaluation,
+    run_evaluate,
+)
+from eoforge.diffusion.evaluation.gaussian_oracle import StationaryGaussianDenoiser
 from eoforge.sar.insar import synth_interferograms, to_cos_sin
 
 M_DB, S_DB = -8.0, 4.0
@@ -158,7 +163,7 @@ def test_cli_evaluate_and_compare_samplers_on_a_tiny_trained_run(tmp_path) -> No
 
     from eoforge.cli.diffusion_eval import register
     from eoforge.diffusion.model import UNetConfig
-    from eoforge.diffusion.train import DiffusionConfig, train
+    from eoforge.diffusion.training.train import DiffusionConfig, train
 
     images = np.random.default_rng(0).gamma(4, 0.25, (16, 16, 16))
     np.save(tmp_path / "ref.npy", images)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from eoforge.diffusion.model import UNetConfig
-from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.diffusion.training.train import DiffusionConfig, train
 from tests.helpers.host_syncs import SYNCING, count_host_syncs, path_of
 
 torch.set_num_threads(1)
@@ -81,7 +81,7 @@ def test_the_counter_sees_a_sync_made_by_eoforge():
         check_sample_steps(int(kept[1]), 10)  # int() here is in a test frame: not counted
     assert sum(counts.values()) == 0
     with count_host_syncs(_from_eoforge) as counts:
-        from eoforge.diffusion.losses import LossSecondMomentSampler
+        from eoforge.diffusion.training.losses import LossSecondMomentSampler
 
         s = LossSecondMomentSampler(4)
         assert not s.warmed_up  # bool() inside eoforge: counted
@@ -105,7 +105,7 @@ def _reference_update(history, counts, t, losses):
 
 def test_tensor_history_update_equals_the_per_image_loop():
     """Batches with repeated timesteps, some longer than a row (early losses pushed out)."""
-    from eoforge.diffusion.losses import LossSecondMomentSampler
+    from eoforge.diffusion.training.losses import LossSecondMomentSampler
 
     gen = torch.Generator().manual_seed(0)
     s = LossSecondMomentSampler(6, history_per_term=3)

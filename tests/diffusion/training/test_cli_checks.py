@@ -6,7 +6,7 @@ import torch
 from typer.testing import CliRunner
 
 from eoforge.diffusion.model import UNetConfig
-from eoforge.diffusion.train import DiffusionConfig, train
+from eoforge.diffusion.training.train import DiffusionConfig, train
 from tests.sar.bad_stores import make_bad_stores
 
 torch.set_num_threads(1)
@@ -83,7 +83,7 @@ def test_compare_samplers_numbers(trained, tmp_path, args, expected):
 
 
 def test_compare_samplers_default_configs_follow_the_trained_T(trained, tmp_path):
-    from eoforge.diffusion.compare import default_configs
+    from eoforge.diffusion.evaluation.compare import default_configs
 
     assert default_configs(T)[0] == ("ddpm", T)
     assert all(steps <= T for _, steps in default_configs(T))
@@ -152,7 +152,7 @@ def test_evaluate_on_a_broken_file_says_so_in_one_line(bad_files, tmp_path):
 
 @pytest.mark.parametrize(("every", "saved_at"), [(0, [3]), (1, [1, 2, 3]), (2, [2, 3])])
 def test_checkpoint_every_zero_means_only_at_the_end(tmp_path, monkeypatch, every, saved_at):
-    from eoforge.diffusion.module import AtomicCheckpointIO
+    from eoforge.diffusion.training.module import AtomicCheckpointIO
 
     steps_saved = []
     monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint",
