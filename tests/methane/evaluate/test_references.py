@@ -1,4 +1,4 @@
-"""evaluate / calibrate / the rate fit with K reference dates (revisit_scenes), and K = 1 unchanged."""
+"""evaluate / calibrate / the rate fit with K reference dates (scenes.revisits), and K = 1 unchanged."""
 
 from dataclasses import replace
 
