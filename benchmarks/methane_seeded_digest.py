@@ -54,6 +54,8 @@ def res_digest(r):
 
 
 def prior_detector():
+    """The deterministic detector of tests/methane/detect/test_pipeline.py, copied so the
+    script needs only the src tree of the checkout it digests."""
     from eoforge.methane.detector import Detector, PlumeUNet, UNetSpec, channel_names
 
     names = channel_names(smooth=1.5)
@@ -68,87 +70,29 @@ def prior_detector():
     return Detector(net, smooth=1.5)
 
 
+def detect_digest(pair, refs=None, **kw):
+    """res_digest of detect on ``pair`` (or its target against ``refs``), 128 px tiles."""
+    kw = {"model": det, "tile": 128, "overlap": 32, **kw}
+    refs = pair.reference if refs is None else refs
+    return res_digest(detect(pair.target, refs, GEO, pair.sza, pair.vza, **kw))
+
+
+def plume_pair(rate, wind):
+    return simulate_plume_pair((192, 192), "semi-arid", 11, emission_rate_kg_h=rate,
+                               wind_speed=wind, wind_direction=250.0, source=(96.0, 70.0))  # fmt: skip
+
+
 four = ["albedo", "shadow", "wet_soil", "burn_scar"]
-pair, _, _, _ = simulate_plume_pair(
-    (192, 192),
-    "semi-arid",
-    11,
-    emission_rate_kg_h=2000.0,
-    wind_speed=3.0,
-    wind_direction=250.0,
-    source=(96.0, 70.0),
-)
-out["detect_plume"] = res_digest(
-    detect(
-        pair.target,
-        pair.reference,
-        GEO,
-        pair.sza,
-        pair.vza,
-        wind_speed=3.0,
-        model=det,
-        tile=128,
-        overlap=32,
-    )
-)
+pair, _, _, _ = plume_pair(2000.0, 3.0)
+out["detect_plume"] = detect_digest(pair, wind_speed=3.0)
 refs = [pair.reference, *revisit_references((192, 192), "semi-arid", 11, 2)]
-out["detect_3refs"] = res_digest(
-    detect(
-        pair.target, refs, GEO, pair.sza, pair.vza, wind_speed=3.0, model=det, tile=128, overlap=32
-    )
-)
-out["detect_3refs_all"] = res_digest(
-    detect(
-        pair.target,
-        refs,
-        GEO,
-        pair.sza,
-        pair.vza,
-        wind_speed=3.0,
-        model=det,
-        tile=128,
-        overlap=32,
-        reference_rule="all",
-    )
-)
-pair, _, _, _ = simulate_plume_pair(
-    (192, 192),
-    "semi-arid",
-    11,
-    emission_rate_kg_h=8000.0,
-    wind_speed=2.5,
-    wind_direction=250.0,
-    source=(96.0, 70.0),
-)
-out["detect_prior"] = res_digest(
-    detect(
-        pair.target,
-        pair.reference,
-        GEO,
-        pair.sza,
-        pair.vza,
-        wind_speed=2.5,
-        model=prior_detector(),
-        tile=128,
-        overlap=32,
-        min_area_px=8,
-    )
-)
+out["detect_3refs"] = detect_digest(pair, refs, wind_speed=3.0)
+out["detect_3refs_all"] = detect_digest(pair, refs, wind_speed=3.0, reference_rule="all")
+pair, _, _, _ = plume_pair(8000.0, 2.5)
+out["detect_prior"] = detect_digest(pair, wind_speed=2.5, model=prior_detector(), min_area_px=8)
 pair = simulate_pair((192, 192), "semi-arid", 104, confounders=four)
 for mcc in (None, 0.05):
-    out[f"detect_confounders_{mcc}"] = res_digest(
-        detect(
-            pair.target,
-            pair.reference,
-            GEO,
-            pair.sza,
-            pair.vza,
-            model=det,
-            tile=128,
-            overlap=32,
-            max_context_change=mcc,
-        )
-    )
+    out[f"detect_confounders_{mcc}"] = detect_digest(pair, max_context_change=mcc)
 for name, kw in {
     "plain": {},
     "k3": {"references": 3},
