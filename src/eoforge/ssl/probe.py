@@ -277,8 +277,9 @@ def _with_rare_recall(
 
 def probe_wv(features: np.ndarray, wv: Any, **kwargs: Any) -> dict[str, Any]:
     """:func:`probe_features` with the labels, wind speed and Hs of a ``WVSet``."""
-    targets = {k: getattr(wv, k) for k in ("wind_speed", "hs") if getattr(wv, k, None) is not None}
-    return probe_features(features, wv.labels, targets, classes=tuple(wv.classes), **kwargs)
+    table = item_table(wv)
+    return probe_features(features, table["labels"], table["targets"], classes=table["classes"],
+                          **kwargs)  # fmt: skip
 
 
 #: Items probed by default: the probes hold the features in memory (100,000 x 384 = 154 MB).
