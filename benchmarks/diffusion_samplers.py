@@ -41,6 +41,7 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -53,6 +54,9 @@ from eoforge.diffusion.evaluation.compare import (
     plot_quality_vs_nfe,
 )
 from eoforge.diffusion.evaluation.gaussian_oracle import StationaryGaussianDenoiser
+
+if TYPE_CHECKING:
+    from eoforge.diffusion.model import UNetConfig
 
 M_DB, S_DB = -8.0, 4.0
 PHASE_SCALE = 3.0  # radians per model unit (InSAR analytic mode)
@@ -152,18 +156,28 @@ def _data(kind: str, args: argparse.Namespace) -> tuple[np.ndarray, float]:
     return ifg["unwrapped"] / scale, scale
 
 
+def _unet(args: argparse.Namespace, in_channels: int = 1) -> UNetConfig:
+    """The U-Net of ``--size``, ``--channels`` and ``--attention`` (training and speed runs)."""
+    from eoforge.diffusion.model import UNetConfig
+
+    return UNetConfig(
+        image_size=args.size,
+        in_channels=in_channels,
+        block_out_channels=args.channels,
+        attention_levels=args.attention,
+        norm_num_groups=min(8, args.channels[0]),
+    )
+
+
 def _train(kind: str, args: argparse.Namespace) -> tuple[Path, np.ndarray, float]:
     """Train one model; returns (run folder, held-out images in physical units, scale)."""
-    from eoforge.diffusion.model import UNetConfig
     from eoforge.diffusion.training.train import DiffusionConfig, train
 
     n_train = args.train_images
     data, scale = _data(kind, args)
     config = DiffusionConfig(
         kind="sar" if kind == "sar" else "identity",
-        unet=UNetConfig(image_size=args.size, in_channels=2 if kind == "insar-wrapped" else 1,
-                        block_out_channels=args.channels, attention_levels=args.attention,
-                        norm_num_groups=min(8, args.channels[0])),
+        unet=_unet(args, in_channels=2 if kind == "insar-wrapped" else 1),
         num_timesteps=1000, steps=args.train_steps, batch_size=args.train_batch, lr=args.lr,
         ema_decay=0.999, checkpoint_every=args.checkpoint_every, seed=args.seed,
         accelerator=args.accelerator, channels_last=args.channels_last, compile=args.compile,
@@ -196,19 +210,12 @@ def _compare_run(
 
 def _speed_run(args: argparse.Namespace, steps: int, out: Path) -> float:
     """Seconds of one fresh training run of ``steps`` steps of the default U-Net (SAR)."""
-    from eoforge.diffusion.model import UNetConfig
     from eoforge.diffusion.training.train import DiffusionConfig, train
     from eoforge.sar.wv import synth_wv
 
     images = synth_wv(args.train_images, size=args.size, seed=args.seed).images
-    unet = UNetConfig(
-        image_size=args.size,
-        block_out_channels=args.channels,
-        attention_levels=args.attention,
-        norm_num_groups=min(8, args.channels[0]),
-    )
     config = DiffusionConfig(
-        unet=unet, steps=steps, batch_size=args.train_batch, checkpoint_every=0,
+        unet=_unet(args), steps=steps, batch_size=args.train_batch, checkpoint_every=0,
         log_every=max(10, steps // 10), accelerator=args.accelerator,
         channels_last=args.channels_last, compile=args.compile, seed=args.seed,
     )  # fmt: skip
