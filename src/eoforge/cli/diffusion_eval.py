@@ -115,8 +115,8 @@ def compare_samplers(
     from eoforge.diffusion.evaluation.compare import CompareConfig, format_table, run_compare
 
     fields: dict[str, Any] = dict(run=str(run), reference=str(reference), kind=kind, n=n,
-                  batch_size=batch_size, feature_space=not no_features, features=features,
-                  seed=seed)  # fmt: skip
+                                  batch_size=batch_size, feature_space=not no_features,
+                                  features=features, seed=seed)  # fmt: skip
     parsed = _parse_configs(configs)
     if parsed is not None:
         fields["configs"] = parsed
