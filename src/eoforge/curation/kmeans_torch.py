@@ -32,6 +32,7 @@ from typing import Literal
 import torch
 
 from eoforge.core.progress import ProgressCallback
+from eoforge.nn.linear_probes import cpu_threads
 
 Precision = Literal["fp32", "tf32"]
 
@@ -52,15 +53,8 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
     seeding of 20,000 x 128 points, k = 1000: 16 s on one thread, 243 s on two, 2-core CPU
     loaded by other work).
     """
-    if device.type != "cpu":
+    with cpu_threads(1 if device.type == "cpu" else None):
         yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
