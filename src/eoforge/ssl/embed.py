@@ -39,7 +39,7 @@ from eoforge.nn.frozen import EncoderInfo, eval_view, file_sha256, load_run_enco
 from eoforge.nn.linear_probes import DeviceLike, probe_device
 from eoforge.sar.normalise import DbNormaliser
 from eoforge.sar.stream import WVArchive, normalise
-from eoforge.ssl.pretrain import load_data
+from eoforge.ssl.pretrain import data_paths, load_data
 
 
 def load_teacher(run: str | os.PathLike[str]) -> tuple[nn.Module, DbNormaliser, EncoderInfo]:
@@ -71,12 +71,9 @@ def open_wv(data: Any) -> Any:
     """
     if hasattr(data, "images") or isinstance(data, np.ndarray | torch.Tensor):
         return data
-    if isinstance(data, list | tuple):
-        paths = [str(p) for p in data]
-    else:  # a comma-separated list, unless the path itself holds a comma
-        text = str(data)
-        paths = text.split(",") if "," in text and not Path(text).exists() else [text]
-    zarr_only = all(Path(p.strip()).suffix == ".zarr" for p in paths if p.strip())
+    if not isinstance(data, str | os.PathLike | list | tuple):
+        return load_data(data)  # refused there
+    zarr_only = all(Path(p.strip()).suffix == ".zarr" for p in data_paths(data) if p.strip())
     return load_data(data, stream=zarr_only)
 
 

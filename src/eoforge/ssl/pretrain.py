@@ -164,6 +164,17 @@ class SSLConfig(RunConfig):
 STREAM_ABOVE = 200_000
 
 
+def data_paths(data: str | os.PathLike[str] | list[Any] | tuple[Any, ...]) -> list[str]:
+    """The store paths of ``data``: a path, a list of paths, or a comma-separated string.
+
+    A string is split at its commas unless a file of that very name exists.
+    """
+    paths = [str(data)] if isinstance(data, str | os.PathLike) else [str(d) for d in data]
+    if len(paths) == 1 and "," in paths[0] and not Path(paths[0]).exists():
+        paths = [p for p in paths[0].split(",") if p.strip()]
+    return paths
+
+
 def load_data(data: Any, stream: bool | None = False) -> Any:
     """A ``WVSet`` from a ``WVSet`` or the path of one saved by ``eoforge.sar.store.save_wv``.
 
@@ -172,9 +183,7 @@ def load_data(data: Any, stream: bool | None = False) -> Any:
     :class:`~eoforge.sar.stream.WVArchive` instead.
     """
     if isinstance(data, str | os.PathLike | list | tuple) and not hasattr(data, "images"):
-        paths = [str(data)] if isinstance(data, str | os.PathLike) else [str(d) for d in data]
-        if len(paths) == 1 and "," in paths[0] and not Path(paths[0]).exists():
-            paths = [p for p in paths[0].split(",") if p.strip()]
+        paths = data_paths(data)
         for p in paths:
             if not Path(p).exists():
                 raise DataNotFoundError(f"data {p!r} does not exist; check --data.")
